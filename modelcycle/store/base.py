@@ -1,0 +1,135 @@
+"""The store interface. The SQL store and the HTTP client implement it; one contract test
+suite runs against both, so they cannot drift apart."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from modelcycle.store.entities import (
+    ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
+)
+
+DEFAULT_MAX_RESULTS = 1000
+MAX_RESULTS_LIMIT = 50_000
+
+
+class Store(abc.ABC):
+    """Experiments, runs, their params, metrics, tags and artifacts.
+
+    Raises ``NotFound`` for an unknown id or name, ``AlreadyExists`` for a taken name,
+    ``Conflict`` for a write that contradicts stored state, ``InvalidInput`` for malformed
+    arguments.
+    """
+
+    # experiments
+    @abc.abstractmethod
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment: ...
+
+    @abc.abstractmethod
+    def get_experiment(self, experiment_id: int) -> Experiment: ...
+
+    @abc.abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment: ...
+
+    @abc.abstractmethod
+    def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]: ...
+
+    @abc.abstractmethod
+    def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment: ...
+
+    @abc.abstractmethod
+    def delete_experiment(self, experiment_id: int) -> None: ...
+
+    @abc.abstractmethod
+    def restore_experiment(self, experiment_id: int) -> None: ...
+
+    @abc.abstractmethod
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None: ...
+
+    # runs
+    @abc.abstractmethod
+    def create_run(
+        self,
+        experiment_id: int,
+        name: str | None = None,
+        tags: dict[str, str] | None = None,
+        parent_id: str | None = None,
+        start_time: int | None = None,
+    ) -> Run: ...
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> Run: ...
+
+    @abc.abstractmethod
+    def update_run(
+        self,
+        run_id: str,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+    ) -> Run: ...
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def restore_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Write all or nothing, committed when it returns."""
+
+    @abc.abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+
+    @abc.abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = DEFAULT_MAX_RESULTS,
+        page_token: str | None = None,
+        view: ViewType = ViewType.ACTIVE,
+    ) -> RunPage:
+        """``experiment_ids`` None searches every experiment."""
+
+    # artifacts
+    @abc.abstractmethod
+    def log_artifact(self, run_id: str, local_file: str | Path, artifact_path: str) -> ArtifactInfo:
+        """Store one file under ``artifact_path`` (its full path inside the run)."""
+
+    @abc.abstractmethod
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactInfo]:
+        """The direct children of ``path``: files and folders."""
+
+    @abc.abstractmethod
+    def open_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
+        """The file's bytes as chunks; nothing is held whole in memory."""
+
+    def list_artifact_files(self, run_id: str, path: str = "") -> Iterable[ArtifactInfo]:
+        """Every file below ``path``, recursively."""
+        for info in self.list_artifacts(run_id, path):
+            if info.is_dir:
+                yield from self.list_artifact_files(run_id, info.path)
+            else:
+                yield info
+
+    def download_artifact(self, run_id: str, path: str, dst: BinaryIO) -> None:
+        for chunk in self.open_artifact(run_id, path):
+            dst.write(chunk)
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,59 @@
+"""Database engines: SQLite tuned for many local writers, PostgreSQL as it comes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from modelcycle import config
+from modelcycle.exceptions import InvalidInput
+
+
+def make_engine(uri: str) -> Engine:
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        raise InvalidInput(
+            f"{uri!r} is not a database URL. Use sqlite:///path/to/file.db or "
+            "postgresql+psycopg://user@host:5432/dbname (or http://host:port for a server)."
+        ) from None
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    if url.get_backend_name() == "postgresql":
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise InvalidInput(
+        f"Unsupported database {url.get_backend_name()!r} in {uri!r}; use sqlite:/// or postgresql+psycopg://."
+    )
+
+
+def _sqlite_engine(url) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+    synchronous = config.sqlite_synchronous()
+    busy_timeout = config.sqlite_busy_timeout_ms()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not the driver, decide when a transaction starts (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA case_sensitive_like = ON")  # like PostgreSQL
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Writers take the write lock up front: a deferred transaction that later wants to
+        # write can fail at once with "database is locked" instead of waiting its turn.
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+    return engine

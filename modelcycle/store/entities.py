@@ -1,0 +1,145 @@
+"""Value types the store hands out. Plain, immutable, and convertible to and from JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class RunStatus(str, Enum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @classmethod
+    def parse(cls, value: str | RunStatus) -> RunStatus:
+        from modelcycle.exceptions import InvalidInput
+
+        try:
+            return cls(str(value.value if isinstance(value, RunStatus) else value).upper())
+        except ValueError:
+            raise InvalidInput(
+                f"Unknown run status {value!r}; use one of {', '.join(s.value for s in cls)}."
+            ) from None
+
+
+class ViewType(str, Enum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+    ALL = "all"
+
+    @classmethod
+    def parse(cls, value: str | ViewType) -> ViewType:
+        from modelcycle.exceptions import InvalidInput
+
+        try:
+            return cls(str(value.value if isinstance(value, ViewType) else value).lower())
+        except ValueError:
+            raise InvalidInput(f"Unknown view {value!r}; use active, deleted or all.") from None
+
+
+def float_to_wire(value: float) -> float | str:
+    """JSON has no NaN or infinities; send them as strings so they survive the trip."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def float_from_wire(value: float | str | None) -> float:
+    if value is None:
+        return math.nan
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "value": float_to_wire(self.value), "step": self.step,
+                "timestamp": self.timestamp}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Metric:
+        return cls(d["key"], float_from_wire(d["value"]), int(d.get("step", 0)),
+                   int(d.get("timestamp", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    id: int
+    name: str
+    created_at: int
+    updated_at: int
+    deleted: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created_at": self.created_at,
+                "updated_at": self.updated_at, "deleted": self.deleted, "tags": dict(self.tags)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Experiment:
+        return cls(int(d["id"]), d["name"], d["created_at"], d["updated_at"], d["deleted"],
+                   dict(d.get("tags") or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: str
+    experiment_id: int
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None = None
+    parent_id: str | None = None
+    deleted: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)  # latest value per key
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "experiment_id": self.experiment_id, "name": self.name,
+            "status": self.status.value, "start_time": self.start_time, "end_time": self.end_time,
+            "parent_id": self.parent_id, "deleted": self.deleted, "params": dict(self.params),
+            "metrics": [m.to_dict() for m in self.metrics.values()], "tags": dict(self.tags),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Run:
+        metrics = [Metric.from_dict(m) for m in d.get("metrics") or []]
+        return cls(
+            d["id"], int(d["experiment_id"]), d["name"], RunStatus(d["status"]), d["start_time"],
+            d.get("end_time"), d.get("parent_id"), d.get("deleted", False),
+            dict(d.get("params") or {}), {m.key: m for m in metrics}, dict(d.get("tags") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    path: str
+    is_dir: bool
+    size: int | None = None
+    digest: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "is_dir": self.is_dir, "size": self.size, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArtifactInfo:
+        return cls(d["path"], d["is_dir"], d.get("size"), d.get("digest"))
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    runs: list[Run]
+    next_page_token: str | None = None

@@ -1,0 +1,529 @@
+"""The store on a SQL database (SQLite or PostgreSQL) plus a blob store for artifacts."""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from modelcycle.artifacts import BlobStore
+from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, StoreUnavailable
+from modelcycle.store import migrate
+from modelcycle.store import schema as t
+from modelcycle.store.base import MAX_RESULTS_LIMIT, Store
+from modelcycle.store.engine import make_engine
+from modelcycle.store.entities import (
+    ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
+)
+from modelcycle.store.names import random_run_name
+from modelcycle.store.search import parse_filter, parse_order_by
+from modelcycle.store.sql_search import compile_filter, compile_order_by
+from modelcycle.store.validation import (
+    check_artifact_path, check_key, check_metric_value, check_name, check_run_id, check_step,
+    check_tag_value,
+)
+
+_IN_CHUNK = 900  # stays below SQLite's limit on bound parameters
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlStore(Store):
+    def __init__(self, db_uri: str, artifact_uri: str):
+        self.db_uri = db_uri
+        self.engine = make_engine(db_uri)
+        try:
+            migrate.upgrade(self.engine)
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise StoreUnavailable(f"Cannot open the database {self._safe_uri()}: {exc.orig}") from exc
+        self.blobs = BlobStore(artifact_uri)
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        self._insert = dialect.insert
+        self._prepare_hot_statements()
+
+    def _prepare_hot_statements(self) -> None:
+        # Built once so that SQLAlchemy compiles them once: logging is the hot path.
+        self._select_run_deleted = select(t.runs.c.deleted_at).where(t.runs.c.id == bindparam("run_id"))
+        # Metric points go to the driver's executemany with plain tuples: SQLAlchemy's per-row
+        # parameter processing would cost more than the database itself on large batches.
+        columns = ["run_id", "key", "value", "step", "timestamp"]
+        compiled = insert(t.metrics).compile(dialect=self.engine.dialect, column_keys=columns)
+        self._insert_metrics_sql = compiled.string
+        order = list(compiled.positiontup) if compiled.positional else None
+        self._metric_param_order = [columns.index(c) for c in order] if order else None
+        self._metric_columns = columns
+        stmt = self._insert(t.latest_metrics)
+        old = t.latest_metrics.c
+        self._upsert_latest = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": stmt.excluded.value, "step": stmt.excluded.step,
+                  "timestamp": stmt.excluded.timestamp},
+            where=(stmt.excluded.step > old.step)
+            | ((stmt.excluded.step == old.step) & (stmt.excluded.timestamp >= old.timestamp)),
+        )
+        stmt = self._insert(t.tags)
+        self._upsert_tags = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value})
+        self._insert_params = self._insert(t.params).on_conflict_do_nothing(
+            index_elements=["run_id", "key"])
+
+    def _safe_uri(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.db_uri).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn:
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"The database {self._safe_uri()} refused a write: {exc.orig}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"The database {self._safe_uri()} refused a read: {exc.orig}") from exc
+
+    # ------------------------------------------------------------------ experiments
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
+        check_name("experiment", name)
+        tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
+        stamp = now_ms()
+        try:
+            with self._write() as conn:
+                experiment_id = conn.execute(
+                    insert(t.experiments).values(name=name, created_at=stamp, updated_at=stamp)
+                    .returning(t.experiments.c.id)
+                ).scalar_one()
+                if tags:
+                    conn.execute(insert(t.experiment_tags), [
+                        {"experiment_id": experiment_id, "key": k, "value": v} for k, v in tags.items()
+                    ])
+        except IntegrityError:
+            raise self._name_taken(name) from None
+        return self.get_experiment(experiment_id)
+
+    def _name_taken(self, name: str) -> AlreadyExists:
+        with self._read() as conn:
+            deleted = conn.execute(
+                select(t.experiments.c.deleted_at).where(t.experiments.c.name == name)
+            ).scalar_one_or_none()
+        if deleted is not None:
+            return AlreadyExists(
+                f"The experiment {name!r} exists but is deleted. Restore it with "
+                f"`modelcycle experiments restore {name!r}`, or choose another name."
+            )
+        return AlreadyExists(
+            f"An experiment named {name!r} already exists. Choose another name, or log to the "
+            "existing one (start_run(experiment=...) uses it as it is)."
+        )
+
+    def _experiment_from_row(self, conn: Connection, row) -> Experiment:
+        tag_rows = conn.execute(
+            select(t.experiment_tags.c.key, t.experiment_tags.c.value)
+            .where(t.experiment_tags.c.experiment_id == row.id)
+        )
+        return Experiment(row.id, row.name, row.created_at, row.updated_at,
+                          row.deleted_at is not None, dict(tag_rows.all()))
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        experiment_id = _check_experiment_id(experiment_id)
+        with self._read() as conn:
+            row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_id)).first()
+            if row is None:
+                raise NotFound(f"No experiment with id {experiment_id}. List them with "
+                               "`modelcycle experiments ls`.")
+            return self._experiment_from_row(conn, row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        check_name("experiment", name)
+        with self._read() as conn:
+            row = conn.execute(select(t.experiments).where(t.experiments.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"No experiment named {name!r}. List them with `modelcycle experiments ls`, "
+                               f"or create it with `modelcycle experiments create {name!r}`.")
+            return self._experiment_from_row(conn, row)
+
+    def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
+        view = ViewType.parse(view)
+        query = select(t.experiments).order_by(t.experiments.c.id)
+        if view is ViewType.ACTIVE:
+            query = query.where(t.experiments.c.deleted_at.is_(None))
+        elif view is ViewType.DELETED:
+            query = query.where(t.experiments.c.deleted_at.is_not(None))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+            tag_rows = conn.execute(select(t.experiment_tags)).all()
+        tags: dict[int, dict[str, str]] = {}
+        for tag in tag_rows:
+            tags.setdefault(tag.experiment_id, {})[tag.key] = tag.value
+        return [Experiment(r.id, r.name, r.created_at, r.updated_at, r.deleted_at is not None,
+                           tags.get(r.id, {})) for r in rows]
+
+    def _update_experiment(self, experiment_id: int, **values) -> None:
+        experiment_id = _check_experiment_id(experiment_id)
+        with self._write() as conn:
+            result = conn.execute(
+                update(t.experiments).where(t.experiments.c.id == experiment_id)
+                .values(updated_at=now_ms(), **values)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"No experiment with id {experiment_id}.")
+
+    def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment:
+        check_name("experiment", new_name)
+        try:
+            self._update_experiment(experiment_id, name=new_name)
+        except IntegrityError:
+            raise self._name_taken(new_name) from None
+        return self.get_experiment(experiment_id)
+
+    def delete_experiment(self, experiment_id: int) -> None:
+        self._update_experiment(experiment_id, deleted_at=now_ms())
+
+    def restore_experiment(self, experiment_id: int) -> None:
+        self._update_experiment(experiment_id, deleted_at=None)
+
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
+        experiment_id = _check_experiment_id(experiment_id)
+        check_key("tag", key)
+        value = check_tag_value(key, value)
+        self.get_experiment(experiment_id)
+        stmt = self._insert(t.experiment_tags).values(experiment_id=experiment_id, key=key, value=value)
+        with self._write() as conn:
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["experiment_id", "key"], set_={"value": stmt.excluded.value}))
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, experiment_id: int, name: str | None = None,
+                   tags: dict[str, str] | None = None, parent_id: str | None = None,
+                   start_time: int | None = None) -> Run:
+        experiment_id = _check_experiment_id(experiment_id)
+        name = check_name("run", name) if name is not None else random_run_name()
+        tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
+        if parent_id is not None:
+            check_run_id(parent_id)
+        run_id = uuid.uuid4().hex
+        start_time = now_ms() if start_time is None else int(start_time)
+        with self._write() as conn:
+            deleted = conn.execute(
+                select(t.experiments.c.deleted_at).where(t.experiments.c.id == experiment_id)
+            ).first()
+            if deleted is None:
+                raise NotFound(f"No experiment with id {experiment_id}; create it first.")
+            if deleted[0] is not None:
+                raise Conflict(f"The experiment {experiment_id} is deleted; restore it before "
+                               "starting runs in it.")
+            if parent_id is not None and conn.execute(
+                select(t.runs.c.id).where(t.runs.c.id == parent_id)
+            ).first() is None:
+                raise NotFound(f"No parent run {parent_id}.")
+            conn.execute(insert(t.runs).values(
+                id=run_id, experiment_id=experiment_id, name=name, status=RunStatus.RUNNING.value,
+                start_time=start_time, parent_id=parent_id))
+            if tags:
+                conn.execute(insert(t.tags), [{"run_id": run_id, "key": k, "value": v}
+                                              for k, v in tags.items()])
+        return Run(run_id, experiment_id, name, RunStatus.RUNNING, start_time, None, parent_id,
+                   False, {}, {}, tags)
+
+    def get_run(self, run_id: str) -> Run:
+        check_run_id(run_id)
+        with self._read() as conn:
+            runs = self._load_runs(conn, [run_id])
+        if not runs:
+            raise NotFound(f"No run with id {run_id}. Find runs with `modelcycle runs ls`.")
+        return runs[0]
+
+    def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+        rows, params, metrics, tags = {}, {}, {}, {}
+        for start in range(0, len(run_ids), _IN_CHUNK):
+            chunk = list(run_ids[start:start + _IN_CHUNK])
+            for row in conn.execute(select(t.runs).where(t.runs.c.id.in_(chunk))):
+                rows[row.id] = row
+            for run_id, key, value in conn.execute(
+                select(t.params.c.run_id, t.params.c.key, t.params.c.value)
+                .where(t.params.c.run_id.in_(chunk))
+            ):
+                params.setdefault(run_id, {})[key] = value
+            for run_id, key, value in conn.execute(
+                select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(chunk))
+            ):
+                tags.setdefault(run_id, {})[key] = value
+            lm = t.latest_metrics.c
+            for run_id, key, value, step, stamp in conn.execute(
+                select(lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(lm.run_id.in_(chunk))
+            ):
+                metrics.setdefault(run_id, {})[key] = Metric(
+                    key, math.nan if value is None else value, step, stamp)
+        return [
+            Run(r.id, r.experiment_id, r.name, RunStatus(r.status), r.start_time, r.end_time,
+                r.parent_id, r.deleted_at is not None, params.get(r.id, {}), metrics.get(r.id, {}),
+                tags.get(r.id, {}))
+            for run_id in run_ids if (r := rows.get(run_id)) is not None
+        ]
+
+    def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
+                   name: str | None = None) -> Run:
+        check_run_id(run_id)
+        values: dict = {}
+        if status is not None:
+            status = RunStatus.parse(status)
+            values["status"] = status.value
+            if status is not RunStatus.RUNNING:
+                values["end_time"] = now_ms() if end_time is None else int(end_time)
+            else:
+                values["end_time"] = None
+        elif end_time is not None:
+            values["end_time"] = int(end_time)
+        if name is not None:
+            values["name"] = check_name("run", name)
+        if values:
+            with self._write() as conn:
+                if conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values)).rowcount == 0:
+                    raise NotFound(f"No run with id {run_id}.")
+        return self.get_run(run_id)
+
+    def _set_run_deleted(self, run_id: str, deleted_at: int | None) -> None:
+        check_run_id(run_id)
+        with self._write() as conn:
+            if conn.execute(update(t.runs).where(t.runs.c.id == run_id)
+                            .values(deleted_at=deleted_at)).rowcount == 0:
+                raise NotFound(f"No run with id {run_id}.")
+
+    def delete_run(self, run_id: str) -> None:
+        self._set_run_deleted(run_id, now_ms())
+
+    def restore_run(self, run_id: str) -> None:
+        self._set_run_deleted(run_id, None)
+
+    def _check_writable(self, conn: Connection, run_id: str) -> None:
+        row = conn.execute(self._select_run_deleted, {"run_id": run_id}).first()
+        if row is None:
+            raise NotFound(f"No run with id {run_id}.")
+        if row[0] is not None:
+            raise Conflict(f"The run {run_id} is deleted; restore it (`modelcycle runs restore "
+                           f"{run_id}`) before logging to it.")
+
+    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
+                  params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+        check_run_id(run_id)
+        stamp = now_ms()
+        metric_rows: list[tuple] = []
+        latest: dict[str, tuple] = {}
+        checked_keys: set[str] = set()
+        isnan = math.isnan
+        for m in metrics:
+            key, value, step = m.key, m.value, m.step
+            if key not in checked_keys:
+                checked_keys.add(check_key("metric", key))
+            if type(value) is not float:
+                value = check_metric_value(key, value)
+            if type(step) is not int:
+                step = check_step(key, step)
+            row = (run_id, key, None if isnan(value) else value, step, int(m.timestamp) or stamp)
+            metric_rows.append(row)
+            best = latest.get(key)
+            if best is None or (step, row[4]) >= (best[3], best[4]):
+                latest[key] = row
+        param_rows = [{"run_id": run_id, "key": check_key("param", k), "value": str(v)}
+                      for k, v in (params or {}).items()]
+        tag_rows = [{"run_id": run_id, "key": check_key("tag", k), "value": check_tag_value(k, v)}
+                    for k, v in (tags or {}).items()]
+        with self._write() as conn:
+            self._check_writable(conn, run_id)
+            if metric_rows:
+                self._insert_metric_rows(conn, metric_rows)
+                conn.execute(self._upsert_latest,
+                             [dict(zip(self._metric_columns, row)) for row in latest.values()])
+            if param_rows:
+                self._write_params(conn, run_id, param_rows)
+            if tag_rows:
+                conn.execute(self._upsert_tags, tag_rows)
+
+    def _insert_metric_rows(self, conn: Connection, rows: list[tuple]) -> None:
+        order = self._metric_param_order
+        if order is None:  # named parameters (psycopg)
+            params = [dict(zip(self._metric_columns, row)) for row in rows]
+        elif order == [0, 1, 2, 3, 4]:
+            params = rows
+        else:
+            params = [tuple(row[i] for i in order) for row in rows]
+        conn.exec_driver_sql(self._insert_metrics_sql, params)
+
+    def _write_params(self, conn: Connection, run_id: str, rows: list[dict]) -> None:
+        conn.execute(self._insert_params, rows)
+        wanted = {r["key"]: r["value"] for r in rows}
+        for start in range(0, len(rows), _IN_CHUNK):
+            keys = [r["key"] for r in rows[start:start + _IN_CHUNK]]
+            for key, stored in conn.execute(
+                select(t.params.c.key, t.params.c.value)
+                .where(t.params.c.run_id == run_id, t.params.c.key.in_(keys))
+            ):
+                if stored != wanted[key]:
+                    raise Conflict(
+                        f"The param {key!r} of run {run_id} is already {stored!r}; got {wanted[key]!r}. "
+                        "Params are write-once: log the new value under another key, or start a new run."
+                    )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        check_run_id(run_id)
+        with self._write() as conn:
+            self._check_writable(conn, run_id)
+            if conn.execute(delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key == key)
+                            ).rowcount == 0:
+                raise NotFound(f"The run {run_id} has no tag {key!r}.")
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        check_run_id(run_id)
+        check_key("metric", key)
+        m = t.metrics.c
+        with self._read() as conn:
+            rows = conn.execute(
+                select(m.value, m.step, m.timestamp).where(m.run_id == run_id, m.key == key)
+                .order_by(m.step, m.timestamp, m.id)
+            ).all()
+            if not rows and conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+                raise NotFound(f"No run with id {run_id}.")
+        nan = math.nan
+        return [Metric(key, nan if v is None else v, s, ts) for v, s, ts in rows]
+
+    def search_runs(self, experiment_ids: Sequence[int] | None = None, filter: str | None = None,
+                    order_by: Sequence[str] | None = None, max_results: int = 1000,
+                    page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
+        view = ViewType.parse(view)
+        if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS_LIMIT:
+            raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
+                               f"got {max_results!r}. Page through more with page_token.")
+        offset = _decode_page_token(page_token)
+        condition = compile_filter(parse_filter(filter))
+        ordering = compile_order_by(parse_order_by(list(order_by or [])))
+        query = select(t.runs.c.id).where(condition)
+        if experiment_ids is not None:
+            ids = [_check_experiment_id(i) for i in experiment_ids]
+            query = query.where(t.runs.c.experiment_id.in_(ids))
+        if view is ViewType.ACTIVE:
+            query = query.where(t.runs.c.deleted_at.is_(None))
+        elif view is ViewType.DELETED:
+            query = query.where(t.runs.c.deleted_at.is_not(None))
+        query = query.order_by(*ordering).offset(offset).limit(max_results + 1)
+        with self._read() as conn:
+            run_ids = list(conn.execute(query).scalars())
+            more = len(run_ids) > max_results
+            runs = self._load_runs(conn, run_ids[:max_results])
+        token = _encode_page_token(offset + max_results) if more else None
+        return RunPage(runs, token)
+
+    # ------------------------------------------------------------------ artifacts
+    def log_artifact(self, run_id: str, local_file: str | Path, artifact_path: str) -> ArtifactInfo:
+        check_run_id(run_id)
+        artifact_path = check_artifact_path(artifact_path)
+        with self._read() as conn:
+            self._check_writable(conn, run_id)
+        if Path(local_file).is_dir():
+            raise InvalidInput(f"{str(local_file)!r} is a folder; log it with log_artifacts.")
+        # The blob is in place before the row that points at it: a crash in between leaves
+        # only an unreferenced blob, never a listed artifact without content.
+        digest, size = self.blobs.put_file(local_file)
+        stmt = self._insert(t.artifacts).values(run_id=run_id, path=artifact_path, digest=digest,
+                                                size=size, created_at=now_ms())
+        with self._write() as conn:
+            self._check_writable(conn, run_id)
+            if conn.execute(select(t.artifacts.c.path).where(
+                t.artifacts.c.run_id == run_id, t.artifacts.c.path.startswith(artifact_path + "/",
+                                                                            autoescape=True)
+            ).limit(1)).first() is not None:
+                raise Conflict(f"{artifact_path!r} is a folder of artifacts in run {run_id}; "
+                               "choose another file name.")
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["run_id", "path"],
+                set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size,
+                      "created_at": stmt.excluded.created_at}))
+        return ArtifactInfo(artifact_path, False, size, digest)
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactInfo]:
+        check_run_id(run_id)
+        path = check_artifact_path(path, allow_root=True)
+        a = t.artifacts.c
+        query = select(a.path, a.size, a.digest).where(a.run_id == run_id)
+        if path:
+            query = query.where((a.path == path) | a.path.startswith(path + "/", autoescape=True))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(a.path)).all()
+            if not rows and conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+                raise NotFound(f"No run with id {run_id}.")
+        prefix = path + "/" if path else ""
+        children: dict[str, ArtifactInfo] = {}
+        for file_path, size, digest in rows:
+            if file_path == path:
+                return [ArtifactInfo(file_path, False, size, digest)]
+            head, sep, _rest = file_path[len(prefix):].partition("/")
+            if sep:
+                children.setdefault(prefix + head, ArtifactInfo(prefix + head, True))
+            else:
+                children[file_path] = ArtifactInfo(file_path, False, size, digest)
+        return list(children.values())
+
+    def _artifact_digest(self, run_id: str, path: str) -> str:
+        check_run_id(run_id)
+        path = check_artifact_path(path)
+        with self._read() as conn:
+            digest = conn.execute(select(t.artifacts.c.digest).where(
+                t.artifacts.c.run_id == run_id, t.artifacts.c.path == path)).scalar_one_or_none()
+        if digest is None:
+            raise NotFound(f"The run {run_id} has no artifact file {path!r}. "
+                           f"List them with `modelcycle runs show {run_id}`.")
+        return digest
+
+    def open_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
+        return self.blobs.open(self._artifact_digest(run_id, path))
+
+    def download_artifact_to(self, run_id: str, path: str, dst: str | Path) -> None:
+        self.blobs.copy_to(self._artifact_digest(run_id, path), dst)
+
+
+def _check_experiment_id(experiment_id: object) -> int:
+    if isinstance(experiment_id, bool):
+        raise InvalidInput(f"An experiment id is an integer; got {experiment_id!r}.")
+    try:
+        return int(experiment_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"An experiment id is an integer; got {experiment_id!r}.") from None
+
+
+def _encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        offset = int(value)
+        if kind != "offset" or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"Invalid page_token {token!r}; pass the next_page_token of the "
+                           "previous page unchanged.") from None

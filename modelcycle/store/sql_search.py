@@ -1,0 +1,102 @@
+"""Turn a parsed filter and order-by into SQLAlchemy expressions over the runs table."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+
+from modelcycle.store import schema as t
+from modelcycle.store.search import BoolOp, Comparison, Field, Node, Not, OrderKey
+
+_ENTITY_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}
+
+
+def _value_of(field: Field) -> ColumnElement:
+    if field.kind == "attribute":
+        return t.runs.c[field.key]
+    table = _ENTITY_TABLES[field.kind]
+    return (
+        select(table.c.value)
+        .where(table.c.run_id == t.runs.c.id, table.c.key == field.key)
+        .scalar_subquery()
+    )
+
+
+def _has_key(field: Field) -> ColumnElement:
+    table = _ENTITY_TABLES[field.kind]
+    return exists().where(table.c.run_id == t.runs.c.id, table.c.key == field.key)
+
+
+def _compare(column: ColumnElement, op: str, value: object) -> ColumnElement:
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "in":
+        return column.in_(list(value))
+    if op == "not in":
+        return and_(column.is_not(None), column.not_in(list(value)))
+    if op == "like":
+        return column.like(value)
+    if op == "not like":
+        return column.not_like(value)
+    if op == "ilike":
+        return column.ilike(value)
+    if op == "not ilike":
+        return column.not_ilike(value)
+    raise AssertionError(op)
+
+
+def compile_filter(node: Node | None) -> ColumnElement:
+    if node is None:
+        return true()
+    if isinstance(node, BoolOp):
+        parts = [compile_filter(item) for item in node.items]
+        return and_(*parts) if node.op == "and" else or_(*parts)
+    if isinstance(node, Not):
+        return not_(compile_filter(node.item))
+    assert isinstance(node, Comparison)
+    field, op, value = node.field, node.op, node.value
+    if op in ("is null", "is not null"):
+        if field.kind == "attribute":
+            column = t.runs.c[field.key]
+            return column.is_(None) if op == "is null" else column.is_not(None)
+        return ~_has_key(field) if op == "is null" else _has_key(field)
+    column = _value_of(field)
+    if field.kind == "metric":
+        # NaN is stored as NULL: it equals only NaN, and is never less or greater than anything.
+        values = value if isinstance(value, tuple) else (value,)
+        nan_asked = any(math.isnan(v) for v in values)
+        numbers = tuple(v for v in values if not math.isnan(v))
+        if nan_asked:
+            is_nan = and_(_has_key(field), column.is_(None))
+            if op == "=":
+                return is_nan
+            if op == "!=":
+                return and_(_has_key(field), column.is_not(None))
+            if op == "in":
+                return or_(is_nan, column.in_(list(numbers))) if numbers else is_nan
+            if op == "not in":
+                return _compare(column, op, numbers) if numbers else column.is_not(None)
+            return false()
+    return _compare(column, op, value)
+
+
+def compile_order_by(keys: list[OrderKey]) -> list[ColumnElement]:
+    clauses = []
+    for key in keys:
+        column = _value_of(key.field)
+        ordered = column.asc() if key.ascending else column.desc()
+        clauses.append(ordered.nulls_last())
+    clauses.append(t.runs.c.start_time.desc())
+    clauses.append(t.runs.c.id.asc())
+    return clauses
