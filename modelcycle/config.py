@@ -11,14 +11,25 @@ def home() -> Path:
     return Path(os.environ.get("MODELCYCLE_HOME") or Path.home() / ".modelcycle").expanduser()
 
 
+# Set by mc.set_tracking_uri for this process; win over the environment.
+_overrides: dict[str, str | None] = {"tracking_uri": None, "artifact_uri": None}
+
+
+def set_overrides(tracking_uri: str | None, artifact_uri: str | None) -> None:
+    _overrides["tracking_uri"] = tracking_uri
+    _overrides["artifact_uri"] = artifact_uri
+
+
 def tracking_uri() -> str:
     """MODELCYCLE_TRACKING_URI: a database URL (sqlite:///, postgresql+psycopg://) or a server (http://)."""
-    return os.environ.get("MODELCYCLE_TRACKING_URI") or f"sqlite:///{home() / 'modelcycle.db'}"
+    return (_overrides["tracking_uri"] or os.environ.get("MODELCYCLE_TRACKING_URI")
+            or f"sqlite:///{home() / 'modelcycle.db'}")
 
 
 def artifact_uri() -> str:
     """MODELCYCLE_ARTIFACT_URI: a local folder or any fsspec URL (s3://bucket/prefix)."""
-    return os.environ.get("MODELCYCLE_ARTIFACT_URI") or str(home() / "artifacts")
+    return (_overrides["artifact_uri"] or os.environ.get("MODELCYCLE_ARTIFACT_URI")
+            or str(home() / "artifacts"))
 
 
 def sqlite_synchronous() -> str:

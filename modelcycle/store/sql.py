@@ -32,6 +32,7 @@ from modelcycle.store.validation import (
 )
 
 _IN_CHUNK = 900  # stays below SQLite's limit on bound parameters
+_STEP_LIMIT = 2**63
 
 
 def now_ms() -> int:
@@ -339,7 +340,7 @@ class SqlStore(Store):
                 checked_keys.add(check_key("metric", key))
             if type(value) is not float:
                 value = check_metric_value(key, value)
-            if type(step) is not int:
+            if type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT:
                 step = check_step(key, step)
             row = (run_id, key, None if isnan(value) else value, step, int(m.timestamp) or stamp)
             metric_rows.append(row)

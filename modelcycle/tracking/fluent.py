@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from modelcycle import config
 from modelcycle.exceptions import InvalidInput
 from modelcycle.store.entities import ArtifactInfo, Metric, Run, RunStatus, ViewType
 from modelcycle.tracking.client import Client
@@ -18,16 +19,15 @@ _active_runs: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.Contex
 )
 _client_lock = threading.Lock()
 _client: Client | None = None
-_tracking_uri: str | None = None
-_artifact_uri: str | None = None
 _experiment: str | int | None = None
 
 
 def set_tracking_uri(uri: str | None, artifact_uri: str | None = None) -> None:
     """Use ``uri`` (a database URL or http://host:port) from now on in this process."""
-    global _client, _tracking_uri, _artifact_uri
+    global _client
     with _client_lock:
-        _tracking_uri, _artifact_uri, _client = uri, artifact_uri, None
+        config.set_overrides(uri, artifact_uri)
+        _client = None
 
 
 def set_experiment(experiment: str | int | None) -> None:
@@ -40,7 +40,7 @@ def client() -> Client:
     global _client
     with _client_lock:
         if _client is None:
-            _client = Client(_tracking_uri, _artifact_uri)
+            _client = Client()
         return _client
 
 

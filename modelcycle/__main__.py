@@ -1,0 +1,3 @@
+from modelcycle.cli import main
+
+main()

@@ -1,0 +1,274 @@
+"""The `modelcycle` command: thin commands that parse, call the public API and render."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from modelcycle.exceptions import ModelcycleError
+from modelcycle.render import console, emit, err_console, fmt_duration, fmt_time
+
+app = typer.Typer(help="modelcycle: data, experiments, models, serving and monitoring in one tool.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+experiments_app = typer.Typer(help="Create, list, rename, delete and restore experiments.",
+                              no_args_is_help=True)
+runs_app = typer.Typer(help="List, show, compare, delete and restore runs.", no_args_is_help=True)
+app.add_typer(experiments_app, name="experiments")
+app.add_typer(runs_app, name="runs")
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class View(str, Enum):
+    active = "active"
+    deleted = "deleted"
+    all = "all"
+
+
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
+ViewOpt = Annotated[View, typer.Option("--view", help="active, deleted or all.")]
+
+
+@app.callback()
+def _global(
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        "--tracking-uri", envvar="MODELCYCLE_TRACKING_URI",
+        help="Database URL or http://server:port (default: the embedded store).")] = None,
+) -> None:
+    if tracking_uri:
+        from modelcycle.tracking import fluent
+
+        fluent.set_tracking_uri(tracking_uri)
+
+
+def _client():
+    from modelcycle.tracking.fluent import client
+
+    return client()
+
+
+# ---------------------------------------------------------------------- quickstart / server
+@app.command()
+def quickstart(
+    experiment: Annotated[str, typer.Option(help="Experiment to log the runs to.")] = "quickstart",
+) -> None:
+    """Run a small real experiment end to end on the embedded store and compare its runs."""
+    from modelcycle.quickstart import run_quickstart
+
+    run_quickstart(experiment)
+
+
+@app.command()
+def server(
+    store: Annotated[Optional[str], typer.Option(help="Database URL (default: the embedded SQLite).")] = None,
+    artifacts: Annotated[Optional[str], typer.Option(help="Artifact folder or fsspec URL.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 5050,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the tracking REST API (OpenAPI at /docs)."""
+    from modelcycle import config
+    from modelcycle.server.app import serve
+
+    store = store or config.tracking_uri()
+    if store.startswith(("http://", "https://")):
+        raise typer.BadParameter("--store must be a database URL, not a server address.")
+    artifacts = artifacts or config.artifact_uri()
+    console.print(f"modelcycle server on http://{host}:{port}  (API docs: /docs)\n"
+                  f"  store: {store}\n  artifacts: {artifacts}")
+    serve(store, artifacts, host, port, workers)
+
+
+# ---------------------------------------------------------------------- experiments
+@experiments_app.command("ls")
+def experiments_ls(output: OutputOpt = Output.table, view: ViewOpt = View.active) -> None:
+    """List experiments."""
+    rows = [{"id": e.id, "name": e.name, "created": fmt_time(e.created_at),
+             "deleted": "yes" if e.deleted else "", "tags": ", ".join(f"{k}={v}" for k, v in e.tags.items())}
+            for e in _client().list_experiments(view.value)]
+    emit(rows, ["id", "name", "created", "deleted", "tags"], output.value, title="Experiments")
+
+
+@experiments_app.command("create")
+def experiments_create(
+    name: str,
+    tag: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE, repeatable.")] = None,
+) -> None:
+    """Create an experiment."""
+    experiment = _client().create_experiment(name, _parse_pairs(tag))
+    console.print(f"Created experiment [bold]{experiment.name}[/] (id {experiment.id}).")
+
+
+@experiments_app.command("rename")
+def experiments_rename(experiment: str, new_name: str) -> None:
+    """Rename an experiment (by name or id)."""
+    renamed = _client().rename_experiment(experiment, new_name)
+    console.print(f"Renamed experiment {renamed.id} to [bold]{renamed.name}[/].")
+
+
+@experiments_app.command("delete")
+def experiments_delete(experiment: str) -> None:
+    """Delete an experiment (it can be restored)."""
+    _client().delete_experiment(experiment)
+    console.print(f"Deleted experiment {experiment}. Undo with `modelcycle experiments restore {experiment}`.")
+
+
+@experiments_app.command("restore")
+def experiments_restore(experiment: str) -> None:
+    """Restore a deleted experiment."""
+    _client().restore_experiment(experiment)
+    console.print(f"Restored experiment {experiment}.")
+
+
+# ---------------------------------------------------------------------- runs
+@runs_app.command("ls")
+def runs_ls(
+    experiment: Annotated[Optional[list[str]], typer.Option(
+        "--experiment", "-e", help="Experiment name or id, repeatable (default: all).")] = None,
+    filter: Annotated[Optional[str], typer.Option(
+        "--filter", "-f", help="e.g. \"metrics.auc > 0.9 and params.model = 'rf'\"")] = None,
+    order_by: Annotated[Optional[list[str]], typer.Option(
+        "--order-by", help="e.g. 'metrics.auc desc', repeatable.")] = None,
+    max_results: Annotated[int, typer.Option(min=1, max=50_000)] = 100,
+    output: OutputOpt = Output.table,
+    view: ViewOpt = View.active,
+) -> None:
+    """List runs matching a filter, newest first unless --order-by says otherwise."""
+    page = _client().search_runs(experiment or None, filter, order_by, max_results, None, view.value)
+    emit(*_runs_table(page.runs), output.value, title="Runs")
+    if page.next_page_token and output is Output.table:
+        err_console.print(f"[dim]More runs match; raise --max-results (now {max_results}).[/]")
+
+
+def _runs_table(runs) -> tuple[list[dict], list[str]]:
+    metric_keys = sorted({k for r in runs for k in r.metrics})
+    param_keys = sorted({k for r in runs for k in r.params})
+    rows = []
+    for r in runs:
+        row = {"run_id": r.id, "name": r.name, "experiment": r.experiment_id, "status": r.status.value,
+               "started": fmt_time(r.start_time), "duration": fmt_duration(r.start_time, r.end_time)}
+        row.update({f"metrics.{k}": m.value for k, m in r.metrics.items()})
+        row.update({f"params.{k}": v for k, v in r.params.items()})
+        rows.append(row)
+    columns = ["run_id", "name", "experiment", "status", "started", "duration"]
+    columns += [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys]
+    return rows, columns
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, output: OutputOpt = Output.table) -> None:
+    """A run's attributes, params, latest metrics, tags and artifacts."""
+    c = _client()
+    run = c.get_run(run_id)
+    artifacts = list(c.store.list_artifact_files(run_id))
+    if output is not Output.table:
+        import orjson
+
+        data = run.to_dict()
+        data["artifacts"] = [a.to_dict() for a in artifacts]
+        if output is Output.json:
+            print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        else:
+            rows = ([{"section": "param", "key": k, "value": v} for k, v in run.params.items()]
+                    + [{"section": "metric", "key": k, "value": m.value} for k, m in run.metrics.items()]
+                    + [{"section": "tag", "key": k, "value": v} for k, v in run.tags.items()])
+            emit(rows, ["section", "key", "value"], "csv")
+        return
+    console.print(f"[bold]{run.name}[/]  {run.id}\n  experiment {run.experiment_id}  status "
+                  f"{run.status.value}  started {fmt_time(run.start_time)}  "
+                  f"duration {fmt_duration(run.start_time, run.end_time) or '-'}"
+                  + (f"\n  parent {run.parent_id}" if run.parent_id else "")
+                  + ("\n  [red]deleted[/]" if run.deleted else ""))
+    emit([{"key": k, "value": v} for k, v in sorted(run.params.items())], ["key", "value"], "table",
+         title="Params")
+    emit([{"key": k, "value": m.value, "step": m.step, "logged": fmt_time(m.timestamp)}
+          for k, m in sorted(run.metrics.items())], ["key", "value", "step", "logged"], "table",
+         title="Metrics (latest)")
+    emit([{"key": k, "value": v} for k, v in sorted(run.tags.items())], ["key", "value"], "table",
+         title="Tags")
+    emit([{"path": a.path, "size": a.size, "sha256": (a.digest or "")[:12]} for a in artifacts],
+         ["path", "size", "sha256"], "table", title="Artifacts")
+
+
+@runs_app.command("compare")
+def runs_compare(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    output: OutputOpt = Output.table,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Also write the metric histories of these runs as a PNG chart here.")] = None,
+) -> None:
+    """Params and metrics of several runs side by side; differing params highlighted."""
+    c = _client()
+    runs = [c.get_run(r) for r in run_ids]
+    names = [f"{r.name} ({r.id[:8]})" for r in runs]
+    rows = []
+    for key in sorted({k for r in runs for k in r.params}):
+        values = [r.params.get(key) for r in runs]
+        rows.append({"field": f"params.{key}", **dict(zip(names, values)),
+                     "differs": "*" if len(set(values)) > 1 else ""})
+    for key in sorted({k for r in runs for k in r.metrics}):
+        values = [r.metrics[key].value if key in r.metrics else None for r in runs]
+        rows.append({"field": f"metrics.{key}", **dict(zip(names, values)),
+                     "differs": "*" if len(set(map(str, values))) > 1 else ""})
+    emit(rows, ["field", *names, "differs"], output.value, title="Run comparison",
+         styles={"differs": "bold yellow"})
+    if plot is not None:
+        from modelcycle.tracking.plots import plot_metric_histories
+
+        histories = {name: {k: c.get_metric_history(r.id, k) for k in r.metrics}
+                     for name, r in zip(names, runs)}
+        plot_metric_histories(histories, plot)
+        err_console.print(f"Metric curves written to {plot}")
+
+
+@runs_app.command("delete")
+def runs_delete(run_id: str) -> None:
+    """Delete a run (it can be restored)."""
+    _client().delete_run(run_id)
+    console.print(f"Deleted run {run_id}. Undo with `modelcycle runs restore {run_id}`.")
+
+
+@runs_app.command("restore")
+def runs_restore(run_id: str) -> None:
+    """Restore a deleted run."""
+    _client().restore_run(run_id)
+    console.print(f"Restored run {run_id}.")
+
+
+def _parse_pairs(items: list[str] | None) -> dict[str, str]:
+    pairs = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except ModelcycleError as exc:
+        err_console.print(f"[red]Error:[/] {exc.message}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        sys.exit(130)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,69 @@
+"""Presentation of plain data for the CLI: rich tables, JSON and CSV. No calculation here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+# Piped output is not cut at 80 columns: ids and filters must stay whole to be copied.
+console = Console(width=None if sys.stdout.isatty() else 240)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fmt_time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(start: int | None, end: int | None) -> str:
+    if start is None or end is None:
+        return ""
+    seconds = (end - start) / 1000
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
+
+
+def fmt_value(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def emit(rows: Sequence[dict], columns: Sequence[str], output: str, title: str | None = None,
+         styles: dict[str, str] | None = None) -> None:
+    """Print rows as a rich table, JSON (a list of objects) or CSV."""
+    if output == "json":
+        print(orjson.dumps([{c: _json_safe(r.get(c)) for c in columns} for r in rows],
+                           option=orjson.OPT_INDENT_2).decode())
+    elif output == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow([fmt_value(r.get(c)) for c in columns])
+        print(buffer.getvalue(), end="")
+    else:
+        table = Table(title=title, header_style="bold")
+        for c in columns:
+            table.add_column(c, style=(styles or {}).get(c), no_wrap=c in ("run_id", "id"))
+        for r in rows:
+            table.add_row(*(fmt_value(r.get(c)) for c in columns))
+        console.print(table)
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return fmt_value(value)
+    return value

@@ -1,0 +1,203 @@
+"""The tracking server: a REST API over one SQL store, with OpenAPI at /docs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import modelcycle
+from modelcycle import config
+from modelcycle.exceptions import InvalidInput, ModelcycleError
+from modelcycle.server import wire
+from modelcycle.store.entities import Metric, RunStatus, ViewType, float_to_wire
+from modelcycle.store.sql import SqlStore
+
+log = logging.getLogger("modelcycle.server")
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error(status: int, code: str, message: str) -> ORJSONResponse:
+    return ORJSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {err.get('msg')}")
+    return "Malformed request: " + "; ".join(problems)
+
+
+def create_app(store: SqlStore) -> FastAPI:
+    app = FastAPI(title="modelcycle", version=modelcycle.__version__,
+                  default_response_class=ORJSONResponse,
+                  description="Tracking API: experiments, runs, params, metrics, tags, artifacts.")
+    app.state.store = store
+
+    @app.exception_handler(ModelcycleError)
+    async def _known(_request: Request, exc: ModelcycleError):
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        return _error(400, InvalidInput.code, _describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException):
+        code = "NOT_FOUND" if exc.status_code == 404 else "HTTP_ERROR"
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "INTERNAL_ERROR", f"Internal error ({type(exc).__name__}); see the server log.")
+
+    @app.get("/api/health", tags=["server"])
+    def health():
+        return {"status": "ok", "version": modelcycle.__version__}
+
+    # ------------------------------------------------------------------ experiments
+    @app.post("/api/experiments", status_code=201, tags=["experiments"])
+    def create_experiment(body: wire.CreateExperiment):
+        return store.create_experiment(body.name, body.tags).to_dict()
+
+    @app.get("/api/experiments", tags=["experiments"])
+    def list_experiments(view: str = "active"):
+        return {"experiments": [e.to_dict() for e in store.list_experiments(ViewType.parse(view))]}
+
+    @app.get("/api/experiments/by-name", tags=["experiments"])
+    def get_experiment_by_name(name: str):
+        return store.get_experiment_by_name(name).to_dict()
+
+    @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
+    def get_experiment(experiment_id: int):
+        return store.get_experiment(experiment_id).to_dict()
+
+    @app.patch("/api/experiments/{experiment_id}", tags=["experiments"])
+    def rename_experiment(experiment_id: int, body: wire.RenameExperiment):
+        return store.rename_experiment(experiment_id, body.name).to_dict()
+
+    @app.post("/api/experiments/{experiment_id}/delete", status_code=204, tags=["experiments"])
+    def delete_experiment(experiment_id: int):
+        store.delete_experiment(experiment_id)
+
+    @app.post("/api/experiments/{experiment_id}/restore", status_code=204, tags=["experiments"])
+    def restore_experiment(experiment_id: int):
+        store.restore_experiment(experiment_id)
+
+    @app.put("/api/experiments/{experiment_id}/tags", status_code=204, tags=["experiments"])
+    def set_experiment_tag(experiment_id: int, body: wire.SetTag):
+        store.set_experiment_tag(experiment_id, body.key, body.value)
+
+    # ------------------------------------------------------------------ runs
+    @app.post("/api/runs", status_code=201, tags=["runs"])
+    def create_run(body: wire.CreateRun):
+        return store.create_run(body.experiment_id, body.name, body.tags, body.parent_id,
+                                body.start_time).to_dict()
+
+    @app.post("/api/runs/search", tags=["runs"])
+    def search_runs(body: wire.SearchRuns):
+        page = store.search_runs(body.experiment_ids, body.filter, body.order_by, body.max_results,
+                                 body.page_token, ViewType.parse(body.view))
+        return {"runs": [r.to_dict() for r in page.runs], "next_page_token": page.next_page_token}
+
+    @app.get("/api/runs/{run_id}", tags=["runs"])
+    def get_run(run_id: str):
+        return store.get_run(run_id).to_dict()
+
+    @app.patch("/api/runs/{run_id}", tags=["runs"])
+    def update_run(run_id: str, body: wire.UpdateRun):
+        status = RunStatus.parse(body.status) if body.status is not None else None
+        return store.update_run(run_id, status, body.end_time, body.name).to_dict()
+
+    @app.post("/api/runs/{run_id}/delete", status_code=204, tags=["runs"])
+    def delete_run(run_id: str):
+        store.delete_run(run_id)
+
+    @app.post("/api/runs/{run_id}/restore", status_code=204, tags=["runs"])
+    def restore_run(run_id: str):
+        store.restore_run(run_id)
+
+    @app.post("/api/runs/{run_id}/batch", status_code=204, tags=["runs"])
+    def log_batch(run_id: str, body: wire.LogBatch):
+        metrics = [Metric(m.key, m.value, m.step, m.timestamp) for m in body.metrics]
+        store.log_batch(run_id, metrics, body.params or None, body.tags or None)
+
+    @app.delete("/api/runs/{run_id}/tags", status_code=204, tags=["runs"])
+    def delete_tag(run_id: str, key: str):
+        store.delete_tag(run_id, key)
+
+    @app.get("/api/runs/{run_id}/metrics/history", tags=["runs"])
+    def metric_history(run_id: str, key: str):
+        history = store.get_metric_history(run_id, key)
+        # Columns, not one object per point: a 100,000-point history stays a small payload.
+        return Response(orjson.dumps({
+            "key": key,
+            "steps": [m.step for m in history],
+            "values": [float_to_wire(m.value) for m in history],
+            "timestamps": [m.timestamp for m in history],
+        }), media_type="application/json")
+
+    # ------------------------------------------------------------------ artifacts
+    @app.get("/api/runs/{run_id}/artifacts", tags=["artifacts"])
+    def list_artifacts(run_id: str, path: str = ""):
+        return {"files": [a.to_dict() for a in store.list_artifacts(run_id, path)]}
+
+    @app.put("/api/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"],
+             openapi_extra={"requestBody": {"content": {"application/octet-stream": {
+                 "schema": {"type": "string", "format": "binary"}}}, "required": True}})
+    async def upload_artifact(run_id: str, path: str, request: Request):
+        # Spooled to disk chunk by chunk, then stored: no upload is held whole in memory,
+        # and a broken upload never reaches the store.
+        tmp_dir = Path(tempfile.mkdtemp(prefix="modelcycle-upload-"))
+        tmp = tmp_dir / "body"
+        try:
+            with open(tmp, "wb") as out:
+                async for chunk in request.stream():
+                    await run_in_threadpool(out.write, chunk)
+            info = await run_in_threadpool(store.log_artifact, run_id, tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp_dir.rmdir()
+        return info.to_dict()
+
+    @app.get("/api/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"],
+             response_class=StreamingResponse)
+    def download_artifact(run_id: str, path: str):
+        chunks = store.open_artifact(run_id, path)
+        return StreamingResponse(chunks, media_type="application/octet-stream")
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory used by uvicorn workers: the store comes from MODELCYCLE_TRACKING_URI and
+    MODELCYCLE_ARTIFACT_URI (set by `modelcycle server`)."""
+    tracking_uri = config.tracking_uri()
+    if tracking_uri.startswith(("http://", "https://")):
+        raise InvalidInput("The server needs a database URL as its store, not another server.")
+    return create_app(SqlStore(tracking_uri, config.artifact_uri()))
+
+
+def serve(store_uri: str, artifact_uri: str, host: str, port: int, workers: int,
+          log_level: str = "info") -> None:
+    import uvicorn
+
+    os.environ["MODELCYCLE_TRACKING_URI"] = store_uri
+    os.environ["MODELCYCLE_ARTIFACT_URI"] = artifact_uri
+    SqlStore(store_uri, artifact_uri).close()  # migrate once before the workers start
+    uvicorn.run("modelcycle.server.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, access_log=False)

@@ -1,0 +1,59 @@
+"""Request bodies of the REST API. Responses are the entities' to_dict forms."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateExperiment(_Body):
+    name: str
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RenameExperiment(_Body):
+    name: str
+
+
+class SetTag(_Body):
+    key: str
+    value: str
+
+
+class CreateRun(_Body):
+    experiment_id: int
+    name: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    parent_id: str | None = None
+    start_time: int | None = None
+
+
+class UpdateRun(_Body):
+    status: str | None = None
+    end_time: int | None = None
+    name: str | None = None
+
+
+class MetricIn(_Body):
+    key: str
+    value: float  # also "NaN", "Infinity", "-Infinity"
+    step: int = 0
+    timestamp: int = 0
+
+
+class LogBatch(_Body):
+    metrics: list[MetricIn] = Field(default_factory=list)
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class SearchRuns(_Body):
+    experiment_ids: list[int] | None = None
+    filter: str | None = None
+    order_by: list[str] = Field(default_factory=list)
+    max_results: int = 1000
+    page_token: str | None = None
+    view: str = "active"

@@ -1,0 +1,172 @@
+"""The store through a tracking server: the same interface, spoken over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from modelcycle import config
+from modelcycle.exceptions import ERRORS_BY_CODE, ModelcycleError, StoreUnavailable
+from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
+from modelcycle.store.entities import (
+    ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType, float_from_wire,
+)
+from modelcycle.store.validation import check_artifact_path, check_run_id
+
+
+class RestStore(Store):
+    def __init__(self, url: str, transport: httpx.BaseTransport | None = None):
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=config.http_timeout_s(),
+                                 transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _send(self, method: str, path: str, *, json=None, params=None, content=None,
+              stream: bool = False) -> httpx.Response:
+        headers = {}
+        if json is not None:
+            content = orjson.dumps(json)
+            headers["content-type"] = "application/json"
+        try:
+            request = self.http.build_request(method, path, params=params, content=content,
+                                              headers=headers)
+            response = self.http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(
+                f"Cannot reach the tracking server at {self.url} ({type(exc).__name__}: {exc}). "
+                "Is `modelcycle server` running there?"
+            ) from exc
+        if response.status_code >= 400:
+            if stream:
+                response.read()
+                response.close()
+            raise _error_from(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs):
+        response = self._send(method, path, **kwargs)
+        return orjson.loads(response.content) if response.content else None
+
+    # ------------------------------------------------------------------ experiments
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
+        return Experiment.from_dict(self._json("POST", "/api/experiments",
+                                               json={"name": name, "tags": tags or {}}))
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        return Experiment.from_dict(self._json("GET", f"/api/experiments/{int(experiment_id)}"))
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        return Experiment.from_dict(self._json("GET", "/api/experiments/by-name", params={"name": name}))
+
+    def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
+        data = self._json("GET", "/api/experiments", params={"view": ViewType.parse(view).value})
+        return [Experiment.from_dict(e) for e in data["experiments"]]
+
+    def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment:
+        return Experiment.from_dict(self._json("PATCH", f"/api/experiments/{int(experiment_id)}",
+                                               json={"name": new_name}))
+
+    def delete_experiment(self, experiment_id: int) -> None:
+        self._send("POST", f"/api/experiments/{int(experiment_id)}/delete")
+
+    def restore_experiment(self, experiment_id: int) -> None:
+        self._send("POST", f"/api/experiments/{int(experiment_id)}/restore")
+
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
+        self._send("PUT", f"/api/experiments/{int(experiment_id)}/tags",
+                   json={"key": key, "value": value})
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, experiment_id: int, name: str | None = None,
+                   tags: dict[str, str] | None = None, parent_id: str | None = None,
+                   start_time: int | None = None) -> Run:
+        return Run.from_dict(self._json("POST", "/api/runs", json={
+            "experiment_id": experiment_id, "name": name, "tags": tags or {},
+            "parent_id": parent_id, "start_time": start_time}))
+
+    def get_run(self, run_id: str) -> Run:
+        return Run.from_dict(self._json("GET", f"/api/runs/{_run(run_id)}"))
+
+    def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
+                   name: str | None = None) -> Run:
+        body = {"status": RunStatus.parse(status).value if status is not None else None,
+                "end_time": end_time, "name": name}
+        return Run.from_dict(self._json("PATCH", f"/api/runs/{_run(run_id)}", json=body))
+
+    def delete_run(self, run_id: str) -> None:
+        self._send("POST", f"/api/runs/{_run(run_id)}/delete")
+
+    def restore_run(self, run_id: str) -> None:
+        self._send("POST", f"/api/runs/{_run(run_id)}/restore")
+
+    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
+                  params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+        self._send("POST", f"/api/runs/{_run(run_id)}/batch", json={
+            "metrics": [m.to_dict() for m in metrics], "params": params or {}, "tags": tags or {}})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._send("DELETE", f"/api/runs/{_run(run_id)}/tags", params={"key": key})
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        data = self._json("GET", f"/api/runs/{_run(run_id)}/metrics/history", params={"key": key})
+        return [Metric(key, v if type(v) is float else float_from_wire(v), s, t)
+                for s, v, t in zip(data["steps"], data["values"], data["timestamps"])]
+
+    def search_runs(self, experiment_ids: Sequence[int] | None = None, filter: str | None = None,
+                    order_by: Sequence[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
+                    page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
+        data = self._json("POST", "/api/runs/search", json={
+            "experiment_ids": list(experiment_ids) if experiment_ids is not None else None,
+            "filter": filter, "order_by": list(order_by or []), "max_results": max_results,
+            "page_token": page_token, "view": ViewType.parse(view).value})
+        return RunPage([Run.from_dict(r) for r in data["runs"]], data["next_page_token"])
+
+    # ------------------------------------------------------------------ artifacts
+    def log_artifact(self, run_id: str, local_file: str | Path, artifact_path: str) -> ArtifactInfo:
+        path = check_artifact_path(artifact_path)
+        try:
+            handle = open(local_file, "rb")
+        except FileNotFoundError:
+            from modelcycle.exceptions import NotFound
+
+            raise NotFound(f"No file at {str(local_file)!r} to log as an artifact.") from None
+        with handle:  # streamed: httpx reads the file in chunks
+            data = self._json("PUT", f"/api/runs/{_run(run_id)}/artifacts/{quote(path)}",
+                              content=handle)
+        return ArtifactInfo.from_dict(data)
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactInfo]:
+        data = self._json("GET", f"/api/runs/{_run(run_id)}/artifacts", params={"path": path})
+        return [ArtifactInfo.from_dict(a) for a in data["files"]]
+
+    def open_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
+        path = check_artifact_path(path)
+        response = self._send("GET", f"/api/runs/{_run(run_id)}/artifacts/{quote(path)}", stream=True)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_bytes(1 << 20)
+            finally:
+                response.close()
+
+        return chunks()
+
+
+def _run(run_id: str) -> str:
+    return check_run_id(run_id)
+
+
+def _error_from(response: httpx.Response) -> ModelcycleError:
+    try:
+        body = orjson.loads(response.content)
+        cls = ERRORS_BY_CODE.get(body.get("error"), ModelcycleError)
+        return cls(body.get("message") or response.reason_phrase)
+    except (orjson.JSONDecodeError, AttributeError):
+        return ModelcycleError(f"The server answered {response.status_code} {response.reason_phrase}: "
+                               f"{response.text[:500]}")
