@@ -1,0 +1,133 @@
+"""`modelcycle quickstart`: a small real experiment, end to end, on the embedded store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from modelcycle import config
+from modelcycle.render import console, emit
+
+CANDIDATES = [  # (run name, model kind, params)
+    ("logreg-C0.01", "logreg", {"C": 0.01}),
+    ("logreg-C0.1", "logreg", {"C": 0.1}),
+    ("logreg-C1", "logreg", {"C": 1.0}),
+    ("forest-depth3", "random_forest", {"n_estimators": 100, "max_depth": 3}),
+    ("forest-depth8", "random_forest", {"n_estimators": 100, "max_depth": 8}),
+    ("boosting-lr0.05", "gradient_boosting", {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 2}),
+    ("boosting-lr0.3", "gradient_boosting", {"n_estimators": 150, "learning_rate": 0.3, "max_depth": 3}),
+]
+
+
+def _build(kind: str, params: dict):
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, **params))
+    if kind == "random_forest":
+        return RandomForestClassifier(random_state=0, n_jobs=1, **params)
+    return GradientBoostingClassifier(random_state=0, **params)
+
+
+def _train_one(kind: str, params: dict, data) -> None:
+    """Train, evaluate and log one model into the active run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay, accuracy_score, f1_score, log_loss, roc_auc_score,
+    )
+
+    import modelcycle as mc
+
+    X_train, X_test, y_train, y_test, feature_names = data
+    mc.log_params({"model": kind, **params})
+    mc.set_tag("dataset", "sklearn.datasets.load_breast_cancer")
+    started = time.perf_counter()
+    model = _build(kind, params).fit(X_train, y_train)
+    mc.log_metric("fit_seconds", time.perf_counter() - started)
+    if kind == "gradient_boosting":
+        # Validation loss after each boosting stage: a curve, not just a number.
+        for step, proba in enumerate(model.staged_predict_proba(X_test)):
+            mc.log_metric("val_log_loss", log_loss(y_test, proba[:, 1]), step=step)
+    proba = model.predict_proba(X_test)[:, 1]
+    predicted = (proba >= 0.5).astype(int)
+    mc.log_metrics({
+        "accuracy": accuracy_score(y_test, predicted),
+        "roc_auc": roc_auc_score(y_test, proba),
+        "f1": f1_score(y_test, predicted),
+        "log_loss": log_loss(y_test, proba),
+    })
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ConfusionMatrixDisplay.from_predictions(y_test, predicted, ax=ax, colorbar=False)
+    ax.set_title(f"{kind} {params}", fontsize=8)
+    mc.log_figure(fig, "plots/confusion_matrix.png")
+    plt.close(fig)
+    estimator = model[-1] if hasattr(model, "steps") else model
+    weights = getattr(estimator, "feature_importances_", None)
+    if weights is None:
+        weights = np.abs(estimator.coef_[0])
+    ranked = sorted(zip(feature_names, map(float, weights)), key=lambda p: -p[1])
+    mc.log_dict(dict(ranked[:10]), "feature_importance.json")
+
+
+def run_quickstart(experiment: str = "quickstart") -> list[str]:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    import modelcycle as mc
+    from modelcycle.tracking.fluent import client as fluent_client
+    from modelcycle.tracking.plots import plot_metric_histories
+
+    console.print(f"[bold]modelcycle quickstart[/]  store: {config.tracking_uri()}")
+    bunch = load_breast_cancer()
+    X_train, X_test, y_train, y_test = train_test_split(
+        bunch.data, bunch.target, test_size=0.25, random_state=42, stratify=bunch.target)
+    data = (X_train, X_test, y_train, y_test, list(bunch.feature_names))
+    client = fluent_client()
+    run_ids = []
+    with mc.start_run(experiment=experiment, name="model-sweep") as parent:
+        mc.log_params({"candidates": len(CANDIDATES), "test_size": 0.25})
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("Training models", total=len(CANDIDATES))
+            for name, kind, params in CANDIDATES:
+                progress.update(task, description=f"Training {name}")
+                with mc.start_run(name=name, nested=True) as run:
+                    _train_one(kind, params, data)
+                run_ids.append(run.id)
+                progress.advance(task)
+        page = client.search_runs(experiment, filter=f"parent_id = '{parent.id}'",
+                                  order_by=["metrics.roc_auc desc", "metrics.log_loss asc"])
+        best = page.runs[0]
+        mc.log_metrics({"best_roc_auc": best.metrics["roc_auc"].value})
+        mc.set_tag("best_run", best.id)
+        curves = {r.name: {"val_log_loss": client.get_metric_history(r.id, "val_log_loss")}
+                  for r in page.runs if "val_log_loss" in r.metrics}
+        plot_path = Path(config.home()) / "quickstart" / "val_log_loss.png"
+        plot_metric_histories(curves, plot_path)
+        mc.log_artifact(plot_path, "plots")
+
+    rows = [{"run_id": r.id, "name": r.name, "model": r.params.get("model"),
+             **{k: r.metrics[k].value for k in ("roc_auc", "accuracy", "f1", "log_loss")}}
+            for r in page.runs]
+    emit(rows, ["run_id", "name", "model", "roc_auc", "accuracy", "f1", "log_loss"], "table",
+         title=f"Experiment {experiment!r}: {len(rows)} runs, best first")
+    console.print(
+        f"\nBest: [bold]{best.name}[/] (roc_auc {best.metrics['roc_auc'].value:.4f}).  "
+        f"Validation-loss curves: {plot_path}\n\n"
+        "What next:\n"
+        f"  modelcycle runs ls --experiment {experiment} --order-by 'metrics.roc_auc desc'\n"
+        f"  modelcycle runs ls --filter \"metrics.roc_auc > 0.99 and params.model = 'logreg'\"\n"
+        f"  modelcycle runs show {best.id}\n"
+        f"  modelcycle runs compare {' '.join(r.id for r in page.runs[:2])} --plot compare.png\n"
+        "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050"
+    )
+    return run_ids
