@@ -118,10 +118,10 @@ def create_app(store: SqlStore) -> FastAPI:
     def get_run(run_id: str):
         return store.get_run(run_id).to_dict()
 
-    @app.patch("/api/runs/{run_id}", tags=["runs"])
+    @app.patch("/api/runs/{run_id}", status_code=204, tags=["runs"])
     def update_run(run_id: str, body: wire.UpdateRun):
         status = RunStatus.parse(body.status) if body.status is not None else None
-        return store.update_run(run_id, status, body.end_time, body.name).to_dict()
+        store.update_run(run_id, status, body.end_time, body.name)
 
     @app.post("/api/runs/{run_id}/delete", status_code=204, tags=["runs"])
     def delete_run(run_id: str):

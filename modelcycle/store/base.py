@@ -70,7 +70,8 @@ class Store(abc.ABC):
         status: RunStatus | None = None,
         end_time: int | None = None,
         name: str | None = None,
-    ) -> Run: ...
+    ) -> None:
+        """Change status (a final status sets end_time: now unless given), end time or name."""
 
     @abc.abstractmethod
     def delete_run(self, run_id: str) -> None: ...

@@ -94,10 +94,10 @@ class RestStore(Store):
         return Run.from_dict(self._json("GET", f"/api/runs/{_run(run_id)}"))
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
-                   name: str | None = None) -> Run:
+                   name: str | None = None) -> None:
         body = {"status": RunStatus.parse(status).value if status is not None else None,
                 "end_time": end_time, "name": name}
-        return Run.from_dict(self._json("PATCH", f"/api/runs/{_run(run_id)}", json=body))
+        self._send("PATCH", f"/api/runs/{_run(run_id)}", json=body)
 
     def delete_run(self, run_id: str) -> None:
         self._send("POST", f"/api/runs/{_run(run_id)}/delete")

@@ -285,7 +285,7 @@ class SqlStore(Store):
         ]
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
-                   name: str | None = None) -> Run:
+                   name: str | None = None) -> None:
         check_run_id(run_id)
         values: dict = {}
         if status is not None:
@@ -303,7 +303,6 @@ class SqlStore(Store):
             with self._write() as conn:
                 if conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values)).rowcount == 0:
                     raise NotFound(f"No run with id {run_id}.")
-        return self.get_run(run_id)
 
     def _set_run_deleted(self, run_id: str, deleted_at: int | None) -> None:
         check_run_id(run_id)

@@ -94,11 +94,11 @@ class Client:
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
 
-    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> Run:
-        return self.store.update_run(run_id, status=RunStatus.parse(status), end_time=_now_ms())
+    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        self.store.update_run(run_id, status=RunStatus.parse(status), end_time=_now_ms())
 
-    def rename_run(self, run_id: str, name: str) -> Run:
-        return self.store.update_run(run_id, name=name)
+    def rename_run(self, run_id: str, name: str) -> None:
+        self.store.update_run(run_id, name=name)
 
     def delete_run(self, run_id: str) -> None:
         self.store.delete_run(run_id)

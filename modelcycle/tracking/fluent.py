@@ -97,7 +97,8 @@ def start_run(experiment: str | int | None = None, name: str | None = None,
     if run_id is not None:
         run = c.get_run(run_id)
         if run.status is not RunStatus.RUNNING:
-            run = c.store.update_run(run_id, status=RunStatus.RUNNING)
+            c.store.update_run(run_id, status=RunStatus.RUNNING)
+            run = c.get_run(run_id)
     else:
         parent = stack[-1] if stack and nested else None
         if experiment is None:
