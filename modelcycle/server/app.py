@@ -11,6 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,7 +34,7 @@ def _error(status: int, code: str, message: str) -> ORJSONResponse:
     return ORJSONResponse({"error": code, "message": message}, status_code=status)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
+def _describe_validation(exc: RequestValidationError | ValidationError) -> str:
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
@@ -180,7 +181,66 @@ def create_app(store: SqlStore) -> FastAPI:
         chunks = store.open_artifact(run_id, path)
         return StreamingResponse(chunks, media_type="application/octet-stream")
 
+    # ------------------------------------------------------------------ datasets
+    @app.post("/api/datasets/{name}/versions", status_code=201, tags=["datasets"])
+    async def log_dataset(name: str, request: Request):
+        """Multipart form: ``meta`` (JSON: digest, source, num_rows, num_columns, schema,
+        profile) and ``data`` (the Parquet file)."""
+        try:
+            form = await request.form()
+        except Exception as exc:  # malformed multipart body
+            raise InvalidInput(f"Expected a multipart form with fields meta and data: {exc}") from None
+        meta_text, upload = form.get("meta"), form.get("data")
+        if not isinstance(meta_text, str) or upload is None or isinstance(upload, str):
+            raise InvalidInput("Expected a multipart form with a JSON field 'meta' and a file field 'data'.")
+        try:
+            meta = wire.DatasetMeta.model_validate_json(meta_text)
+        except ValidationError as exc:
+            raise InvalidInput(_describe_validation(exc).replace("request", "dataset metadata")) from None
+        tmp_dir = Path(tempfile.mkdtemp(prefix="modelcycle-dataset-"))
+        tmp = tmp_dir / "data.parquet"
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    await run_in_threadpool(out.write, chunk)
+            dataset = await run_in_threadpool(
+                store.log_dataset, name, meta.digest, tmp, meta.source, meta.num_rows,
+                meta.num_columns, meta.schema_text, meta.profile)
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp_dir.rmdir()
+        return dataset.to_dict()
+
+    @app.get("/api/datasets", tags=["datasets"])
+    def list_datasets(name: str | None = None):
+        return {"datasets": [d.to_dict() for d in store.list_datasets(name)]}
+
+    @app.get("/api/datasets/{name}/versions/{version}", tags=["datasets"])
+    def get_dataset(name: str, version: str):
+        return store.get_dataset(name, _version(version)).to_dict()
+
+    @app.get("/api/datasets/{name}/versions/{version}/data", tags=["datasets"],
+             response_class=StreamingResponse)
+    def download_dataset(name: str, version: int):
+        return StreamingResponse(store.open_dataset(name, version), media_type="application/octet-stream")
+
+    @app.post("/api/runs/{run_id}/inputs", status_code=204, tags=["datasets"])
+    def link_dataset(run_id: str, body: wire.LinkDataset):
+        store.link_dataset(run_id, body.name, body.version, body.role)
+
+    @app.get("/api/dataset-uses", tags=["datasets"])
+    def dataset_uses(run_id: str | None = None, name: str | None = None, version: int | None = None):
+        return {"uses": [u.to_dict() for u in store.dataset_uses(run_id, name, version)]}
+
     return app
+
+
+def _version(text: str) -> int | None:
+    if text == "latest":
+        return None
+    if not text.isdigit():
+        raise InvalidInput(f"A dataset version is a number or 'latest'; got {text!r}.")
+    return int(text)
 
 
 def app_from_env() -> FastAPI:

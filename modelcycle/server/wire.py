@@ -50,6 +50,21 @@ class LogBatch(_Body):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class DatasetMeta(_Body):
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: str
+    num_rows: int = Field(ge=0)
+    num_columns: int = Field(ge=0)
+    schema_text: str = Field(alias="schema")
+    profile: str
+
+
+class LinkDataset(_Body):
+    name: str
+    version: int
+    role: str
+
+
 class SearchRuns(_Body):
     experiment_ids: list[int] | None = None
     filter: str | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelcycle.store.entities import (
-    ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
+    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
 )
 
 DEFAULT_MAX_RESULTS = 1000
@@ -119,6 +119,35 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def open_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
         """The file's bytes as chunks; nothing is held whole in memory."""
+
+    # datasets
+    @abc.abstractmethod
+    def log_dataset(self, name: str, digest: str, data_file: str | Path, source: str,
+                    num_rows: int, num_columns: int, schema: str, profile: str) -> DatasetVersion:
+        """Store a version of ``name`` from a Parquet file. The same ``digest`` under the same
+        name gives back the existing version; new content gets the next version number."""
+
+    @abc.abstractmethod
+    def get_dataset(self, name: str, version: int | None = None) -> DatasetVersion:
+        """A version, or the latest one when ``version`` is None."""
+
+    @abc.abstractmethod
+    def list_datasets(self, name: str | None = None) -> list[DatasetVersion]:
+        """Every version of ``name``, or the latest version of every dataset. Without the
+        schema and profile texts."""
+
+    @abc.abstractmethod
+    def open_dataset(self, name: str, version: int) -> Iterator[bytes]:
+        """The version's Parquet bytes as chunks."""
+
+    @abc.abstractmethod
+    def link_dataset(self, run_id: str, name: str, version: int, role: str) -> None:
+        """Record that the run used the dataset version as ``role`` (idempotent)."""
+
+    @abc.abstractmethod
+    def dataset_uses(self, run_id: str | None = None, name: str | None = None,
+                     version: int | None = None) -> list[DatasetUse]:
+        """The inputs of a run, or the runs that used a dataset (version)."""
 
     def list_artifact_files(self, run_id: str, path: str = "") -> Iterable[ArtifactInfo]:
         """Every file below ``path``, recursively."""

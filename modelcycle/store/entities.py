@@ -143,3 +143,52 @@ class ArtifactInfo:
 class RunPage:
     runs: list[Run]
     next_page_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """One version of a named dataset. ``schema`` is YAML text, ``profile`` JSON text: the data
+    package reads them; the store only keeps them."""
+
+    id: int
+    name: str
+    version: int
+    digest: str
+    source: str
+    num_rows: int
+    num_columns: int
+    size: int
+    created_at: int
+    schema: str = ""
+    profile: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "version": self.version, "digest": self.digest,
+                "source": self.source, "num_rows": self.num_rows, "num_columns": self.num_columns,
+                "size": self.size, "created_at": self.created_at, "schema": self.schema,
+                "profile": self.profile}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetVersion:
+        return cls(**{k: d[k] for k in ("id", "name", "version", "digest", "source", "num_rows",
+                                        "num_columns", "size", "created_at", "schema", "profile")})
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetUse:
+    """A run's use of a dataset version, in a role (train, eval, reference, ...)."""
+
+    run_id: str
+    dataset: str  # name@version
+    role: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "dataset": self.dataset, "role": self.role}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetUse:
+        return cls(d["run_id"], d["dataset"], d["role"])

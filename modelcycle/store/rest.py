@@ -13,7 +13,7 @@ from modelcycle import config
 from modelcycle.exceptions import ERRORS_BY_CODE, ModelcycleError, StoreUnavailable
 from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
 from modelcycle.store.entities import (
-    ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType, float_from_wire,
+    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType, float_from_wire,
 )
 from modelcycle.store.validation import check_artifact_path, check_run_id
 
@@ -28,14 +28,14 @@ class RestStore(Store):
         self.http.close()
 
     def _send(self, method: str, path: str, *, json=None, params=None, content=None,
-              stream: bool = False) -> httpx.Response:
+              files=None, data=None, stream: bool = False) -> httpx.Response:
         headers = {}
         if json is not None:
             content = orjson.dumps(json)
             headers["content-type"] = "application/json"
         try:
             request = self.http.build_request(method, path, params=params, content=content,
-                                              headers=headers)
+                                              headers=headers, files=files, data=data)
             response = self.http.send(request, stream=stream)
         except httpx.TransportError as exc:
             raise StoreUnavailable(
@@ -147,7 +147,10 @@ class RestStore(Store):
 
     def open_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
         path = check_artifact_path(path)
-        response = self._send("GET", f"/api/runs/{_run(run_id)}/artifacts/{quote(path)}", stream=True)
+        return self._download(f"/api/runs/{_run(run_id)}/artifacts/{quote(path)}")
+
+    def _download(self, path: str) -> Iterator[bytes]:
+        response = self._send("GET", path, stream=True)  # raises on an error status right away
 
         def chunks() -> Iterator[bytes]:
             try:
@@ -156,6 +159,39 @@ class RestStore(Store):
                 response.close()
 
         return chunks()
+
+    # ------------------------------------------------------------------ datasets
+    def log_dataset(self, name: str, digest: str, data_file: str | Path, source: str,
+                    num_rows: int, num_columns: int, schema: str, profile: str) -> DatasetVersion:
+        meta = orjson.dumps({"digest": digest, "source": source, "num_rows": num_rows,
+                             "num_columns": num_columns, "schema": schema, "profile": profile})
+        with open(data_file, "rb") as handle:
+            body = self._json("POST", f"/api/datasets/{quote(name, safe='')}/versions",
+                              data={"meta": meta.decode()},
+                              files={"data": ("data.parquet", handle, "application/octet-stream")})
+        return DatasetVersion.from_dict(body)
+
+    def get_dataset(self, name: str, version: int | None = None) -> DatasetVersion:
+        which = "latest" if version is None else str(int(version))
+        return DatasetVersion.from_dict(
+            self._json("GET", f"/api/datasets/{quote(name, safe='')}/versions/{which}"))
+
+    def list_datasets(self, name: str | None = None) -> list[DatasetVersion]:
+        data = self._json("GET", "/api/datasets", params={"name": name} if name is not None else None)
+        return [DatasetVersion.from_dict(d) for d in data["datasets"]]
+
+    def open_dataset(self, name: str, version: int) -> Iterator[bytes]:
+        return self._download(f"/api/datasets/{quote(name, safe='')}/versions/{int(version)}/data")
+
+    def link_dataset(self, run_id: str, name: str, version: int, role: str) -> None:
+        self._send("POST", f"/api/runs/{_run(run_id)}/inputs",
+                   json={"name": name, "version": version, "role": role})
+
+    def dataset_uses(self, run_id: str | None = None, name: str | None = None,
+                     version: int | None = None) -> list[DatasetUse]:
+        params = {k: v for k, v in {"run_id": run_id, "name": name, "version": version}.items()
+                  if v is not None}
+        return [DatasetUse.from_dict(u) for u in self._json("GET", "/api/dataset-uses", params=params)["uses"]]
 
 
 def _run(run_id: str) -> str:

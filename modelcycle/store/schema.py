@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData,
-    PrimaryKeyConstraint, String, Table, Text,
+    PrimaryKeyConstraint, String, Table, Text, UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -97,4 +97,34 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "path"),
+)
+
+# A dataset version: content stored once as a Parquet blob, identified by a digest of its rows.
+datasets = Table(
+    "datasets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("blob_digest", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_columns", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("name", "version"),
+    UniqueConstraint("name", "digest"),
+)
+
+# Which runs used which dataset versions, and as what (train, eval, reference, ...).
+run_inputs = Table(
+    "run_inputs", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(50), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "dataset_id", "role"),
+    Index("ix_run_inputs_dataset_id", "dataset_id"),
 )
