@@ -42,8 +42,9 @@ class ViewType(str, Enum):
 
 
 def float_to_wire(value: float) -> float | str:
-    """JSON has no NaN or infinities; send them as strings so they survive the trip."""
-    if math.isfinite(value):
+    """JSON has no NaN or infinities; send them as strings so they survive the trip.
+    Anything that is not a number goes as it is, for the receiver to refuse."""
+    if not isinstance(value, (int, float)) or math.isfinite(value):
         return value
     if math.isnan(value):
         return "NaN"

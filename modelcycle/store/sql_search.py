@@ -44,7 +44,7 @@ def _compare(column: ColumnElement, op: str, value: object) -> ColumnElement:
     if op == "in":
         return column.in_(list(value))
     if op == "not in":
-        return and_(column.is_not(None), column.not_in(list(value)))
+        return column.not_in(list(value))
     if op == "like":
         return column.like(value)
     if op == "not like":
@@ -88,7 +88,9 @@ def compile_filter(node: Node | None) -> ColumnElement:
             if op == "not in":
                 return _compare(column, op, numbers) if numbers else column.is_not(None)
             return false()
-    return _compare(column, op, value)
+    # Two-valued logic: a run without the key fails the comparison (instead of yielding SQL
+    # NULL), so that `not <comparison>` matches it, as the filter language documents.
+    return and_(column.is_not(None), _compare(column, op, value))
 
 
 def compile_order_by(keys: list[OrderKey]) -> list[ColumnElement]:
