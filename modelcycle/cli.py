@@ -254,21 +254,10 @@ def _parse_pairs(items: list[str] | None) -> dict[str, str]:
 
 
 def main() -> None:
+    # Usage errors are answered by the command-line parser itself (exit 2); errors of
+    # modelcycle become one line on stderr and the exit code of their class.
     try:
-        app(standalone_mode=False)
+        app()
     except ModelcycleError as exc:
         err_console.print(f"[red]Error:[/] {exc.message}", highlight=False)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("Aborted.")
-        sys.exit(130)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
