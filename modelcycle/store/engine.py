@@ -48,6 +48,9 @@ def _sqlite_engine(url) -> Engine:
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA case_sensitive_like = ON")  # like PostgreSQL
+        cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages per connection
+        cursor.execute("PRAGMA mmap_size = 268435456")
+        cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")

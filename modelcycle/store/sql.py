@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -25,6 +26,7 @@ from modelcycle.store.entities import (
     ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
 )
 from modelcycle.store.names import random_run_name
+from modelcycle.store.prepared import Prepared, raw_transaction
 from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_search import compile_filter, compile_order_by
 from modelcycle.store.validation import (
@@ -57,28 +59,57 @@ class SqlStore(Store):
     def _prepare_hot_statements(self) -> None:
         # Built once so that SQLAlchemy compiles them once: logging is the hot path.
         self._select_run_deleted = select(t.runs.c.deleted_at).where(t.runs.c.id == bindparam("run_id"))
-        # Metric points go to the driver's executemany with plain tuples: SQLAlchemy's per-row
-        # parameter processing would cost more than the database itself on large batches.
-        columns = ["run_id", "key", "value", "step", "timestamp"]
-        compiled = insert(t.metrics).compile(dialect=self.engine.dialect, column_keys=columns)
-        self._insert_metrics_sql = compiled.string
-        order = list(compiled.positiontup) if compiled.positional else None
-        self._metric_param_order = [columns.index(c) for c in order] if order else None
-        self._metric_columns = columns
+        engine = self.engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._db_errors = engine.dialect.loaded_dbapi.OperationalError
+        r, m, lm, p = t.runs.c, t.metrics.c, t.latest_metrics.c, t.params.c
+        self._sql_run_deleted = Prepared(
+            engine, select(r.deleted_at).where(r.id == bindparam("run_id")), ["run_id"])
+        metric_columns = ["run_id", "key", "value", "step", "timestamp"]
+        self._sql_insert_metrics = Prepared(engine, insert(t.metrics), metric_columns)
         stmt = self._insert(t.latest_metrics)
-        old = t.latest_metrics.c
-        self._upsert_latest = stmt.on_conflict_do_update(
+        self._sql_upsert_latest = Prepared(engine, stmt.on_conflict_do_update(
             index_elements=["run_id", "key"],
             set_={"value": stmt.excluded.value, "step": stmt.excluded.step,
                   "timestamp": stmt.excluded.timestamp},
-            where=(stmt.excluded.step > old.step)
-            | ((stmt.excluded.step == old.step) & (stmt.excluded.timestamp >= old.timestamp)),
-        )
+            where=(stmt.excluded.step > lm.step)
+            | ((stmt.excluded.step == lm.step) & (stmt.excluded.timestamp >= lm.timestamp)),
+        ), metric_columns)
         stmt = self._insert(t.tags)
-        self._upsert_tags = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value})
-        self._insert_params = self._insert(t.params).on_conflict_do_nothing(
-            index_elements=["run_id", "key"])
+        self._sql_upsert_tags = Prepared(engine, stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}), ["run_id", "key", "value"])
+        self._sql_insert_params = Prepared(engine, self._insert(t.params).on_conflict_do_nothing(
+            index_elements=["run_id", "key"]), ["run_id", "key", "value"])
+        self._sql_param_value = Prepared(
+            engine, select(p.value).where(p.run_id == bindparam("run_id"), p.key == bindparam("key")),
+            ["run_id", "key"])
+        self._sql_history = Prepared(
+            engine, select(m.value, m.step, m.timestamp)
+            .where(m.run_id == bindparam("run_id"), m.key == bindparam("key"))
+            .order_by(m.step, m.timestamp, m.id), ["run_id", "key"])
+        # Loading many runs at once: the ids travel as one parameter (a JSON array for SQLite,
+        # an array for PostgreSQL), so each statement is compiled once whatever the count.
+        if self._sqlite:
+            ids = select(func.json_each(bindparam("ids")).table_valued("value").c.value).scalar_subquery()
+            self._pack_ids = orjson.dumps
+            in_ids = lambda column: column.in_(ids)  # noqa: E731
+        else:
+            from sqlalchemy import String, any_
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            array = bindparam("ids", type_=ARRAY(String))
+            self._pack_ids = list
+            in_ids = lambda column: column == any_(array)  # noqa: E731
+        self._sql_load_runs = Prepared(engine, select(
+            r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.parent_id, r.deleted_at
+        ).where(in_ids(r.id)), ["ids"])
+        self._sql_load_params = Prepared(engine, select(p.run_id, p.key, p.value).where(in_ids(p.run_id)),
+                                         ["ids"])
+        tg = t.tags.c
+        self._sql_load_tags = Prepared(engine, select(tg.run_id, tg.key, tg.value).where(in_ids(tg.run_id)),
+                                       ["ids"])
+        self._sql_load_metrics = Prepared(engine, select(
+            lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(in_ids(lm.run_id)), ["ids"])
 
     def _safe_uri(self) -> str:
         from sqlalchemy.engine import make_url
@@ -258,32 +289,31 @@ class SqlStore(Store):
         return runs[0]
 
     def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
-        rows, params, metrics, tags = {}, {}, {}, {}
-        for start in range(0, len(run_ids), _IN_CHUNK):
-            chunk = list(run_ids[start:start + _IN_CHUNK])
-            for row in conn.execute(select(t.runs).where(t.runs.c.id.in_(chunk))):
-                rows[row.id] = row
-            for run_id, key, value in conn.execute(
-                select(t.params.c.run_id, t.params.c.key, t.params.c.value)
-                .where(t.params.c.run_id.in_(chunk))
-            ):
-                params.setdefault(run_id, {})[key] = value
-            for run_id, key, value in conn.execute(
-                select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(chunk))
-            ):
-                tags.setdefault(run_id, {})[key] = value
-            lm = t.latest_metrics.c
-            for run_id, key, value, step, stamp in conn.execute(
-                select(lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(lm.run_id.in_(chunk))
-            ):
-                metrics.setdefault(run_id, {})[key] = Metric(
-                    key, math.nan if value is None else value, step, stamp)
-        return [
-            Run(r.id, r.experiment_id, r.name, RunStatus(r.status), r.start_time, r.end_time,
-                r.parent_id, r.deleted_at is not None, params.get(r.id, {}), metrics.get(r.id, {}),
-                tags.get(r.id, {}))
-            for run_id in run_ids if (r := rows.get(run_id)) is not None
-        ]
+        if not run_ids:
+            return []
+        cursor = conn.connection.dbapi_connection.cursor()  # inside conn's transaction
+        packed = (self._pack_ids(list(run_ids)),)
+        rows = {row[0]: row for row in self._sql_load_runs.execute(cursor, packed).fetchall()}
+        params: dict[str, dict] = {}
+        for run_id, key, value in self._sql_load_params.execute(cursor, packed).fetchall():
+            params.setdefault(run_id, {})[key] = value
+        tags: dict[str, dict] = {}
+        for run_id, key, value in self._sql_load_tags.execute(cursor, packed).fetchall():
+            tags.setdefault(run_id, {})[key] = value
+        metrics: dict[str, dict] = {}
+        nan = math.nan
+        for run_id, key, value, step, stamp in self._sql_load_metrics.execute(cursor, packed).fetchall():
+            metrics.setdefault(run_id, {})[key] = Metric(key, nan if value is None else value, step, stamp)
+        cursor.close()
+        runs = []
+        for run_id in run_ids:
+            row = rows.get(run_id)
+            if row is not None:
+                _, experiment_id, name, status, start, end, parent, deleted_at = row
+                runs.append(Run(run_id, experiment_id, name, RunStatus(status), start, end, parent,
+                                deleted_at is not None, params.get(run_id, {}), metrics.get(run_id, {}),
+                                tags.get(run_id, {})))
+        return runs
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
                    name: str | None = None) -> None:
@@ -347,45 +377,30 @@ class SqlStore(Store):
             best = latest.get(key)
             if best is None or (step, row[4]) >= (best[3], best[4]):
                 latest[key] = row
-        param_rows = [{"run_id": run_id, "key": check_key("param", k), "value": str(v)}
-                      for k, v in (params or {}).items()]
-        tag_rows = [{"run_id": run_id, "key": check_key("tag", k), "value": check_tag_value(k, v)}
-                    for k, v in (tags or {}).items()]
-        with self._write() as conn:
-            self._check_writable(conn, run_id)
-            if metric_rows:
-                self._insert_metric_rows(conn, metric_rows)
-                conn.execute(self._upsert_latest,
-                             [dict(zip(self._metric_columns, row)) for row in latest.values()])
-            if param_rows:
-                self._write_params(conn, run_id, param_rows)
-            if tag_rows:
-                conn.execute(self._upsert_tags, tag_rows)
-
-    def _insert_metric_rows(self, conn: Connection, rows: list[tuple]) -> None:
-        order = self._metric_param_order
-        if order is None:  # named parameters (psycopg)
-            params = [dict(zip(self._metric_columns, row)) for row in rows]
-        elif order == [0, 1, 2, 3, 4]:
-            params = rows
-        else:
-            params = [tuple(row[i] for i in order) for row in rows]
-        conn.exec_driver_sql(self._insert_metrics_sql, params)
-
-    def _write_params(self, conn: Connection, run_id: str, rows: list[dict]) -> None:
-        conn.execute(self._insert_params, rows)
-        wanted = {r["key"]: r["value"] for r in rows}
-        for start in range(0, len(rows), _IN_CHUNK):
-            keys = [r["key"] for r in rows[start:start + _IN_CHUNK]]
-            for key, stored in conn.execute(
-                select(t.params.c.key, t.params.c.value)
-                .where(t.params.c.run_id == run_id, t.params.c.key.in_(keys))
-            ):
-                if stored != wanted[key]:
-                    raise Conflict(
-                        f"The param {key!r} of run {run_id} is already {stored!r}; got {wanted[key]!r}. "
-                        "Params are write-once: log the new value under another key, or start a new run."
-                    )
+        param_rows = [(check_key("param", k), str(v)) for k, v in (params or {}).items()]
+        tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
+        try:
+            with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
+                deleted = self._sql_run_deleted.execute(cur, (run_id,)).fetchone()
+                if deleted is None:
+                    raise NotFound(f"No run with id {run_id}.")
+                if deleted[0] is not None:
+                    raise Conflict(f"The run {run_id} is deleted; restore it (`modelcycle runs restore "
+                                   f"{run_id}`) before logging to it.")
+                self._sql_insert_metrics.executemany(cur, metric_rows)
+                self._sql_upsert_latest.executemany(cur, list(latest.values()))
+                if param_rows:
+                    self._sql_insert_params.executemany(cur, [(run_id, k, v) for k, v in param_rows])
+                    for key, value in param_rows:
+                        stored = self._sql_param_value.execute(cur, (run_id, key)).fetchone()[0]
+                        if stored != value:
+                            raise Conflict(
+                                f"The param {key!r} of run {run_id} is already {stored!r}; got {value!r}. "
+                                "Params are write-once: log the new value under another key, or start "
+                                "a new run.")
+                self._sql_upsert_tags.executemany(cur, tag_rows)
+        except self._db_errors as exc:
+            raise StoreUnavailable(f"The database {self._safe_uri()} refused a write: {exc}") from exc
 
     def delete_tag(self, run_id: str, key: str) -> None:
         check_run_id(run_id)
@@ -398,13 +413,9 @@ class SqlStore(Store):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         check_run_id(run_id)
         check_key("metric", key)
-        m = t.metrics.c
-        with self._read() as conn:
-            rows = conn.execute(
-                select(m.value, m.step, m.timestamp).where(m.run_id == run_id, m.key == key)
-                .order_by(m.step, m.timestamp, m.id)
-            ).all()
-            if not rows and conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+        with raw_transaction(self.engine, "BEGIN" if self._sqlite else None) as cur:
+            rows = self._sql_history.execute(cur, (run_id, key)).fetchall()
+            if not rows and self._sql_run_deleted.execute(cur, (run_id,)).fetchone() is None:
                 raise NotFound(f"No run with id {run_id}.")
         nan = math.nan
         return [Metric(key, nan if v is None else v, s, ts) for v, s, ts in rows]
@@ -429,7 +440,7 @@ class SqlStore(Store):
             query = query.where(t.runs.c.deleted_at.is_not(None))
         query = query.order_by(*ordering).offset(offset).limit(max_results + 1)
         with self._read() as conn:
-            run_ids = list(conn.execute(query).scalars())
+            run_ids = conn.execute(query).scalars().all()
             more = len(run_ids) > max_results
             runs = self._load_runs(conn, run_ids[:max_results])
         token = _encode_page_token(offset + max_results) if more else None
