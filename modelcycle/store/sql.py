@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from operator import itemgetter
 import re
 import math
 import time
@@ -360,23 +361,8 @@ class SqlStore(Store):
                   params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
         check_run_id(run_id)
         stamp = now_ms()
-        metric_rows: list[tuple] = []
-        latest: dict[str, tuple] = {}
-        checked_keys: set[str] = set()
-        isnan = math.isnan
-        for m in metrics:
-            key, value, step = m.key, m.value, m.step
-            if key not in checked_keys:
-                checked_keys.add(check_key("metric", key))
-            if type(value) is not float:
-                value = check_metric_value(key, value)
-            if type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT:
-                step = check_step(key, step)
-            row = (run_id, key, None if isnan(value) else value, step, int(m.timestamp) or stamp)
-            metric_rows.append(row)
-            best = latest.get(key)
-            if best is None or (step, row[4]) >= (best[3], best[4]):
-                latest[key] = row
+        metric_rows = _metric_rows(run_id, metrics, stamp)
+        latest = _latest_per_key(metric_rows)
         param_rows = [(check_key("param", k), str(v)) for k, v in (params or {}).items()]
         tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
         try:
@@ -388,7 +374,7 @@ class SqlStore(Store):
                     raise Conflict(f"The run {run_id} is deleted; restore it (`modelcycle runs restore "
                                    f"{run_id}`) before logging to it.")
                 self._sql_insert_metrics.executemany(cur, metric_rows)
-                self._sql_upsert_latest.executemany(cur, list(latest.values()))
+                self._sql_upsert_latest.executemany(cur, latest)
                 if param_rows:
                     self._sql_insert_params.executemany(cur, [(run_id, k, v) for k, v in param_rows])
                     for key, value in param_rows:
@@ -639,6 +625,36 @@ def _check_experiment_id(experiment_id: object) -> int:
         return int(experiment_id)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidInput(f"An experiment id is an integer; got {experiment_id!r}.") from None
+
+
+def _metric_rows(run_id: str, metrics: Sequence[Metric], stamp: int) -> list[tuple]:
+    """Rows (run_id, key, value, step, timestamp) in one comprehension over the common case
+    (float values, int steps); anything else goes through the checks one by one."""
+    rows = [(run_id, m[0], m[1], m[2], m[3] or stamp) for m in metrics]
+    for key in {row[1] for row in rows}:
+        check_key("metric", key)
+    if not all(type(r[2]) is float and type(r[3]) is int and -_STEP_LIMIT <= r[3] < _STEP_LIMIT
+               and type(r[4]) is int for r in rows):
+        rows = [(run_id, key, check_metric_value(key, value), check_step(key, step), int(ts))
+                for _, key, value, step, ts in rows]
+    # NaN is stored as NULL (x != x only for NaN).
+    if any(r[2] != r[2] for r in rows):
+        rows = [(a, k, None if v != v else v, st, ts) for a, k, v, st, ts in rows]
+    return rows
+
+
+def _latest_per_key(rows: list[tuple]) -> list[tuple]:
+    """The row with the highest (step, timestamp) per key; the last one logged wins ties."""
+    order = itemgetter(3, 4)
+    keys = {row[1] for row in rows}
+    if len(keys) == 1:
+        return [max(reversed(rows), key=order)]  # max keeps the first of equals: the last logged
+    latest: dict[str, tuple] = {}
+    for row in rows:
+        best = latest.get(row[1])
+        if best is None or order(row) >= order(best):
+            latest[row[1]] = row
+    return list(latest.values())
 
 
 def _dataset_from_row(row) -> DatasetVersion:
