@@ -1,0 +1,185 @@
+"""Profiles: statistics against numpy/pandas, exact merges, chunked files equal to whole data."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modelcycle.data.profile import ColumnProfile, Profile, Profiler, profile, profile_file
+from modelcycle.exceptions import InvalidInput
+from tests.data.helpers import LETTERS, mixed_frame
+
+QS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def assert_same_profile(a: Profile, b: Profile, rel: float = 1e-9) -> None:
+    """Equal where merges are exact; mean and std up to float rounding."""
+    assert a.rows == b.rows and list(a.columns) == list(b.columns)
+    for name in a.columns:
+        x, y = a[name], b[name]
+        assert (x.physical, x.rows, x.missing, x.infinite) == (y.physical, y.rows, y.missing, y.infinite), name
+        assert x.distinct_sketch.hashes.tolist() == y.distinct_sketch.hashes.tolist(), name
+        if x.categories is not None:
+            assert x.categories.counts == y.categories.counts and x.categories.other == y.categories.other
+        if x.histogram is not None:
+            hx, hy = x.histogram, y.histogram
+            assert (hx.exponent, hx.start, hx.below, hx.above) == (hy.exponent, hy.start, hy.below, hy.above), name
+            assert hx.counts.tolist() == hy.counts.tolist(), name
+            assert (x.min, x.max, x.count) == (y.min, y.max, y.count)
+            if x.count:
+                assert x.mean == pytest.approx(y.mean, rel=rel, abs=1e-12)
+            if x.count > 1:
+                assert x.std == pytest.approx(y.std, rel=1e-7, abs=1e-12)
+
+
+def test_statistics_match_numpy_and_pandas(frame):
+    prof = profile(frame)
+    assert prof.rows == len(frame)
+    income = prof["income k€"]
+    values = frame["income k€"].dropna().to_numpy()
+    assert income.logical_type == "float"
+    assert income.missing == frame["income k€"].isna().sum()
+    assert income.count == values.size
+    assert income.mean == pytest.approx(values.mean(), rel=1e-12)
+    assert income.std == pytest.approx(values.std(ddof=1), rel=1e-9)
+    assert (income.min, income.max) == (values.min(), values.max())
+    width = income.histogram.width
+    for q, estimate in income.quantiles(QS).items():  # off by at most one bin width
+        assert abs(estimate - np.quantile(values, q, method="inverted_cdf")) <= width
+    assert income.distinct == pytest.approx(len(np.unique(values)), rel=0.1)  # a sketch above 1,024
+
+    age = prof["age"]
+    assert age.logical_type == "integer" and age.histogram.width == 1
+    assert age.distinct == frame["age"].nunique() and age.distinct_exact  # below 1,024: exact
+    expected = np.quantile(frame["age"], QS, method="inverted_cdf")
+    assert list(age.quantiles(QS).values()) == pytest.approx(expected)
+
+    city = prof["city"]
+    assert city.logical_type == "categorical" and city.missing == frame["city"].isna().sum()
+    counts = frame["city"].value_counts()
+    assert dict(city.top(3)) == counts.head(3).to_dict()
+    assert city.distinct == 10
+    assert prof["active"].logical_type == "boolean"
+    assert prof["active"].categories.counts == {"true": int(frame["active"].sum()),
+                                                "false": int((~frame["active"]).sum())}
+    assert prof["signed up"].logical_type == "datetime"
+    assert prof["signed up"].min == frame["signed up"].min().timestamp()
+    assert prof["comment"].logical_type == "text"
+
+
+def test_distinct_is_approximate_above_the_sketch_size():
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 50_000, 200_000).astype(float)
+    column = profile(pd.DataFrame({"x": values}))["x"]
+    true = len(np.unique(values))
+    assert not column.distinct_exact
+    assert abs(column.distinct - true) / true < 0.1  # about 3% standard error
+
+
+def test_infinite_values_are_counted_apart():
+    column = profile(pd.DataFrame({"x": [1.0, np.inf, -np.inf, np.nan, 3.0]}))["x"]
+    assert (column.count, column.missing, column.infinite, column.max) == (2, 1, 2, 3.0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.integers(2, 400), seed=st.integers(0, 10_000), cuts=st.lists(st.floats(0, 1), max_size=4))
+def test_merging_random_splits_equals_profiling_the_whole(rows, seed, cuts):
+    data = mixed_frame(rows, seed)
+    rng = np.random.default_rng(seed)
+    data["wide"] = rng.standard_cauchy(rows) * 10.0 ** rng.integers(-3, 6)  # any scale, heavy tails
+    whole = profile(data)
+    points = sorted({0, rows, *(int(c * rows) for c in cuts)})
+    parts = [profile(data.iloc[a:b]) for a, b in itertools.pairwise(points) if b > a]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part)
+    assert_same_profile(merged, whole)
+
+
+def test_chunk_size_does_not_change_the_profile(frame):
+    assert_same_profile(profile(frame, chunk_rows=333), profile(frame))
+
+
+def test_parquet_file_chunk_by_chunk_equals_profiling_it_whole(tmp_path, frame):
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=700)
+    assert pq.ParquetFile(path).num_row_groups > 5
+    chunked = profile_file(path, chunk_rows=250)
+    assert_same_profile(chunked, profile(frame))
+    assert_same_profile(profile_file(str(tmp_path), chunk_rows=400), chunked)  # a folder of Parquet
+
+
+def test_csv_is_streamed_in_blocks(tmp_path, frame):
+    path = tmp_path / "data.csv"
+    numbers = frame[["age", "income k€", "city"]]
+    numbers.to_csv(path, index=False)
+    streamed = profile_file(path)
+    assert_same_profile(streamed, profile(pd.read_csv(path)))
+
+
+def test_profile_against_a_reference_uses_its_bins():
+    rng = np.random.default_rng(1)
+    reference = profile(pd.DataFrame({"x": rng.normal(0, 1, 10_000)}))
+    current_values = rng.normal(0.5, 2, 10_000)
+    current = profile(pd.DataFrame({"x": current_values}), reference)
+    grid, binned = reference["x"].histogram, current["x"].histogram
+    assert binned.pinned and binned.same_grid(grid)
+    low, high = grid.edges()[0], grid.edges()[-1]
+    assert binned.below == (current_values < low).sum() and binned.above == (current_values >= high).sum()
+    assert binned.below_sum == pytest.approx(current_values[current_values < low].sum())
+    # Parts binned on the same reference merge exactly, tails included.
+    halves = [profile(pd.DataFrame({"x": half}), reference) for half in np.array_split(current_values, 2)]
+    assert_same_profile(halves[0].merge(halves[1]), current)
+    with pytest.raises(InvalidInput, match="same `reference=`"):
+        halves[0].merge(profile(pd.DataFrame({"x": current_values[:10]})))
+
+
+def test_profiles_round_trip_through_compact_json(frame):
+    prof = profile(frame)
+    text = json.dumps(prof.to_dict())
+    assert len(text) < 120_000  # six columns, sketches packed
+    back = Profile.from_dict(json.loads(text))
+    assert_same_profile(back, prof, rel=0)
+    assert back["income k€"].quantiles() == prof["income k€"].quantiles()
+    assert back.summary() == prof.summary()
+    with pytest.raises(InvalidInput, match="Not a modelcycle profile"):
+        Profile.from_dict({"rows": 3})
+
+
+def test_summary_is_plain_data(frame):
+    summary = profile(frame).summary()
+    json.dumps(summary, allow_nan=False)
+    assert summary["columns"]["signed up"]["min"].startswith("2024-01-01T")
+    assert summary["columns"]["city"]["top"][0]["count"] > 0
+
+
+def test_profiler_takes_batches_one_at_a_time(frame):
+    profiler = Profiler()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for batch in table.to_batches(max_chunksize=1_000):
+        profiler.add(batch)
+    assert_same_profile(profiler.result(), profile(frame))
+
+
+def test_integer_and_float_parts_merge_but_text_and_numbers_do_not():
+    ints = profile(pd.DataFrame({"x": [1, 2, 3]}))
+    floats = profile(pd.DataFrame({"x": [1.5, np.nan]}))
+    merged = ints.merge(floats)
+    assert merged["x"].logical_type == "float" and merged["x"].count == 4 and merged["x"].missing == 1
+    with pytest.raises(InvalidInput, match="only profiles of the same columns and types merge"):
+        ints.merge(profile(pd.DataFrame({"x": LETTERS[:3]})))
+    with pytest.raises(InvalidInput, match="only in the first"):
+        ints.merge(profile(pd.DataFrame({"y": [1]})))
+
+
+def test_column_profile_of_an_empty_array():
+    column = ColumnProfile.of("x", pa.array([], pa.float64()))
+    assert (column.rows, column.count, column.mean, column.quantiles()) == (0, 0, None, {})
