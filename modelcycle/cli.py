@@ -19,6 +19,9 @@ experiments_app = typer.Typer(help="Create, list, rename, delete and restore exp
 runs_app = typer.Typer(help="List, show, compare, delete and restore runs.", no_args_is_help=True)
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
+data_app = typer.Typer(help="Versioned datasets: add, list, show, compare, validate, lineage.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 class Output(str, Enum):
@@ -196,6 +199,9 @@ def runs_show(run_id: str, output: OutputOpt = Output.table) -> None:
          title="Tags")
     emit([{"path": a.path, "size": a.size, "sha256": (a.digest or "")[:12]} for a in artifacts],
          ["path", "size", "sha256"], "table", title="Artifacts")
+    inputs = c.store.dataset_uses(run_id=run_id)
+    if inputs:
+        emit([u.to_dict() for u in inputs], ["dataset", "role"], "table", title="Datasets used")
 
 
 @runs_app.command("compare")
@@ -241,6 +247,80 @@ def runs_restore(run_id: str) -> None:
     """Restore a deleted run."""
     _client().restore_run(run_id)
     console.print(f"Restored run {run_id}.")
+
+
+# ---------------------------------------------------------------------- data
+@data_app.command("add")
+def data_add(
+    file: Annotated[str, typer.Argument(help="CSV or Parquet file, local path or fsspec URL.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+) -> None:
+    """Version a data file: same content gives the same version, new content the next one."""
+    from modelcycle.data.datasets import log_dataset
+
+    with console.status(f"Reading, digesting and profiling {file}..."):
+        version = log_dataset(file, name)
+    console.print(f"[bold]{version.ref}[/]  {version.num_rows:,} rows x {version.num_columns} columns  "
+                  f"digest {version.digest[:12]}")
+
+
+@data_app.command("ls")
+def data_ls(
+    name: Annotated[Optional[str], typer.Argument(help="List the versions of this dataset.")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """List datasets (latest version of each), or every version of one."""
+    from modelcycle.tracking.fluent import client
+
+    rows = [{"dataset": d.ref, "rows": d.num_rows, "columns": d.num_columns, "size": d.size,
+             "digest": d.digest[:12], "source": d.source, "created": fmt_time(d.created_at)}
+            for d in client().store.list_datasets(name)]
+    emit(rows, ["dataset", "rows", "columns", "size", "digest", "source", "created"], output.value,
+         title="Datasets")
+
+
+@data_app.command("show")
+def data_show(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@latest.")],
+    output: OutputOpt = Output.table,
+) -> None:
+    """A dataset version's schema and per-column profile."""
+    from modelcycle.data.datasets import get_dataset, load_profile, load_schema
+
+    dataset = get_dataset(ref)
+    schema, profile = load_schema(dataset.ref), load_profile(dataset.ref)
+    rows = []
+    for name, column in schema.columns.items():
+        stats = profile.columns[name].summary() if name in profile.columns else {}
+        rows.append({"column": name, "type": column.type, "nullable": column.nullable,
+                     "missing": stats.get("missing_fraction"), "distinct": stats.get("distinct"),
+                     "mean": stats.get("mean"), "std": stats.get("std"), "min": stats.get("min"),
+                     "max": stats.get("max"),
+                     "top": ", ".join(f"{t['value']} ({t['count']})" for t in (stats.get("top") or [])[:3])})
+    if output is Output.table:
+        console.print(f"[bold]{dataset.ref}[/]  {dataset.num_rows:,} rows x {dataset.num_columns} columns  "
+                      f"source {dataset.source}  digest {dataset.digest[:12]}  created {fmt_time(dataset.created_at)}")
+    emit(rows, ["column", "type", "nullable", "missing", "distinct", "mean", "std", "min", "max", "top"],
+         output.value, title="Schema and profile")
+
+
+@data_app.command("lineage")
+def data_lineage(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@latest, or NAME for every version.")],
+    output: OutputOpt = Output.table,
+) -> None:
+    """The runs that used a dataset version, and in which role."""
+    from modelcycle.data.datasets import dataset_runs
+
+    c = _client()
+    rows = []
+    for use in dataset_runs(ref):
+        run = c.get_run(use.run_id)
+        rows.append({"dataset": use.dataset, "role": use.role, "run_id": run.id, "run": run.name,
+                     "experiment": run.experiment_id, "status": run.status.value,
+                     "started": fmt_time(run.start_time)})
+    emit(rows, ["dataset", "role", "run_id", "run", "experiment", "status", "started"], output.value,
+         title=f"Runs that used {ref}")
 
 
 def _parse_pairs(items: list[str] | None) -> dict[str, str]:

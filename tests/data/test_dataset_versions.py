@@ -1,0 +1,121 @@
+"""Versioned datasets on every backend: digests, versions, lineage, reading back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from sklearn.datasets import load_wine
+
+import modelcycle as mc
+from modelcycle.data.datasets import dataset_runs, load_profile, load_schema, run_datasets
+
+
+@pytest.fixture
+def tracking(store_uris):
+    mc.set_tracking_uri(*store_uris)
+    yield mc.Client()
+    mc.set_tracking_uri(None)
+
+
+@pytest.fixture
+def wine() -> pd.DataFrame:
+    return load_wine(as_frame=True).frame
+
+
+def test_same_content_same_version_in_any_form(tracking, wine, tmp_path):
+    first = mc.log_dataset(wine, name="wine")
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    wine.to_parquet(tmp_path / "wine.parquet")
+    assert mc.log_dataset(pa.Table.from_pandas(wine, preserve_index=False), name="wine").version == 1
+    assert mc.log_dataset(tmp_path / "wine.parquet", name="wine").version == 1
+    assert mc.log_dataset(str(tmp_path / "wine.csv"), name="wine").digest == first.digest
+    second = mc.log_dataset(wine.iloc[:100], name="wine")
+    assert (first.version, second.version) == (1, 2)
+    assert (first.num_rows, first.num_columns, second.num_rows) == (178, 14, 100)
+    assert [d.ref for d in tracking.store.list_datasets("wine")] == ["wine@1", "wine@2"]
+    pd.testing.assert_frame_equal(mc.load_dataset("wine@1"), wine)
+    assert len(mc.load_dataset("wine@latest")) == 100 and len(mc.load_dataset("wine")) == 100
+
+
+def test_schema_and_profile_are_stored_with_the_version(tracking, wine):
+    mc.log_dataset(wine, name="wine")
+    schema, profile = load_schema("wine@1"), load_profile("wine@1")
+    assert schema.columns["alcohol"].type == "float"
+    assert schema.columns["alcohol"].min == wine["alcohol"].min()
+    assert profile.rows == 178
+    assert profile.columns["alcohol"].mean == pytest.approx(wine["alcohol"].mean())
+
+
+def test_runs_record_their_inputs(tracking, wine):
+    with mc.start_run(experiment="lineage") as run:
+        mc.log_dataset(wine.iloc[:120], name="wine", role="train")
+        mc.log_dataset(wine.iloc[120:], name="wine", role="eval")
+    assert {(u.dataset, u.role) for u in run_datasets(run.id)} == {("wine@1", "train"), ("wine@2", "eval")}
+    assert [u.run_id for u in dataset_runs("wine@2")] == [run.id]
+    assert len(dataset_runs("wine")) == 2
+    outside = mc.log_dataset(wine.iloc[:5], name="wine")  # no active run: versioned, not linked
+    assert dataset_runs(f"wine@{outside.version}") == []
+
+
+def test_bad_inputs_are_clear_errors(tracking, tmp_path):
+    with pytest.raises(mc.InvalidInput, match="no rows"):
+        mc.log_dataset(pd.DataFrame({"a": pd.Series([], dtype=float)}), name="empty")
+    with pytest.raises(mc.NotFound):
+        mc.log_dataset(tmp_path / "missing.csv", name="x")
+    (tmp_path / "broken.csv").write_text("a,b\n1,2\n3\n4,5\n")
+    with pytest.raises(mc.InvalidInput, match="row"):
+        mc.log_dataset(tmp_path / "broken.csv", name="broken")
+    with pytest.raises(mc.InvalidInput, match="role"):
+        mc.log_dataset(pd.DataFrame({"a": [1]}), name="x", role="not a role")
+    with pytest.raises(mc.InvalidInput):
+        mc.log_dataset(pd.DataFrame({"a": [1]}), name="a@b")
+    with pytest.raises(mc.NotFound, match="No dataset named"):
+        mc.load_dataset("never-logged@1")
+    with pytest.raises(mc.InvalidInput):
+        mc.load_dataset("wine@zero")
+    odd = pd.DataFrame({"prix unitaire €": [1.5, 2.5], "catégorie": ["a", "b"], "all null": [None, None]})
+    version = mc.log_dataset(odd, name="odd")
+    assert list(mc.load_dataset(version.ref).columns) == list(odd.columns)
+
+
+def test_data_commands(tmp_path, wine):
+    env = {**os.environ, "MODELCYCLE_HOME": str(tmp_path / "home")}
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+
+    def cli(*args, check=True):
+        out = subprocess.run([sys.executable, "-m", "modelcycle", *args], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert not check or out.returncode == 0, out.stderr
+        return out
+
+    assert "wine@1" in cli("data", "add", str(tmp_path / "wine.csv"), "--name", "wine").stdout
+    assert "wine@1" in cli("data", "add", str(tmp_path / "wine.csv"), "--name", "wine").stdout
+    listed = json.loads(cli("data", "ls", "-o", "json").stdout)
+    assert [(d["dataset"], d["rows"]) for d in listed] == [("wine@1", 178)]
+    shown = json.loads(cli("data", "show", "wine@1", "-o", "json").stdout)
+    assert {c["column"] for c in shown} == set(wine.columns)
+    alcohol = next(c for c in shown if c["column"] == "alcohol")
+    assert alcohol["mean"] == pytest.approx(wine["alcohol"].mean())
+    missing = cli("data", "show", "wine@9", check=False)
+    assert missing.returncode == 3 and "versions 1 to 1" in missing.stderr
+    assert json.loads(cli("data", "lineage", "wine@1", "-o", "json").stdout) == []
+
+
+def test_digest_does_not_depend_on_batching(tmp_path):
+    from modelcycle.data.versions import spool_to_parquet
+
+    table = pa.table({"x": np.arange(10_000), "y": np.random.default_rng(0).normal(size=10_000)})
+    whole = spool_to_parquet(iter(table.to_batches()), tmp_path)[1]
+    (tmp_path / "b").mkdir()
+    pieces = spool_to_parquet(iter(table.to_batches(max_chunksize=333)), tmp_path / "b")[1]
+    assert whole == pieces
+    (tmp_path / "c").mkdir()
+    changed = table.set_column(1, "y", pa.array(np.append(table["y"].to_numpy()[:-1], 0.0)))
+    assert spool_to_parquet(iter(changed.to_batches()), tmp_path / "c")[1] != whole
