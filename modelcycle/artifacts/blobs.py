@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,9 +75,6 @@ class BlobStore:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def exists(self, digest: str) -> bool:
-        return self.fs.exists(self.path(digest))
-
     def open(self, digest: str) -> Iterator[bytes]:
         try:
             f = self.fs.open(self.path(digest), "rb")
@@ -90,19 +86,3 @@ class BlobStore:
         with f:
             while chunk := f.read(CHUNK):
                 yield chunk
-
-    def copy_to(self, digest: str, dst: str | Path) -> None:
-        dst = Path(dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.part")
-        try:
-            with open(tmp, "wb") as out:
-                if self.local:
-                    with open(self.path(digest), "rb") as src:
-                        shutil.copyfileobj(src, out, CHUNK)
-                else:
-                    for chunk in self.open(digest):
-                        out.write(chunk)
-            os.replace(tmp, dst)
-        finally:
-            tmp.unlink(missing_ok=True)

@@ -35,7 +35,6 @@ from modelcycle.store.validation import (
     check_tag_value,
 )
 
-_IN_CHUNK = 900  # stays below SQLite's limit on bound parameters
 _STEP_LIMIT = 2**63
 
 
@@ -597,9 +596,6 @@ class SqlStore(Store):
         with self._read() as conn:
             rows = conn.execute(query.order_by(ri.created_at, d.name, d.version)).all()
         return [DatasetUse(r.run_id, f"{r.name}@{r.version}", r.role) for r in rows]
-
-    def download_artifact_to(self, run_id: str, path: str, dst: str | Path) -> None:
-        self.blobs.copy_to(self._artifact_digest(run_id, path), dst)
 
 
 _DATASET_ROLE = re.compile(r"^[A-Za-z0-9_.\-]{1,50}$")
