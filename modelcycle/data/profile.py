@@ -122,6 +122,25 @@ class ColumnProfile:
             return {}
         return dict(zip(qs, self.histogram.quantiles(qs, self.min, self.max, self.moments.integral)))
 
+    def estimate_outside(self, low: float | None, high: float | None) -> int:
+        """About how many values lie below ``low`` or above ``high``, from the histogram (exact
+        when the limits fall on bin edges, and for values beyond a reference's bins)."""
+        if not self.numeric or self.histogram is None or not self.count:
+            return 0
+        histogram = self.histogram
+        if self.moments.integral and histogram.exponent <= 0:  # one whole number a bin: exact
+            starts = histogram.edges()[:-1]
+            below = histogram.below + (histogram.counts[starts < low].sum() if low is not None else 0)
+            above = histogram.above + (histogram.counts[starts > high].sum() if high is not None else 0)
+            below = below if low is not None and low > self.min else 0
+            above = above if high is not None and high < self.max else 0
+            return int(below + above)
+        xs, cs = histogram.cdf_points(self.min, self.max)
+        below = 0.0 if low is None or low <= self.min else float(np.interp(low, xs, cs))
+        above = 0.0 if high is None or high >= self.max else cs[-1] - float(np.interp(high, xs, cs))
+        outside = round(below + above)
+        return max(outside, int(low is not None and low > self.min) + int(high is not None and high < self.max))
+
     def top(self, k: int = 10) -> list[tuple[str, int]]:
         return self.categories.top(k) if self.categories is not None else []
 

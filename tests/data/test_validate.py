@@ -1,0 +1,171 @@
+"""Validation: schema checks, user edits taking effect, training-serving skew, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelcycle.data.profile import profile, profile_file
+from modelcycle.data.schema import Schema, infer_schema
+from modelcycle.data.validate import validate
+from modelcycle.exceptions import InvalidInput, NotFound
+from tests.data.helpers import mixed_frame
+
+
+def kinds(report) -> list[tuple[str | None, str, str]]:
+    return [(a.column, a.kind, a.severity) for a in report.anomalies]
+
+
+@pytest.fixture(scope="module")
+def schema(frame) -> Schema:
+    return infer_schema(frame)
+
+
+def test_data_matching_its_schema_has_no_anomaly(frame, schema):
+    report = validate(frame, schema)
+    assert report.ok and report.anomalies == [] and report.rows == len(frame) and report.drift is None
+
+
+def test_missing_unexpected_and_mistyped_columns(frame, schema):
+    data = frame.drop(columns=["age"]).assign(extra=1, city=np.arange(len(frame)))
+    schema.columns["comment"].required = False
+    report = validate(data.drop(columns=["comment"]), schema)
+    assert kinds(report) == [("age", "missing_column", "error"), ("city", "type_mismatch", "error"),
+                             ("extra", "unexpected_column", "warning")]
+    assert "read them as text" in report.anomalies[1].message
+    schema.columns["comment"].required = True
+
+
+def test_an_integer_column_with_missing_values_still_fits_integer(frame, schema):
+    data = frame.copy()
+    data["age"] = data["age"].astype(float)
+    data.loc[:5, "age"] = np.nan  # pandas makes it float
+    schema.columns["age"].nullable = True
+    assert validate(data, schema).ok
+    data.loc[7, "age"] = 30.5
+    assert ("age", "type_mismatch", "error") in kinds(validate(data, schema))
+    schema.columns["age"].nullable = False
+
+
+def test_tightening_the_yaml_produces_the_anomalies(frame, schema):
+    text = schema.to_yaml()
+    edited = Schema.from_yaml(text.replace("max: 89", "max: 60").replace("categories: [a, b, c, d, e, f, g, h, i, j]",
+                                                                         "categories: [a, b, c]"))
+    edited.columns["income k€"].max_missing = 0.01
+    report = validate(frame, edited)
+    assert kinds(report) == [("age", "out_of_range", "error"), ("income k€", "missing_values", "error"),
+                             ("city", "unseen_category", "error")]
+    out_of_range = report.anomalies[0]
+    assert out_of_range.details["rows_estimate"] == pytest.approx((frame["age"] > 60).sum(), rel=0.02)
+    assert "widen min/max" in out_of_range.message
+    unseen = report.anomalies[2]
+    assert unseen.details["values"][:3] and set(unseen.details["values"]) == set("defghij")
+    relaxed = Schema.from_yaml(text.replace("nullable: false", "nullable: true"))
+    assert validate(frame, relaxed).ok
+
+
+def test_missing_values_against_nullable_and_max_missing(frame, schema):
+    data = frame.copy()
+    data.loc[:9, "age"] = np.nan
+    data["income k€"] = np.nan  # all missing
+    schema.columns["income k€"].max_missing = 0.5
+    report = validate(data, schema)
+    messages = {a.column: a.message for a in report.anomalies}
+    assert "10 of 5,000 values are missing" in messages["age"] and "not nullable" in messages["age"]
+    assert "every value is missing" in messages["income k€"] and "max_missing" in messages["income k€"]
+    schema.columns["income k€"].max_missing = None
+
+
+def test_training_serving_skew_is_validation_with_a_reference_profile(frame, schema):
+    training = profile(frame)
+    serving = mixed_frame(2_000, seed=9)
+    assert validate(serving.iloc[:1500], schema, training).drift.drifted_columns == []
+    serving["income k€"] = serving["income k€"] * 1.5
+    report = validate(serving, schema, training)
+    drift_anomalies = [a for a in report.anomalies if a.kind == "drift"]
+    assert [(a.column, a.severity) for a in drift_anomalies] == [("income k€", "warning")]
+    assert drift_anomalies[0].details["direction"] == "above"
+    # A profile of the serving batch (binned on the training profile) gives the same report.
+    from_profile = validate(profile(serving, training), schema, training)
+    assert kinds(from_profile) == kinds(report)
+
+
+def test_dataset_drift_is_a_dataset_anomaly(frame, schema):
+    shifted = frame.copy()
+    shifted["age"] = shifted["age"] + 30
+    shifted["income k€"] = shifted["income k€"] * 3
+    shifted["city"] = "a"
+    shifted["signed up"] = shifted["signed up"] + pd.Timedelta(days=200)
+    shifted["active"] = True
+    report = validate(shifted, schema, profile(frame), share_threshold=0.5)
+    assert report.drift.dataset_drifted
+    assert (None, "dataset_drift", "warning") in kinds(report)
+
+
+# ---------------------------------------------------------------------- bad inputs
+def test_empty_data_is_an_anomaly_not_a_traceback(frame, schema):
+    report = validate(frame.iloc[:0], schema, profile(frame))
+    assert kinds(report) == [(None, "no_rows", "error")]
+
+
+def test_mixed_type_column_is_a_type_mismatch(frame, schema):
+    data = frame.copy()
+    data["city"] = data["city"].astype(object)
+    data.loc[3, "city"] = 42
+    report = validate(data, schema)
+    assert kinds(report) == [("city", "type_mismatch", "error"), ("city", "unseen_category", "error")]
+    assert "mixes value types (int, str)" in report.anomalies[0].message
+    assert "('42')" in report.anomalies[1].message  # read as text, so the value is still checked
+
+
+def test_unicode_and_spaces_in_column_names_end_to_end(tmp_path):
+    data = pd.DataFrame({"prix € HT": [1.0, 2.0, 3.0], "  ville  ": ["Zürich", "東京", "Zürich"],
+                         "<b>x</b>": [1, 2, 3]})
+    path = tmp_path / "schéma.yaml"
+    infer_schema(data).to_yaml(path)
+    schema = Schema.from_yaml(path)
+    assert list(schema.columns) == list(data.columns)
+    assert validate(data, schema).ok
+    assert schema["  ville  "].categories == ["Zürich", "東京"]
+
+
+def test_csv_with_a_broken_row(tmp_path, frame, schema):
+    path = tmp_path / "broken.csv"
+    frame.iloc[:50].to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    lines.insert(10, lines[10] + ",unexpected,fields")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InvalidInput, match="has a row with 8 fields where the header has 6.*on_bad_rows='skip'"):
+        profile_file(path)
+    report = validate(path, schema, on_bad_rows="skip")
+    assert (None, "skipped_rows", "warning") in kinds(report) and report.rows == 50
+
+
+def test_unreadable_inputs_are_clear_errors(tmp_path, schema):
+    with pytest.raises(NotFound, match="No file or folder"):
+        validate(tmp_path / "nope.parquet", schema)
+    (tmp_path / "data.xlsx").write_bytes(b"not really")
+    with pytest.raises(InvalidInput, match="Unsupported file type"):
+        validate(tmp_path / "data.xlsx", schema)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InvalidInput, match="is empty"):
+        profile_file(tmp_path / "empty.csv")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 but not really")
+    with pytest.raises(InvalidInput, match="not a readable Parquet file"):
+        profile_file(tmp_path / "bad.parquet")
+    with pytest.raises(InvalidInput, match="schema must be a Schema"):
+        validate(pd.DataFrame({"a": [1]}), {"a": "integer"})
+    with pytest.raises(InvalidInput, match="Expected a pandas DataFrame"):
+        profile([1, 2, 3])
+    with pytest.raises(InvalidInput, match="repeated"):
+        profile(pd.DataFrame([[1, 2]], columns=["a", "a"]))
+    with pytest.raises(InvalidInput, match="chunk_rows"):
+        profile(pd.DataFrame({"a": [1]}), chunk_rows=0)
+
+
+def test_an_all_null_column_of_no_type(schema, frame):
+    data = frame.copy()
+    data["comment"] = pd.Series([None] * len(data), dtype=object)
+    report = validate(data, schema)
+    assert kinds(report) == [("comment", "missing_values", "error")]
