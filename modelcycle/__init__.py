@@ -15,7 +15,7 @@ from modelcycle.tracking.fluent import (
 
 __version__ = "0.1.0"
 
-_DATASET_API = ("get_dataset", "load_dataset", "log_dataset")
+_DATASET_API = ("get_dataset", "load_dataset", "log_dataset", "validate")
 
 
 def __getattr__(name: str):
@@ -32,5 +32,5 @@ __all__ = [
     "StoreUnavailable", "ViewType", "__version__", "active_run", "end_run", "get_dataset", "get_metric_history",
     "load_dataset", "log_artifact", "log_artifacts", "log_dataset", "log_dict", "log_figure", "log_metric", "log_metrics",
     "log_param", "log_params", "log_text", "search_runs", "set_experiment", "set_tag", "set_tags",
-    "set_tracking_uri", "start_run",
+    "set_tracking_uri", "start_run", "validate",
 ]

@@ -304,6 +304,107 @@ def data_show(
          output.value, title="Schema and profile")
 
 
+def _report_path(given: Path | None, stem: str) -> Path:
+    if given is not None:
+        return given
+    from datetime import datetime
+
+    from modelcycle import config
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
+    return config.home() / "reports" / f"{safe}-{datetime.now():%Y%m%d-%H%M%S}.html"
+
+
+def _write_report(report, path: Path, title: str) -> None:
+    from modelcycle.data.report import render_html
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report, title), encoding="utf-8")
+
+
+def _print_drift(drift_report) -> None:
+    if drift_report is None:
+        return
+    emit([{"column": c.column, "method": c.method, "score": c.score, "threshold": c.threshold,
+           "drifts when": c.direction, "drifted": "DRIFT" if c.drifted else ""}
+          for c in drift_report.columns],
+         ["column", "method", "score", "threshold", "drifts when", "drifted"], "table", title="Drift",
+         styles={"drifted": "bold red"})
+    drifted = drift_report.drifted_columns
+    console.print(f"{len(drifted)} of {len(drift_report.columns)} columns drifted"
+                  + (f": {', '.join(drifted)}" if drifted else "") + ".")
+
+
+@data_app.command("validate")
+def data_validate(
+    file: Annotated[str, typer.Argument(help="CSV or Parquet file (path or URL) to check.")],
+    against: Annotated[str, typer.Option("--against", help="Dataset version whose schema and profile to check against.")],
+    report: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report.")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Check a file against a dataset version: anomalies and drift. Exits 1 on any error."""
+    from modelcycle.data.datasets import validate
+    from modelcycle.data.report import to_json
+
+    with console.status(f"Profiling {file} and comparing it with {against}..."):
+        result = validate(file, against)
+    path = _report_path(report, f"validate-{against}")
+    _write_report(result, path, f"{file} against {against}")
+    if output is Output.json:
+        print(to_json(result))
+    else:
+        emit([{"severity": a.severity, "column": a.column or "", "anomaly": a.kind, "message": a.message}
+              for a in result.anomalies], ["severity", "column", "anomaly", "message"], output.value,
+             title=f"Anomalies ({len(result.errors)} errors, {len(result.warnings)} warnings)",
+             styles={"severity": "bold"})
+        if output is Output.table:
+            _print_drift(result.drift)
+            console.print(f"Report: {path}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@data_app.command("diff")
+def data_diff(
+    a: Annotated[str, typer.Argument(help="First version, e.g. transactions@2.")],
+    b: Annotated[str, typer.Argument(help="Second version, e.g. transactions@3.")],
+    report: Annotated[Optional[Path], typer.Option(help="Where to write the HTML drift report.")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Schema changes, per-column statistics side by side, and drift from A to B."""
+    from modelcycle.data.datasets import get_dataset, load_profile, load_schema
+    from modelcycle.data.drift import drift
+    from modelcycle.data.report import to_json
+
+    first, second = get_dataset(a), get_dataset(b)
+    schema_a, schema_b = load_schema(first.ref), load_schema(second.ref)
+    profile_a, profile_b = load_profile(first.ref), load_profile(second.ref)
+    result = drift(profile_a, profile_b)
+    path = _report_path(report, f"diff-{first.ref}-{second.ref}")
+    _write_report(result, path, f"{first.ref} -> {second.ref}")
+    if output is Output.json:
+        print(to_json(result))
+        return
+    rows = []
+    for name in list(schema_a.columns) + [n for n in schema_b.columns if n not in schema_a.columns]:
+        ca, cb = schema_a.columns.get(name), schema_b.columns.get(name)
+        change = "added" if ca is None else "removed" if cb is None else \
+            (f"type {ca.type} -> {cb.type}" if ca.type != cb.type else "")
+        sa = profile_a.columns[name].summary() if name in profile_a.columns else {}
+        sb = profile_b.columns[name].summary() if name in profile_b.columns else {}
+        row = {"column": name, "change": change}
+        for stat in ("missing_fraction", "mean", "std", "min", "max"):
+            row[f"{stat} A"], row[f"{stat} B"] = sa.get(stat), sb.get(stat)
+        rows.append(row)
+    stats = [f"{s} {side}" for s in ("missing_fraction", "mean", "std", "min", "max") for side in "AB"]
+    console.print(f"A = {first.ref} ({first.num_rows:,} rows)   B = {second.ref} ({second.num_rows:,} rows)")
+    emit(rows, ["column", "change", *stats], output.value, title="Schema and statistics",
+         styles={"change": "bold yellow"})
+    if output is Output.table:
+        _print_drift(result)
+        console.print(f"Report: {path}")
+
+
 @data_app.command("lineage")
 def data_lineage(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@latest, or NAME for every version.")],

@@ -78,6 +78,14 @@ def _train_one(kind: str, params: dict, data) -> None:
     mc.log_dict(dict(ranked[:10]), "feature_importance.json")
 
 
+def _frame(X, y, bunch):
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=list(bunch.feature_names))
+    frame["target"] = y
+    return frame
+
+
 def run_quickstart(experiment: str = "quickstart") -> list[str]:
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
@@ -95,12 +103,16 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     run_ids = []
     with mc.start_run(experiment=experiment, name="model-sweep") as parent:
         mc.log_params({"candidates": len(CANDIDATES), "test_size": 0.25})
+        train_set = mc.log_dataset(_frame(X_train, y_train, bunch), name="breast-cancer-train", role="train")
+        eval_set = mc.log_dataset(_frame(X_test, y_test, bunch), name="breast-cancer-eval", role="eval")
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console) as progress:
             task = progress.add_task("Training models", total=len(CANDIDATES))
             for name, kind, params in CANDIDATES:
                 progress.update(task, description=f"Training {name}")
                 with mc.start_run(name=name, nested=True) as run:
+                    for dataset, role in ((train_set, "train"), (eval_set, "eval")):
+                        client.store.link_dataset(run.id, dataset.name, dataset.version, role)
                     _train_one(kind, params, data)
                 run_ids.append(run.id)
                 progress.advance(task)
@@ -115,11 +127,29 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         plot_metric_histories(curves, plot_path)
         mc.log_artifact(plot_path, "plots")
 
+    # A fresh batch arrives: the lab recalibrated an instrument and two measurements now read
+    # higher. Validate it against the training data's stored schema and profile.
+    fresh = _frame(X_test, y_test, bunch)
+    fresh["mean radius"] *= 1.25
+    fresh["worst area"] *= 1.4
+    validation = mc.validate(fresh, against=train_set.ref)
+    report_path = Path(config.home()) / "quickstart" / "fresh-batch-validation.html"
+    from modelcycle.data.report import render_html
+
+    report_path.write_text(render_html(validation, f"Fresh batch against {train_set.ref}"), encoding="utf-8")
+
     rows = [{"run_id": r.id, "name": r.name, "model": r.params.get("model"),
              **{k: r.metrics[k].value for k in ("roc_auc", "accuracy", "f1", "log_loss")}}
             for r in page.runs]
     emit(rows, ["run_id", "name", "model", "roc_auc", "accuracy", "f1", "log_loss"], "table",
          title=f"Experiment {experiment!r}: {len(rows)} runs, best first")
+    drifted = validation.drift.drifted_columns if validation.drift else []
+    console.print(
+        f"\nData: trained on [bold]{train_set.ref}[/] ({train_set.num_rows} rows), evaluated on "
+        f"[bold]{eval_set.ref}[/]. A fresh batch checked against {train_set.ref}: "
+        f"{len(validation.errors)} errors, {len(validation.warnings)} warnings; "
+        f"{len(drifted)} of {len(validation.drift.columns) if validation.drift else 0} columns drifted"
+        + (f" ({', '.join(drifted)})" if drifted else "") + f".\n  Drift report: {report_path}")
     console.print(
         f"\nBest: [bold]{best.name}[/] (roc_auc {best.metrics['roc_auc'].value:.4f}).  "
         f"Validation-loss curves: {plot_path}\n\n"
@@ -128,6 +158,8 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"  modelcycle runs ls --filter \"metrics.roc_auc > 0.99 and params.model = 'logreg'\"\n"
         f"  modelcycle runs show {best.id}\n"
         f"  modelcycle runs compare {' '.join(r.id for r in page.runs[:2])} --plot compare.png\n"
+        f"  modelcycle data show {train_set.ref}\n"
+        f"  modelcycle data lineage {train_set.ref}\n"
         "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050"
     )
     return run_ids

@@ -82,3 +82,12 @@ def dataset_runs(ref: str) -> list[DatasetUse]:
 
 def run_datasets(run_id: str) -> list[DatasetUse]:
     return _client().store.dataset_uses(run_id=run_id)
+
+
+def validate(data: Any, against: str, **drift_options):
+    """Check ``data`` (a DataFrame, Table, path/URL) against the schema of the dataset version
+    ``against`` (``name@version``) and report drift from its stored profile: training–serving
+    skew when ``data`` is a batch of serving inputs. The reference data is not read again."""
+    from modelcycle.data.validate import validate as check
+
+    return check(data, load_schema(against), load_profile(against), **drift_options)

@@ -121,3 +121,8 @@ def test_quickstart_runs_the_whole_experiment(env):
     assert all(len(client.get_metric_history(r.id, "val_log_loss")) == 150 for r in boosting)
     files = {a.path for a in client.store.list_artifact_files(children[0].id)}
     assert {"plots/confusion_matrix.png", "feature_importance.json"} <= files
+    uses = {(u.dataset, u.role) for u in client.store.dataset_uses(run_id=children[0].id)}
+    assert uses == {("breast-cancer-train@1", "train"), ("breast-cancer-eval@1", "eval")}
+    assert "columns drifted (mean radius, worst area)" in out.stdout
+    report = next(line for line in out.stdout.splitlines() if "Drift report:" in line).split(": ", 1)[1]
+    assert "mean radius" in open(report.strip(), encoding="utf-8").read()

@@ -119,3 +119,48 @@ def test_digest_does_not_depend_on_batching(tmp_path):
     (tmp_path / "c").mkdir()
     changed = table.set_column(1, "y", pa.array(np.append(table["y"].to_numpy()[:-1], 0.0)))
     assert spool_to_parquet(iter(changed.to_batches()), tmp_path / "c")[1] != whole
+
+
+def test_validate_against_a_stored_version(tracking, wine):
+    reference = mc.log_dataset(wine, name="wine")
+    same = mc.validate(wine.sample(frac=1.0, random_state=1), against=reference.ref)
+    assert same.ok and same.drift is not None and same.drift.drifted_columns == []
+    shifted = wine.copy()
+    shifted["alcohol"] += 1.5
+    shifted = shifted.drop(columns=["hue"])
+    report = mc.validate(shifted, against="wine@latest")
+    kinds = {(a.column, a.kind) for a in report.anomalies}
+    assert ("hue", "missing_column") in kinds and ("alcohol", "out_of_range") in kinds
+    assert "alcohol" in report.drift.drifted_columns and not report.ok
+
+
+def test_validate_and_diff_commands(tmp_path, wine):
+    env = {**os.environ, "MODELCYCLE_HOME": str(tmp_path / "home")}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "modelcycle", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    shifted = wine.copy()
+    shifted["proline"] *= 2
+    shifted.to_csv(tmp_path / "shifted.csv", index=False)
+    assert cli("data", "add", str(tmp_path / "wine.csv"), "--name", "wine").returncode == 0
+    ok = cli("data", "validate", str(tmp_path / "wine.csv"), "--against", "wine@1",
+             "--report", str(tmp_path / "ok.html"))
+    assert ok.returncode == 0, ok.stderr
+    assert "0 of 14 columns drifted" in ok.stdout and (tmp_path / "ok.html").exists()
+    bad = cli("data", "validate", str(tmp_path / "shifted.csv"), "--against", "wine@1",
+              "--report", str(tmp_path / "bad.html"), "-o", "json")
+    assert bad.returncode == 1
+    result = json.loads(bad.stdout)
+    assert result["ok"] is False and "proline" in [c["column"] for c in result["drift"]["columns"] if c["drifted"]]
+    html = (tmp_path / "bad.html").read_text()
+    assert "proline" in html and "<svg" in html
+    assert cli("data", "add", str(tmp_path / "shifted.csv"), "--name", "wine").returncode == 0
+    diff = cli("data", "diff", "wine@1", "wine@2", "--report", str(tmp_path / "diff.html"), "-o", "json")
+    assert diff.returncode == 0, diff.stderr
+    drifted = [c["column"] for c in json.loads(diff.stdout)["columns"] if c["drifted"]]
+    assert drifted == ["proline"]
+    table = cli("data", "diff", "wine@1", "wine@2", "--report", str(tmp_path / "diff.html"))
+    assert "1 of 14 columns drifted: proline" in table.stdout
