@@ -112,16 +112,24 @@ def _starts_with_parquet_magic(fs, path: str) -> bool:
 
 
 def _parquet_batches(fs, path: str, location: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    import fsspec.implementations.local
     import pyarrow.parquet as pq
 
-    with fs.open(path, "rb") as handle:
-        try:
-            reader = pq.ParquetFile(handle)
-            if reader.metadata.num_rows == 0:
-                yield pa.RecordBatch.from_pylist([], schema=reader.schema_arrow)
-            yield from reader.iter_batches(batch_size=chunk_rows)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InvalidInput(f"{location!r} is not a readable Parquet file ({exc}).") from None
+    local = isinstance(fs, fsspec.implementations.local.LocalFileSystem)
+    handle = None if local else fs.open(path, "rb")
+    try:
+        reader = pq.ParquetFile(path if local else handle)
+        if reader.metadata.num_rows == 0:
+            yield pa.RecordBatch.from_pylist([], schema=reader.schema_arrow)
+        # One row group at a time: iterating the whole file reads ahead across row groups, and
+        # its memory then grows with the file.
+        for group in range(reader.num_row_groups):
+            yield from reader.iter_batches(batch_size=chunk_rows, row_groups=[group])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"{location!r} is not a readable Parquet file ({exc}).") from None
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def _dataset_batches(fs, path: str, location: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
 import zlib
 from dataclasses import dataclass, field
 
@@ -28,6 +29,20 @@ CATEGORY_LIMIT = 10_000
 # The narrowest bin is 2**-40 of the column's largest magnitude: finer than that is float noise.
 _RELATIVE_FLOOR_BITS = 40
 _TWO64 = 2.0**64
+
+
+_scratch = threading.local()
+
+
+def scratch(name: str, size: int, dtype) -> np.ndarray:
+    """A reusable work array of ``size`` items (contents undefined). Reusing one buffer per
+    thread instead of allocating a temporary per column and chunk avoids page-faulting fresh
+    memory on every call, which dominated the cost of profiling."""
+    buffers = _scratch.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size or buffer.dtype != np.dtype(dtype):
+        buffer = buffers[name] = np.empty(max(size, 1024), dtype)
+    return buffer[:size]
 
 
 def pack_array(values: np.ndarray) -> str:
@@ -63,11 +78,12 @@ class Moments:
         if values.size == 0:
             return cls()
         mean = float(values.mean())
-        deviations = values - mean
+        work = scratch("moments", values.size, np.float64)
+        deviations = np.subtract(values, mean, out=work)
+        m2 = float(np.dot(deviations, deviations))
         if integral is None:
-            integral = bool(np.array_equal(values, np.floor(values)))
-        return cls(int(values.size), mean, float(np.dot(deviations, deviations)),
-                   float(values.min()), float(values.max()), integral)
+            integral = bool(np.equal(values, np.floor(values, out=work), out=scratch("mask", values.size, bool)).all())
+        return cls(int(values.size), mean, m2, float(values.min()), float(values.max()), integral)
 
     def merge(self, other: Moments) -> Moments:
         if other.count == 0:
@@ -159,10 +175,9 @@ class Histogram:
         if values.size == 0:
             return cls()
         exponent = grid_exponent(low, high, max_bins, integral)
-        index = np.floor(values * 2.0**-exponent).astype(np.int64)
         start = math.floor(low * 2.0**-exponent)
         size = math.floor(high * 2.0**-exponent) - start + 1
-        return cls(exponent, start, np.bincount(index - start, minlength=size).astype(np.int64))
+        return cls(exponent, start, np.bincount(_bin_index(values, exponent, start), minlength=size).astype(np.int64))
 
     @classmethod
     def on_grid(cls, values: np.ndarray, low: float, high: float, grid: Histogram) -> Histogram:
@@ -171,11 +186,11 @@ class Histogram:
         pinned = cls(grid.exponent, grid.start, np.zeros(size, np.int64), pinned=True)
         if values.size == 0:
             return pinned
-        scaled = values * 2.0**-grid.exponent
         first, last = grid.start, grid.start + size - 1
         if math.floor(low * 2.0**-grid.exponent) >= first and math.floor(high * 2.0**-grid.exponent) <= last:
-            pinned.counts = np.bincount(np.floor(scaled).astype(np.int64) - first, minlength=size).astype(np.int64)
+            pinned.counts = np.bincount(_bin_index(values, grid.exponent, first), minlength=size).astype(np.int64)
             return pinned
+        scaled = values * 2.0**-grid.exponent
         index = np.floor(scaled)
         under, over = index < first, index > last
         pinned.below, pinned.above = int(under.sum()), int(over.sum())
@@ -275,18 +290,28 @@ class Histogram:
                    float(data.get("above_sum", 0.0)))
 
 
+def _bin_index(values: np.ndarray, exponent: int, start: int) -> np.ndarray:
+    """Grid index minus ``start`` of each value, in a scratch array."""
+    work = np.multiply(values, 2.0**-exponent, out=scratch("bins", values.size, np.float64))
+    index = scratch("index", values.size, np.int64)
+    np.copyto(index, np.floor(work, out=work), casting="unsafe")
+    return np.subtract(index, start, out=index)
+
+
 # ---------------------------------------------------------------------- distinct values
-def _splitmix64(bits: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = bits + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
 def hash_numbers(values: np.ndarray) -> np.ndarray:
-    """64-bit hashes of float64 values (-0.0 and 0.0 hash alike)."""
-    return _splitmix64((np.asarray(values, np.float64) + 0.0).view(np.uint64))
+    """64-bit hashes (splitmix64) of float64 values; -0.0 and 0.0 hash alike. The result is a
+    scratch array: use it before the next call."""
+    values = np.asarray(values, np.float64)
+    z = scratch("hash", values.size, np.uint64)
+    shifted = scratch("hash_shift", values.size, np.uint64)
+    np.add(values, 0.0, out=z.view(np.float64))
+    with np.errstate(over="ignore"):
+        np.add(z, np.uint64(0x9E3779B97F4A7C15), out=z)
+        for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            np.bitwise_xor(z, np.right_shift(z, np.uint64(shift), out=shifted), out=z)
+            np.multiply(z, np.uint64(factor), out=z)
+        return np.bitwise_xor(z, np.right_shift(z, np.uint64(31), out=shifted), out=z)
 
 
 def hash_strings(values) -> np.ndarray:

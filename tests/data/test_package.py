@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import modelcycle.data as data
+from modelcycle import data
 
 
 def test_all_lists_the_public_callables_and_types():
