@@ -183,3 +183,20 @@ def test_integer_and_float_parts_merge_but_text_and_numbers_do_not():
 def test_column_profile_of_an_empty_array():
     column = ColumnProfile.of("x", pa.array([], pa.float64()))
     assert (column.rows, column.count, column.mean, column.quantiles()) == (0, 0, None, {})
+
+
+def test_a_url_is_read_through_fsspec(frame):
+    import fsspec
+
+    with fsspec.open("memory://bucket/data.parquet", "wb") as handle:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle, row_group_size=1_000)
+    assert_same_profile(profile_file("memory://bucket/data.parquet", chunk_rows=300), profile(frame))
+
+
+def test_a_csv_profiled_against_a_reference_is_read_with_its_types(tmp_path):
+    reference = profile(pd.DataFrame({"code": ["007", "012", "007"], "n": [1, 2, 3]}))
+    path = tmp_path / "current.csv"
+    path.write_text("code,n\n007,1.5\n9,\n")
+    current = profile_file(path, reference=reference)
+    assert current["code"].logical_type == "categorical" and current["code"].top() == [("007", 1), ("9", 1)]
+    assert current["n"].logical_type == "float" and current["n"].missing == 1
