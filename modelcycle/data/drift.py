@@ -182,7 +182,7 @@ def column_drift(reference: ColumnProfile, current: ColumnProfile, levels=(), ki
         return result
     if n_ref == 0 or n_cur == 0:
         side = "reference" if n_ref == 0 else "current data"
-        result.note = f"not compared: every value of the {side} is missing"
+        result.note = f"not compared: the {side} has no value to compare (all missing or infinite)"
         return result
     allowed = CATEGORICAL_METHODS if not reference.numeric else NUMERICAL_METHODS + CATEGORICAL_METHODS
     if method not in allowed:

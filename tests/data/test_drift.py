@@ -225,4 +225,13 @@ def test_a_column_missing_everywhere_is_not_scored():
     a, b = samples(1_500, 22), samples(1_500, 23)
     b["shift"] = np.nan
     result = drift(a, b)["shift"]
-    assert result.score is None and not result.drifted and "every value of the current data is missing" in result.note
+    assert result.score is None and not result.drifted
+    assert "the current data has no value to compare (all missing or infinite)" in result.note
+
+
+def test_columns_of_different_kinds_on_each_side_are_noted_not_compared():
+    a = pd.DataFrame({"x": np.arange(2_000), "y": ["a", "b"] * 1_000})
+    b = pd.DataFrame({"x": ["a"] * 2_000, "y": np.arange(2_000)})
+    report = drift(a, b)
+    assert [(c.score, c.drifted) for c in report.columns] == [(None, False), (None, False)]
+    assert report["x"].note == "not compared: the reference is integer and the current data categorical"
