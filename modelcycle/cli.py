@@ -335,10 +335,29 @@ def _print_drift(drift_report) -> None:
                   + (f": {', '.join(drifted)}" if drifted else "") + ".")
 
 
+@data_app.command("schema")
+def data_schema(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@latest.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the YAML here instead of printing it.")] = None,
+) -> None:
+    """The inferred schema of a version as YAML, to edit and pass to `data validate --schema`."""
+    from modelcycle.data.datasets import get_dataset
+
+    text = get_dataset(ref).schema
+    if out is None:
+        print(text, end="")
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"Schema of {ref} written to {out}. Edit it, then: "
+                      f"modelcycle data validate FILE --against {ref} --schema {out}")
+
+
 @data_app.command("validate")
 def data_validate(
     file: Annotated[str, typer.Argument(help="CSV or Parquet file (path or URL) to check.")],
     against: Annotated[str, typer.Option("--against", help="Dataset version whose schema and profile to check against.")],
+    schema: Annotated[Optional[Path], typer.Option(
+        help="An edited schema YAML (from `modelcycle data schema`) to check with instead.")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report.")] = None,
     output: OutputOpt = Output.table,
 ) -> None:
@@ -347,7 +366,7 @@ def data_validate(
     from modelcycle.data.report import to_json
 
     with console.status(f"Profiling {file} and comparing it with {against}..."):
-        result = validate(file, against)
+        result = validate(file, against, schema=schema)
     path = _report_path(report, f"validate-{against}")
     _write_report(result, path, f"{file} against {against}")
     if output is Output.json:

@@ -84,10 +84,18 @@ def run_datasets(run_id: str) -> list[DatasetUse]:
     return _client().store.dataset_uses(run_id=run_id)
 
 
-def validate(data: Any, against: str, **drift_options):
+def validate(data: Any, against: str, schema=None, **drift_options):
     """Check ``data`` (a DataFrame, Table, path/URL) against the schema of the dataset version
     ``against`` (``name@version``) and report drift from its stored profile: training–serving
-    skew when ``data`` is a batch of serving inputs. The reference data is not read again."""
+    skew when ``data`` is a batch of serving inputs. The reference data is not read again.
+
+    ``schema`` (a Schema, or the path of an edited YAML from ``modelcycle data schema``)
+    replaces the stored one, to tighten or relax the checks."""
+    from modelcycle.data.schema import Schema
     from modelcycle.data.validate import validate as check
 
-    return check(data, load_schema(against), load_profile(against), **drift_options)
+    if schema is None:
+        schema = load_schema(against)
+    elif not isinstance(schema, Schema):
+        schema = Schema.from_yaml(schema)
+    return check(data, schema, load_profile(against), **drift_options)

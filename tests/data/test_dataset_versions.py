@@ -164,3 +164,30 @@ def test_validate_and_diff_commands(tmp_path, wine):
     assert drifted == ["proline"]
     table = cli("data", "diff", "wine@1", "wine@2", "--report", str(tmp_path / "diff.html"))
     assert "1 of 14 columns drifted: proline" in table.stdout
+
+
+def test_an_edited_schema_tightens_validation(tmp_path, wine):
+    env = {**os.environ, "MODELCYCLE_HOME": str(tmp_path / "home")}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "modelcycle", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    assert cli("data", "add", str(tmp_path / "wine.csv"), "--name", "wine").returncode == 0
+    assert cli("data", "schema", "wine@1", "--out", str(tmp_path / "schema.yaml")).returncode == 0
+    import yaml
+
+    from modelcycle.data.schema import Schema
+
+    edited = Schema.from_yaml(tmp_path / "schema.yaml")
+    edited.columns["alcohol"].max = 14.0  # tighter than the data's 14.83
+    (tmp_path / "schema.yaml").write_text(edited.to_yaml(), encoding="utf-8")
+    assert yaml.safe_load((tmp_path / "schema.yaml").read_text())
+    plain = cli("data", "validate", str(tmp_path / "wine.csv"), "--against", "wine@1",
+                "--report", str(tmp_path / "a.html"))
+    strict = cli("data", "validate", str(tmp_path / "wine.csv"), "--against", "wine@1", "--schema",
+                 str(tmp_path / "schema.yaml"), "--report", str(tmp_path / "b.html"), "-o", "json")
+    assert plain.returncode == 0 and strict.returncode == 1
+    anomalies = json.loads(strict.stdout)["anomalies"]
+    assert [(a["column"], a["kind"]) for a in anomalies if a["severity"] == "error"] == [("alcohol", "out_of_range")]
