@@ -58,7 +58,6 @@ class SqlStore(Store):
 
     def _prepare_hot_statements(self) -> None:
         # Built once so that SQLAlchemy compiles them once: logging is the hot path.
-        self._select_run_deleted = select(t.runs.c.deleted_at).where(t.runs.c.id == bindparam("run_id"))
         engine = self.engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._db_errors = engine.dialect.loaded_dbapi.OperationalError
@@ -349,7 +348,11 @@ class SqlStore(Store):
         self._set_run_deleted(run_id, None)
 
     def _check_writable(self, conn: Connection, run_id: str) -> None:
-        row = conn.execute(self._select_run_deleted, {"run_id": run_id}).first()
+        self._check_run_cursor(conn.connection.dbapi_connection.cursor(), run_id)
+
+    def _check_run_cursor(self, cursor, run_id: str) -> None:
+        """The run exists and is not deleted (read inside the caller's transaction)."""
+        row = self._sql_run_deleted.execute(cursor, (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"No run with id {run_id}.")
         if row[0] is not None:
@@ -366,12 +369,7 @@ class SqlStore(Store):
         tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
         try:
             with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
-                deleted = self._sql_run_deleted.execute(cur, (run_id,)).fetchone()
-                if deleted is None:
-                    raise NotFound(f"No run with id {run_id}.")
-                if deleted[0] is not None:
-                    raise Conflict(f"The run {run_id} is deleted; restore it (`modelcycle runs restore "
-                                   f"{run_id}`) before logging to it.")
+                self._check_run_cursor(cur, run_id)
                 self._sql_insert_metrics.executemany(cur, metric_rows)
                 self._sql_upsert_latest.executemany(cur, latest)
                 if param_rows:
