@@ -1,52 +1,80 @@
-"""Many writers at once lose nothing."""
+"""Eight processes logging to one store at the same moment lose nothing."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 
-from modelcycle import Client, Metric
+import pytest
+
+from modelcycle import Client, Metric, RunStatus
 
 WRITERS = 8
-SYNC_POINTS = 200
-BATCHES = 5
-BATCH_POINTS = 500
+SYNC_POINTS = 300
+BATCHES = 3
+BATCH_POINTS = 200
 
 
-def _writer(tracking_uri: str, artifact_uri: str, index: int, queue) -> None:
-    client = Client(tracking_uri, artifact_uri)
-    run = client.create_run("concurrent", name=f"writer-{index}")
-    for step in range(SYNC_POINTS):
-        client.log_metric(run.id, "sync", index * 1000 + step, step=step)
-    for b in range(BATCHES):
-        client.log_batch(run.id, [Metric("batch", float(b * BATCH_POINTS + i), b * BATCH_POINTS + i, 1)
-                                  for i in range(BATCH_POINTS)], params={f"p{b}": str(b)}, tags={"w": str(index)})
-    client.end_run(run.id)
-    queue.put(run.id)
+def _writer(tracking_uri: str, artifact_uri: str, index: int, barrier, queue) -> None:
+    try:
+        client = Client(tracking_uri, artifact_uri)
+        run = client.create_run("concurrent", name=f"writer-{index}")  # all create the experiment too
+        barrier.wait(60)  # everybody writes at the same time
+        for step in range(SYNC_POINTS):
+            client.log_metric(run.id, "sync", float(index * 1000 + step), step=step, timestamp=1_000 + step)
+        for b in range(BATCHES):
+            client.log_batch(
+                run.id,
+                [Metric("batch", float(b * BATCH_POINTS + i) / 7, b * BATCH_POINTS + i, 5_000 + b)
+                 for i in range(BATCH_POINTS)],
+                params={f"p{b}": f"{index}-{b}"}, tags={"batch": b, f"t{b}": index},
+            )
+        client.log_param(run.id, "writer", index)
+        client.set_tag(run.id, "w", index)
+        client.set_tags(run.id, {"done": "yes", "batch": "final"})
+        client.end_run(run.id)
+        queue.put(("ok", run.id))
+    except BaseException as exc:  # reported to the parent, which fails the test
+        queue.put(("error", repr(exc)))
 
 
 def _run_writers(tracking_uri: str, artifact_uri: str) -> list[str]:
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(tracking_uri, artifact_uri, i, queue)) for i in range(WRITERS)]
+    barrier, queue = ctx.Barrier(WRITERS), ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(tracking_uri, artifact_uri, i, barrier, queue))
+             for i in range(WRITERS)]
     for p in procs:
         p.start()
+    results = [queue.get(timeout=240) for _ in procs]
     for p in procs:
-        p.join(120)
-        assert p.exitcode == 0, "a writer process failed"
-    return [queue.get(timeout=5) for _ in procs]
+        p.join(30)
+    assert [status for status, _ in results] == ["ok"] * WRITERS, results
+    assert [p.exitcode for p in procs] == [0] * WRITERS
+    return [run_id for _, run_id in results]
 
 
 def _check(client: Client, run_ids: list[str]) -> None:
-    assert len(run_ids) == WRITERS
+    assert len(set(run_ids)) == WRITERS
+    (experiment,) = [e for e in client.list_experiments() if e.name == "concurrent"]
+    assert sorted(r.id for r in client.search_all_runs(experiment.id)) == sorted(run_ids)
+    seen_writers = set()
     for run_id in run_ids:
         run = client.get_run(run_id)
         index = int(run.tags["w"])
-        sync = client.get_metric_history(run_id, "sync")
-        assert [m.value for m in sync] == [index * 1000 + s for s in range(SYNC_POINTS)]
-        batch = client.get_metric_history(run_id, "batch")
-        assert [m.step for m in batch] == list(range(BATCHES * BATCH_POINTS))
-        assert run.metrics["batch"].value == BATCHES * BATCH_POINTS - 1
-        assert run.params == {f"p{b}": str(b) for b in range(BATCHES)}
+        seen_writers.add(index)
+        assert run.name == f"writer-{index}" and run.status is RunStatus.FINISHED
+        assert client.get_metric_history(run_id, "sync") == [
+            Metric("sync", float(index * 1000 + s), s, 1_000 + s) for s in range(SYNC_POINTS)]
+        assert client.get_metric_history(run_id, "batch") == [
+            Metric("batch", float(s) / 7, s, 5_000 + s // BATCH_POINTS) for s in range(BATCHES * BATCH_POINTS)]
+        assert run.metrics == {
+            "sync": Metric("sync", float(index * 1000 + SYNC_POINTS - 1), SYNC_POINTS - 1, 1_000 + SYNC_POINTS - 1),
+            "batch": Metric("batch", float(BATCHES * BATCH_POINTS - 1) / 7, BATCHES * BATCH_POINTS - 1,
+                            5_000 + BATCHES - 1),
+        }
+        assert run.params == {"writer": str(index), **{f"p{b}": f"{index}-{b}" for b in range(BATCHES)}}
+        assert {k: v for k, v in run.tags.items() if not k.startswith("mc.")} == {
+            "w": str(index), "done": "yes", "batch": "final", **{f"t{b}": str(index) for b in range(BATCHES)}}
+    assert seen_writers == set(range(WRITERS))
 
 
 def test_eight_processes_on_one_sqlite_store(tmp_path):
@@ -56,8 +84,8 @@ def test_eight_processes_on_one_sqlite_store(tmp_path):
 
 
 def test_eight_processes_on_postgresql(postgres_uri, tmp_path):
-    from tests.conftest import _truncate
     from modelcycle.store import open_store
+    from tests.conftest import _truncate
 
     open_store(postgres_uri, str(tmp_path))
     _truncate(postgres_uri)
@@ -65,6 +93,10 @@ def test_eight_processes_on_postgresql(postgres_uri, tmp_path):
     _check(Client(postgres_uri, str(tmp_path / "artifacts")), run_ids)
 
 
+@pytest.mark.slow
 def test_eight_processes_through_the_server(tracking_server, tmp_path):
+    from tests.conftest import _truncate
+
+    _truncate(tracking_server.store_uri)
     run_ids = _run_writers(tracking_server.url, str(tmp_path))
     _check(Client(tracking_server.url), run_ids)
