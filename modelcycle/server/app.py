@@ -45,7 +45,8 @@ def _describe_validation(exc: RequestValidationError | ValidationError) -> str:
 def create_app(store: SqlStore) -> FastAPI:
     app = FastAPI(title="modelcycle", version=modelcycle.__version__,
                   default_response_class=ORJSONResponse,
-                  description="Tracking API: experiments, runs, params, metrics, tags, artifacts.")
+                  description="Tracking and registry API: experiments, runs, params, metrics, tags, artifacts, "
+                              "datasets, registered models and their versions.")
     app.state.store = store
 
     @app.exception_handler(ModelcycleError)
@@ -232,6 +233,9 @@ def create_app(store: SqlStore) -> FastAPI:
     def dataset_uses(run_id: str | None = None, name: str | None = None, version: int | None = None):
         return {"uses": [u.to_dict() for u in store.dataset_uses(run_id, name, version)]}
 
+    from modelcycle.server.registry import add_registry_routes
+
+    add_registry_routes(app, store)
     return app
 
 

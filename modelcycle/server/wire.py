@@ -72,3 +72,53 @@ class SearchRuns(_Body):
     max_results: int = 1000
     page_token: str | None = None
     view: str = "active"
+
+
+class CreateRegisteredModel(_Body):
+    name: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class UpdateDescription(_Body):
+    description: str
+
+
+class SetOptionalTag(_Body):
+    key: str
+    value: str | None  # None deletes the tag
+
+
+class CreateModelVersion(_Body):
+    run_id: str
+    artifact_path: str
+    user: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Audited(_Body):
+    user: str
+    reason: str = ""
+
+
+class TransitionStage(Audited):
+    stage: str
+    forced: bool = False
+    expected_production: int | None = None
+    check_production: bool = False
+
+
+class SetAlias(Audited):
+    version: int
+
+
+class Promote(Audited):
+    to: str = "production"
+    force: bool = False
+
+
+class SearchModelVersions(_Body):
+    name: str | None = None
+    run_ids: list[str] | None = None
+    include_deleted: bool = False

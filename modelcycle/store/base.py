@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelcycle.store.entities import (
-    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
+    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, ModelVersion, RegisteredModel, Run,
+    RunPage, RunStatus, Stage, Transition, ViewType,
 )
 
 DEFAULT_MAX_RESULTS = 1000
@@ -148,6 +149,77 @@ class Store(abc.ABC):
     def dataset_uses(self, run_id: str | None = None, name: str | None = None,
                      version: int | None = None) -> list[DatasetUse]:
         """The inputs of a run, or the runs that used a dataset (version)."""
+
+    # model registry
+    @abc.abstractmethod
+    def create_registered_model(self, name: str, description: str = "",
+                                tags: dict[str, str] | None = None) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def list_registered_models(self) -> list[RegisteredModel]: ...
+
+    @abc.abstractmethod
+    def update_registered_model(self, name: str, description: str) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def set_registered_model_tag(self, name: str, key: str, value: str | None) -> None:
+        """Set a tag, or delete it when ``value`` is None."""
+
+    @abc.abstractmethod
+    def create_model_version(self, name: str, run_id: str, artifact_path: str, user: str,
+                             description: str = "", tags: dict[str, str] | None = None) -> ModelVersion:
+        """The next version of ``name`` (created if new), in stage None, with its audit entry:
+        all in one transaction."""
+
+    @abc.abstractmethod
+    def get_model_version(self, name: str, version: int) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def list_model_versions(self, name: str | None = None, run_ids: Sequence[str] | None = None,
+                            include_deleted: bool = False) -> list[ModelVersion]:
+        """Versions of one model, or of every model; only those made from ``run_ids`` if given."""
+
+    @abc.abstractmethod
+    def update_model_version(self, name: str, version: int, description: str) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
+        """Set a tag, or delete it when ``value`` is None."""
+
+    @abc.abstractmethod
+    def transition_model_version_stage(
+        self, name: str, version: int, stage: Stage, user: str, reason: str = "",
+        forced: bool = False, expected_production: int | None = None,
+        check_production: bool = False,
+    ) -> ModelVersion:
+        """Move a version to ``stage``; moving one to Production archives the one that held it.
+        With ``check_production``, refuse with ``Conflict`` unless the Production version is
+        still ``expected_production`` (None: no version), the one the caller's gates compared
+        against."""
+
+    @abc.abstractmethod
+    def set_model_alias(self, name: str, alias: str, version: int, user: str, reason: str = "") -> None: ...
+
+    @abc.abstractmethod
+    def delete_model_alias(self, name: str, alias: str, user: str, reason: str = "") -> None: ...
+
+    @abc.abstractmethod
+    def delete_model_version(self, name: str, version: int, user: str, reason: str = "") -> None:
+        """Soft-delete: the number is never reused, and the audit log keeps its history."""
+
+    @abc.abstractmethod
+    def rollback_model(self, name: str, user: str, reason: str = "") -> ModelVersion:
+        """Give Production back to the version that held it before the current one."""
+
+    @abc.abstractmethod
+    def model_history(self, name: str) -> list[Transition]:
+        """The audit log of a model, oldest first."""
 
     def list_artifact_files(self, run_id: str, path: str = "") -> Iterable[ArtifactInfo]:
         """Every file below ``path``, recursively."""

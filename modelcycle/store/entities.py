@@ -194,3 +194,116 @@ class DatasetUse:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetUse:
         return cls(d["run_id"], d["dataset"], d["role"])
+
+
+class Stage(str, Enum):
+    """A model version's stage. At most one version of a model is in PRODUCTION."""
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+    @classmethod
+    def parse(cls, value: str | Stage) -> Stage:
+        from modelcycle.exceptions import InvalidInput
+
+        if isinstance(value, Stage):
+            return value
+        for stage in cls:
+            if isinstance(value, str) and value.lower() == stage.value.lower():
+                return stage
+        raise InvalidInput(f"Unknown stage {value!r}; use one of {', '.join(s.value for s in cls)}.")
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    id: int
+    name: str
+    description: str
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version
+    latest_version: int | None = None
+    production_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "description": self.description,
+                "created_at": self.created_at, "updated_at": self.updated_at, "tags": dict(self.tags),
+                "aliases": dict(self.aliases), "latest_version": self.latest_version,
+                "production_version": self.production_version}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RegisteredModel:
+        return cls(int(d["id"]), d["name"], d["description"], d["created_at"], d["updated_at"],
+                   dict(d.get("tags") or {}), {k: int(v) for k, v in (d.get("aliases") or {}).items()},
+                   d.get("latest_version"), d.get("production_version"))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    name: str
+    version: int
+    run_id: str
+    artifact_path: str
+    stage: Stage
+    description: str
+    created_at: int
+    updated_at: int
+    created_by: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    deleted: bool = False
+
+    @property
+    def source(self) -> str:
+        return f"runs:/{self.run_id}/{self.artifact_path}"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "run_id": self.run_id,
+                "artifact_path": self.artifact_path, "stage": self.stage.value,
+                "description": self.description, "created_at": self.created_at,
+                "updated_at": self.updated_at, "created_by": self.created_by, "tags": dict(self.tags),
+                "aliases": list(self.aliases), "deleted": self.deleted}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
+        return cls(d["name"], int(d["version"]), d["run_id"], d["artifact_path"], Stage(d["stage"]),
+                   d["description"], d["created_at"], d["updated_at"], d["created_by"],
+                   dict(d.get("tags") or {}), tuple(d.get("aliases") or ()), d.get("deleted", False))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One entry of a model's audit log: who moved what, when, from where to where, and why.
+
+    ``action`` is register, stage, alias, unalias, rollback or delete; for stage and rollback,
+    ``from_value``/``to_value`` are stages, for alias and unalias the version numbers the
+    ``alias`` pointed at before and after."""
+
+    id: int
+    name: str
+    version: int | None
+    action: str
+    alias: str | None
+    from_value: str | None
+    to_value: str | None
+    user: str
+    reason: str
+    forced: bool
+    created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "version": self.version, "action": self.action,
+                "alias": self.alias, "from_value": self.from_value, "to_value": self.to_value, "user": self.user,
+                "reason": self.reason, "forced": self.forced, "created_at": self.created_at}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Transition:
+        return cls(int(d["id"]), d["name"], d.get("version"), d["action"], d.get("alias"), d.get("from_value"),
+                   d.get("to_value"), d["user"], d["reason"], bool(d["forced"]), d["created_at"])

@@ -10,12 +10,13 @@ import httpx
 import orjson
 
 from modelcycle import config
-from modelcycle.exceptions import ERRORS_BY_CODE, ModelcycleError, StoreUnavailable
+from modelcycle.exceptions import ERRORS_BY_CODE, InvalidInput, ModelcycleError, StoreUnavailable
 from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
 from modelcycle.store.entities import (
-    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType, float_from_wire,
+    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunPage,
+    RunStatus, Stage, Transition, ViewType, float_from_wire,
 )
-from modelcycle.store.validation import check_artifact_path, check_run_id
+from modelcycle.store.validation import check_artifact_path, check_model_name, check_model_version, check_run_id
 
 
 class RestStore(Store):
@@ -192,6 +193,86 @@ class RestStore(Store):
         params = {k: v for k, v in {"run_id": run_id, "name": name, "version": version}.items()
                   if v is not None}
         return [DatasetUse.from_dict(u) for u in self._json("GET", "/api/dataset-uses", params=params)["uses"]]
+
+    # ------------------------------------------------------------------ model registry
+    def create_registered_model(self, name: str, description: str = "",
+                                tags: dict[str, str] | None = None) -> RegisteredModel:
+        return RegisteredModel.from_dict(self._json("POST", "/api/registered-models", json={
+            "name": name, "description": description, "tags": tags or {}}))
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return RegisteredModel.from_dict(self._json("GET", _model(name)))
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        return [RegisteredModel.from_dict(m) for m in self._json("GET", "/api/registered-models")["models"]]
+
+    def update_registered_model(self, name: str, description: str) -> RegisteredModel:
+        return RegisteredModel.from_dict(self._json("PATCH", _model(name), json={"description": description}))
+
+    def set_registered_model_tag(self, name: str, key: str, value: str | None) -> None:
+        self._send("PUT", _model(name, "tags"), json={"key": key, "value": value})
+
+    def create_model_version(self, name: str, run_id: str, artifact_path: str, user: str,
+                             description: str = "", tags: dict[str, str] | None = None) -> ModelVersion:
+        return ModelVersion.from_dict(self._json("POST", _model(name, "versions"), json={
+            "run_id": run_id, "artifact_path": artifact_path, "user": user,
+            "description": description, "tags": tags or {}}))
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        return ModelVersion.from_dict(self._json("GET", _model(name, "versions", check_model_version(version))))
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return ModelVersion.from_dict(self._json("GET", _model(name, "aliases", alias)))
+
+    def list_model_versions(self, name: str | None = None, run_ids: Sequence[str] | None = None,
+                            include_deleted: bool = False) -> list[ModelVersion]:
+        data = self._json("POST", "/api/model-versions/search", json={
+            "name": name, "run_ids": list(run_ids) if run_ids is not None else None,
+            "include_deleted": include_deleted})
+        return [ModelVersion.from_dict(v) for v in data["versions"]]
+
+    def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
+        return ModelVersion.from_dict(self._json("PATCH", _model(name, "versions", check_model_version(version)),
+                                                 json={"description": description}))
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
+        self._send("PUT", _model(name, "versions", check_model_version(version), "tags"), json={"key": key, "value": value})
+
+    def transition_model_version_stage(self, name: str, version: int, stage: Stage, user: str,
+                                       reason: str = "", forced: bool = False,
+                                       expected_production: int | None = None,
+                                       check_production: bool = False) -> ModelVersion:
+        return ModelVersion.from_dict(self._json("POST", _model(name, "versions", check_model_version(version), "stage"), json={
+            "stage": Stage.parse(stage).value, "user": user, "reason": reason, "forced": forced,
+            "expected_production": expected_production, "check_production": check_production}))
+
+    def set_model_alias(self, name: str, alias: str, version: int, user: str, reason: str = "") -> None:
+        self._send("PUT", _model(name, "aliases", alias), json={"version": version, "user": user,
+                                                                 "reason": reason})
+
+    def delete_model_alias(self, name: str, alias: str, user: str, reason: str = "") -> None:
+        self._send("POST", _model(name, "aliases", alias, "delete"), json={"user": user, "reason": reason})
+
+    def delete_model_version(self, name: str, version: int, user: str, reason: str = "") -> None:
+        self._send("POST", _model(name, "versions", check_model_version(version), "delete"), json={"user": user, "reason": reason})
+
+    def rollback_model(self, name: str, user: str, reason: str = "") -> ModelVersion:
+        return ModelVersion.from_dict(self._json("POST", _model(name, "rollback"),
+                                                 json={"user": user, "reason": reason}))
+
+    def model_history(self, name: str) -> list[Transition]:
+        return [Transition.from_dict(h) for h in self._json("GET", _model(name, "history"))["transitions"]]
+
+
+def _model(name: str, *parts: object) -> str:
+    """The URL of a registered model (or below it); names and aliases are checked first, so
+    that a bad one reads the same as from the SQL store."""
+    path = "/api/registered-models/" + quote(check_model_name(name), safe="")
+    for part in parts:
+        if isinstance(part, bool) or not isinstance(part, (int, str)):
+            raise InvalidInput(f"Expected a version number or a name; got {part!r}.")
+        path += "/" + quote(str(part), safe="")
+    return path
 
 
 def _run(run_id: str) -> str:

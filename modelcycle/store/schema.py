@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData,
-    PrimaryKeyConstraint, String, Table, Text, UniqueConstraint,
+    BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData,
+    PrimaryKeyConstraint, String, Table, Text, UniqueConstraint, text,
 )
 
 metadata = MetaData(
@@ -127,4 +127,78 @@ run_inputs = Table(
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "dataset_id", "role"),
     Index("ix_run_inputs_dataset_id", "dataset_id"),
+)
+
+# ---------------------------------------------------------------------------- model registry
+registered_models = Table(
+    "registered_models", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    # Versions are numbered from this counter, so a deleted version's number is never reused.
+    Column("last_version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags", metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_id", "key"),
+)
+
+model_versions = Table(
+    "model_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("artifact_path", String(1000), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+    UniqueConstraint("model_id", "version"),
+    Index("ix_model_versions_run_id", "run_id"),
+    # At most one Production version per model, whatever the number of concurrent writers.
+    Index("ux_model_versions_production", "model_id", unique=True,
+          sqlite_where=text("stage = 'Production'"), postgresql_where=text("stage = 'Production'")),
+)
+
+model_version_tags = Table(
+    "model_version_tags", metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("version_id", "key"),
+)
+
+model_aliases = Table(
+    "model_aliases", metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(250), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("model_id", "alias"),
+)
+
+# The audit log: every registration, stage change, alias move, rollback and deletion.
+# Versions are kept by number, not by key, so the log outlives what it describes.
+model_transitions = Table(
+    "model_transitions", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("action", String(16), nullable=False),
+    Column("alias", String(250), nullable=True),
+    Column("from_value", String(250), nullable=True),
+    Column("to_value", String(250), nullable=True),
+    Column("user", String(250), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("forced", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_model_transitions_model_id_id", "model_id", "id"),
 )

@@ -6,7 +6,6 @@ import base64
 from operator import itemgetter
 import re
 import math
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from modelcycle.store.entities import (
 from modelcycle.store.names import random_run_name
 from modelcycle.store.prepared import Prepared, raw_transaction
 from modelcycle.store.search import parse_filter, parse_order_by
+from modelcycle.store.sql_registry import SqlRegistry, now_ms
 from modelcycle.store.sql_search import compile_filter, compile_order_by
 from modelcycle.store.validation import (
     check_artifact_path, check_key, check_metric_value, check_name, check_run_id, check_step,
@@ -38,11 +38,7 @@ from modelcycle.store.validation import (
 _STEP_LIMIT = 2**63
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class SqlStore(Store):
+class SqlStore(SqlRegistry, Store):
     def __init__(self, db_uri: str, artifact_uri: str):
         self.db_uri = db_uri
         self.engine = make_engine(db_uri)

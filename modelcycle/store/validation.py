@@ -12,6 +12,7 @@ MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 8000
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,249}$")
 
 
 def check_key(kind: str, key: object) -> str:
@@ -27,7 +28,8 @@ def check_key(kind: str, key: object) -> str:
 
 def check_name(kind: str, name: object) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"An {kind} name must be a non-empty string; got {name!r}.")
+        article = "An" if kind[0] in "aeiou" else "A"
+        raise InvalidInput(f"{article} {kind} name must be a non-empty string; got {name!r}.")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"The {kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}.")
     return name
@@ -89,3 +91,31 @@ def check_artifact_path(path: object, allow_root: bool = False) -> str:
     if any(p in ("..",) for p in parts) or "\x00" in cleaned:
         raise InvalidInput(f"An artifact path must stay inside the run (no '..'); got {path!r}.")
     return posixpath.normpath(cleaned)
+
+
+RESERVED_ALIASES = ("latest", "none", "staging", "production", "archived")
+_MODEL_NAME_FORBIDDEN = ("@", "/", ":")
+
+
+def check_model_name(name: object) -> str:
+    check_name("model", name)
+    if any(c in name for c in _MODEL_NAME_FORBIDDEN) or name != name.strip():  # type: ignore[union-attr]
+        raise InvalidInput(f"A model name cannot contain '@', '/' or ':' (they separate versions and "
+                           f"aliases in model URIs) nor start or end with spaces; got {name!r}.")
+    return name  # type: ignore[return-value]
+
+
+def check_alias(alias: object) -> str:
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise InvalidInput(f"An alias starts with a letter or '_' and has up to 250 letters, digits, "
+                           f"'_', '-' or '.' (e.g. champion, challenger); got {alias!r}.")
+    if alias.lower() in RESERVED_ALIASES:
+        raise InvalidInput(f"{alias!r} names a stage or the latest version in model URIs; choose "
+                           "another alias (e.g. champion).")
+    return alias
+
+
+def check_model_version(version: object) -> int:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput(f"A model version is a positive integer; got {version!r}.")
+    return version
