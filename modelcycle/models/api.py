@@ -1,0 +1,300 @@
+"""`mc.log_model` and `mc.load_model`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelcycle import config
+from modelcycle.exceptions import InvalidInput, NotFound
+from modelcycle.models import flavors
+from modelcycle.models.manifest import MANIFEST_FILE, Manifest
+from modelcycle.models.onnx import OnnxPredictor, export
+from modelcycle.models.signature import Signature, as_input, enforce, spec_of
+from modelcycle.models.uris import resolve
+from modelcycle.store.entities import ModelVersion
+
+EXAMPLE_FILE = "input_example.json"
+EXAMPLE_ROWS = 20
+
+
+def _client():
+    from modelcycle.tracking.fluent import client
+
+    return client()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    uri: str  # runs:/<run_id>/<path>
+    run_id: str
+    artifact_path: str
+    manifest: Manifest
+    registered: ModelVersion | None = None
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    sha, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), size
+
+
+def _write_example(example, path: Path) -> None:
+    head = example.head(EXAMPLE_ROWS) if isinstance(example, pd.DataFrame) else example[:EXAMPLE_ROWS]
+    if isinstance(head, pd.DataFrame):
+        path.write_text(head.to_json(orient="split", index=False, date_format="iso"), encoding="utf-8")
+    else:
+        import json
+
+        path.write_text(json.dumps({"dtype": str(head.dtype), "data": head.tolist()}), encoding="utf-8")
+
+
+def read_example(path: Path) -> pd.DataFrame | np.ndarray:
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if "dtype" in data:
+        return np.asarray(data["data"], dtype=data["dtype"])
+    return pd.DataFrame(data["data"], columns=data["columns"])
+
+
+def log_model(model: Any, name: str = "model", input_example: Any = None,
+              signature: Signature | dict | None = None, onnx: bool = True, run_id: str | None = None,
+              registered_model_name: str | None = None) -> ModelInfo:
+    """Store ``model`` in the active run (or ``run_id``) under ``name``: its native form, an ONNX
+    form where the converters support it and it agrees with the native model on
+    ``input_example``, the signature (inferred from the example when not given), the pinned
+    requirements, and the datasets and metrics of its run. The manifest is written last: a
+    folder without one is not a model, so an interrupted call leaves nothing loadable."""
+    from modelcycle.store.validation import check_artifact_path
+    from modelcycle.tracking.fluent import _run_id
+
+    artifact_path = check_artifact_path(name)
+    flavor = flavors.detect(model)
+    task, classes = flavors.task_of(model)
+    example = as_input(input_example) if input_example is not None else None
+    predictions = None
+    if example is not None:
+        try:
+            labels = np.asarray(model.predict(example))
+            proba = np.asarray(model.predict_proba(example)) if task == "classification" else None
+        except Exception as exc:  # the user's model refusing its own example
+            raise InvalidInput(f"The model could not predict on its input_example ({type(exc).__name__}: "
+                               f"{exc}). Pass an example of the data it was trained on.") from exc
+        predictions = (labels, proba)
+    if signature is None and example is not None:
+        signature = Signature(spec_of(example), spec_of(predictions[0]))
+    elif isinstance(signature, dict):
+        signature = Signature.from_dict(signature)
+    elif signature is not None and not isinstance(signature, Signature):
+        raise InvalidInput(f"signature must be a Signature or a dict; got {type(signature).__name__}.")
+    if example is not None and signature is not None:
+        enforce(signature, example)  # a given signature must accept the example
+
+    client = _client()
+    run_id = run_id or _run_id()
+    run = client.get_run(run_id)
+    uses = client.store.dataset_uses(run_id=run_id)
+    with tempfile.TemporaryDirectory(prefix="modelcycle-model-") as tmp:
+        folder = Path(tmp)
+        native = flavors.save_native(model, flavor, folder)
+        onnx_info = (export(model, flavor, task, signature, example, predictions, folder / "model.onnx")
+                     if onnx else {"file": None, "reason": "not requested (onnx=False)"})
+        if example is not None:
+            _write_example(example, folder / EXAMPLE_FILE)
+        files = {}
+        for file in sorted(folder.iterdir()):
+            digest, size = _sha256(file)
+            files[file.name] = {"sha256": digest, "size": size}
+        manifest = Manifest(
+            flavor=flavor, model_class=f"{type(model).__module__}.{type(model).__qualname__}", task=task,
+            native=native, onnx=onnx_info, files=files,
+            requirements=flavors.requirements(flavor, onnx_info.get("file") is not None),
+            created_at=int(time.time() * 1000), classes=classes, signature=signature,
+            input_example=EXAMPLE_FILE if example is not None else None,
+            run={"id": run_id, "datasets": [{"dataset": u.dataset, "role": u.role} for u in uses],
+                 "metrics": {k: m.value for k, m in sorted(run.metrics.items())}},
+        )
+        (folder / "requirements.txt").write_text(
+            "".join(f"{k}=={v}\n" for k, v in manifest.requirements["packages"].items()), encoding="utf-8")
+        for file in sorted(folder.iterdir()):
+            client.store.log_artifact(run_id, file, f"{artifact_path}/{file.name}")
+        manifest_file = folder / MANIFEST_FILE
+        manifest_file.write_text(manifest.to_yaml(), encoding="utf-8")
+        client.store.log_artifact(run_id, manifest_file, f"{artifact_path}/{MANIFEST_FILE}")
+    uri = f"runs:/{run_id}/{artifact_path}"
+    registered = None
+    if registered_model_name is not None:
+        from modelcycle.registry.api import register_model
+
+        registered = register_model(uri, registered_model_name)
+    return ModelInfo(uri, run_id, artifact_path, manifest, registered)
+
+
+class _Source:
+    """Where a model's files come from: the store (checked against the digests it recorded
+    when the model was logged) or a local folder."""
+
+    def __init__(self, uri: str, store=None):
+        self.uri = uri
+        local = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+        self.local = local if "://" not in uri and ":/" not in uri and local.is_dir() else None
+        self.version = None
+        if self.local is not None:
+            self.manifest = self._local_manifest()
+            return
+        self.store = store or _client().store
+        self.run_id, self.path, self.version = resolve(self.store, uri)
+        self.digests = {info.path: info.digest for info in self.store.list_artifact_files(self.run_id, self.path)}
+        manifest_path = f"{self.path}/{MANIFEST_FILE}"
+        if manifest_path not in self.digests:
+            raise NotFound(f"There is no model at {self._where()}: no {MANIFEST_FILE} in runs:/{self.run_id}/"
+                           f"{self.path}. Log one with mc.log_model(model, {self.path!r}).")
+        where = f"{MANIFEST_FILE} of {self._where()}"
+        self.manifest = Manifest.from_yaml(b"".join(self.store.open_artifact(self.run_id, manifest_path)), where)
+        for rel, meta in self.manifest.files.items():
+            digest = self.digests.get(f"{self.path}/{rel}")
+            if digest is None:
+                raise NotFound(f"The model at {self._where()} is missing its file {rel!r}; log the model again.")
+            if digest != meta["sha256"]:
+                raise InvalidInput(f"The file {rel!r} of the model at {self._where()} is not the one its manifest "
+                                   "lists (its digest differs); log the model again.")
+
+    def _where(self) -> str:
+        return self.uri if self.version is None else f"{self.uri} (version {self.version.version})"
+
+    def _local_manifest(self) -> Manifest:
+        path = self.local / MANIFEST_FILE
+        if not path.is_file():
+            raise NotFound(f"{str(self.local)!r} is not a model folder: it has no {MANIFEST_FILE}.")
+        manifest = Manifest.from_yaml(path.read_bytes(), str(path))
+        for rel, meta in manifest.files.items():
+            file = self.local / rel
+            if not file.is_file():
+                raise NotFound(f"The model folder {str(self.local)!r} is missing its file {rel!r}.")
+            if _sha256(file)[0] != meta["sha256"]:
+                raise InvalidInput(f"The file {rel!r} in {str(self.local)!r} does not match its manifest digest.")
+        return manifest
+
+    @property
+    def trusted(self) -> bool:
+        return self.local is None
+
+    def fetch(self, rel: str) -> Path:
+        """A local copy of one file, verified against the manifest's digest."""
+        digest = self.manifest.files[rel]["sha256"]
+        if self.local is not None:
+            return self.local / rel
+        # Named by content, with the file's suffix: some libraries read the format from it.
+        cache = config.home() / "cache" / "blobs" / digest[:2] / (digest + Path(rel).suffix)
+        if cache.is_file():
+            return cache
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        part = cache.with_name(f".{digest}.{uuid.uuid4().hex}.part")
+        sha = hashlib.sha256()
+        try:
+            with open(part, "wb") as out:
+                for chunk in self.store.open_artifact(self.run_id, f"{self.path}/{rel}"):
+                    sha.update(chunk)
+                    out.write(chunk)
+            if sha.hexdigest() != digest:
+                raise InvalidInput(f"The file {rel!r} of {self._where()} arrived with another digest than "
+                                   "the store recorded; it was changed outside modelcycle.")
+            os.replace(part, cache)
+        finally:
+            part.unlink(missing_ok=True)
+        return cache
+
+
+class LoadedModel:
+    """A model ready to predict. Inputs are checked against the signature and converted to the
+    types the model was logged with."""
+
+    def __init__(self, uri: str, manifest: Manifest, predictor, backend: str,
+                 version: ModelVersion | None = None):
+        self.uri, self.manifest, self._predictor, self.backend = uri, manifest, predictor, backend
+        self.version = version
+
+    @property
+    def signature(self) -> Signature | None:
+        return self.manifest.signature
+
+    @property
+    def classes_(self):
+        return np.asarray(self.manifest.classes) if self.manifest.classes is not None else None
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.uri} {self.manifest.flavor} {self.manifest.task} backend={self.backend}>"
+
+    def _input(self, data):
+        return enforce(self.signature, data) if self.signature is not None else as_input(data)
+
+    def predict(self, data) -> np.ndarray:
+        return np.asarray(self._predictor.predict(self._input(data)))
+
+    def predict_proba(self, data) -> np.ndarray:
+        if self.manifest.task != "classification":
+            raise InvalidInput(f"The model at {self.uri} is a {self.manifest.task} model; predict_proba is "
+                               "for classifiers. Use predict.")
+        return np.asarray(self._predictor.predict_proba(self._input(data)))
+
+
+def load_model(uri: str, backend: str = "native", store=None) -> LoadedModel:
+    """Load ``runs:/<run>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+    ``models:/<name>@production`` (or a local model folder) with ``backend`` "native" (the
+    library the model was trained with) or "onnx" (onnxruntime; nothing is unpickled).
+
+    Pickled models load only from the store they were logged to, after their bytes are checked
+    against the digest the store recorded: unpickling runs code."""
+    if backend not in ("native", "onnx"):
+        raise InvalidInput(f"backend must be 'native' or 'onnx'; got {backend!r}.")
+    source = _Source(uri, store)
+    manifest = source.manifest
+    if backend == "onnx":
+        if not manifest.has_onnx:
+            raise InvalidInput(f"The model at {uri} has no ONNX form: {manifest.onnx.get('reason')}. "
+                               "Load it with backend='native'.")
+        onnx = manifest.onnx
+        predictor = OnnxPredictor(source.fetch(onnx["file"]), onnx["inputs"], manifest.task,
+                                  manifest.signature.columns if manifest.signature else None,
+                                  onnx.get("string_columns"))
+        return LoadedModel(uri, manifest, predictor, "onnx", source.version)
+    if manifest.native["format"] == "pickle" and not source.trusted:
+        raise InvalidInput(
+            f"The model in {uri!r} is pickled, and pickles load only from the store they were logged to "
+            "(runs:/ or models:/ URIs), where their digest is checked: unpickling runs code. "
+            + ("Load it with backend='onnx', or through the store." if manifest.has_onnx
+               else "Load it through the store."))
+    problems = flavors.mismatched_requirements(manifest.requirements.get("packages", {}))
+    relevant = [p for p in problems if not p.startswith(("onnxruntime", "pandas"))]
+    if relevant:
+        warnings.warn(f"Loading {uri}: {'; '.join(relevant)}. Predictions may differ; install the "
+                      "logged versions (requirements.txt in the model folder).", stacklevel=2)
+    predictor = flavors.load_native(manifest.native, source.fetch(manifest.native["file"]),
+                                    manifest.model_class, manifest.task, manifest.classes)
+    return LoadedModel(uri, manifest, predictor, "native", source.version)
+
+
+def read_manifest(uri: str, store=None) -> Manifest:
+    """The checked manifest of a model, without loading the model."""
+    return _Source(uri, store).manifest
+
+
+def load_input_example(uri: str) -> pd.DataFrame | np.ndarray | None:
+    source = _Source(uri)
+    rel = source.manifest.input_example
+    return read_example(source.fetch(rel)) if rel else None
+

@@ -1,0 +1,133 @@
+"""ONNX forms of models: exported where the converters support the model, kept only when they
+agree with the native model on the input example, and run with onnxruntime (no unpickling)."""
+
+from __future__ import annotations
+
+import copy
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelcycle.models.signature import Signature, TensorSpec
+
+OPSET = {"": 17, "ai.onnx.ml": 3}
+MLTOOLS_OPSET = 15  # the highest onnxmltools' tree converters support
+PROBABILITY_TOLERANCE = 1e-4
+REGRESSION_TOLERANCE = 1e-4  # relative to the largest prediction
+
+
+class OnnxPredictor:
+    def __init__(self, model: bytes | str | Path, inputs: str, task: str, columns: list[str] | None,
+                 string_columns: list[str] | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        source = str(model) if isinstance(model, Path) else model
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.inputs, self.task, self.columns = inputs, task, columns
+        self.string_columns = set(string_columns or ())
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def _feed(self, X) -> dict[str, np.ndarray]:
+        if self.inputs == "columns":
+            return {name: (X[name].astype(str).to_numpy(dtype=object) if name in self.string_columns
+                           else X[name].to_numpy(dtype=np.float32)).reshape(-1, 1)
+                    for name in self.input_names}
+        array = X.to_numpy(dtype=np.float32) if isinstance(X, pd.DataFrame) else np.asarray(X, dtype=np.float32)
+        return {self.input_names[0]: array}
+
+    def _run(self, X) -> list:
+        return self.session.run(None, self._feed(X))
+
+    def predict(self, X) -> np.ndarray:
+        out = self._run(X)[0]
+        return out.ravel() if self.task == "regression" or (out.ndim == 2 and out.shape[1] == 1) else out
+
+    def predict_proba(self, X) -> np.ndarray:
+        return np.asarray(self._run(X)[1])
+
+
+def _initial_types(signature: Signature, flavor: str):
+    if flavor == "sklearn":
+        from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    else:  # onnxmltools checks for its own classes
+        from onnxmltools.convert.common.data_types import FloatTensorType, StringTensorType
+
+    spec = signature.inputs
+    if isinstance(spec, TensorSpec):
+        if np.dtype(spec.dtype).kind not in "biuf":
+            return None, None, f"the input tensor is {spec.dtype}, which the converters do not take"
+        return [("input", FloatTensorType([None, *spec.shape[1:]]))], "matrix", None
+    if all(c.type != "string" and c.type != "datetime" for c in spec):
+        return [("input", FloatTensorType([None, len(spec)]))], "matrix", None
+    if any(c.type == "datetime" for c in spec):
+        return None, None, "datetime columns have no ONNX input type"
+    return [(c.name, StringTensorType([None, 1]) if c.type == "string" else FloatTensorType([None, 1]))
+            for c in spec], "columns", None
+
+
+def _convert(model: Any, flavor: str, initial_types, classifier: bool):
+    if flavor == "sklearn":
+        from skl2onnx import to_onnx
+
+        options = {"zipmap": False} if classifier else None
+        return to_onnx(model, initial_types=initial_types, options=options, target_opset=OPSET), \
+            f"skl2onnx {metadata.version('skl2onnx')}"
+    from onnxmltools.convert import convert_lightgbm, convert_xgboost
+
+    if flavor == "xgboost":
+        # The converter reads features as f0, f1, ...: names from a DataFrame confuse it.
+        model = copy.deepcopy(model)
+        model.get_booster().feature_names = None
+        return convert_xgboost(model, initial_types=initial_types, target_opset=MLTOOLS_OPSET), \
+            f"onnxmltools {metadata.version('onnxmltools')}"
+    return convert_lightgbm(model, initial_types=initial_types, zipmap=False, target_opset=MLTOOLS_OPSET), \
+        f"onnxmltools {metadata.version('onnxmltools')}"
+
+
+def export(model: Any, flavor: str, task: str, signature: Signature | None, example, native_predictions,
+           target: Path) -> dict[str, Any]:
+    """Write ``target`` (an .onnx file) when the model converts and agrees with its native form
+    on ``example``. Returns the manifest's onnx section: file and agreement, or why not."""
+    if flavor == "python":
+        return {"file": None, "reason": "a python-function model has no ONNX converter"}
+    if signature is None or example is None:
+        return {"file": None, "reason": "no input_example to check an ONNX export against; pass input_example="}
+    initial_types, inputs, problem = _initial_types(signature, flavor)
+    if problem:
+        return {"file": None, "reason": problem}
+    classifier = task == "classification"
+    try:
+        onx, converter = _convert(model, flavor, initial_types, classifier)
+        data = onx.SerializeToString()
+        strings = [c.name for c in signature.inputs if c.type == "string"] if inputs == "columns" else None
+        predictor = OnnxPredictor(data, inputs, task, signature.columns, strings)
+        got = predictor.predict(example)
+        if classifier:
+            proba = predictor.predict_proba(example)
+    except Exception as exc:  # every converter failure means: no ONNX form, and say why
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return {"file": None, "reason": f"the converter failed: {type(exc).__name__}: {message[:300]}"}
+    expected_labels, expected_proba = native_predictions
+    if classifier:
+        diff = float(np.max(np.abs(proba - expected_proba))) if proba.shape == expected_proba.shape else np.inf
+        mismatched = int(np.sum(np.asarray(got).astype(str) != np.asarray(expected_labels).astype(str)))
+        ok = diff <= PROBABILITY_TOLERANCE and mismatched == 0
+        detail = f"probabilities differ by up to {diff:.3g} and {mismatched} labels differ"
+        tolerance = PROBABILITY_TOLERANCE
+    else:
+        expected = np.asarray(expected_labels, dtype=np.float64).ravel()
+        diff = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - expected))) if got.size == expected.size else np.inf
+        tolerance = REGRESSION_TOLERANCE * max(1.0, float(np.max(np.abs(expected))))
+        ok = diff <= tolerance
+        detail = f"predictions differ by up to {diff:.3g}"
+    if not ok:
+        return {"file": None, "reason": f"the ONNX export disagrees with the native model on the input "
+                                        f"example: {detail} (tolerance {tolerance:.3g})"}
+    target.write_bytes(data)
+    return {"file": target.name, "converter": converter, "opset": {o.domain or "ai.onnx": o.version for o in onx.opset_import}, "inputs": inputs,
+            "string_columns": strings, "max_abs_diff": diff, "checked_rows": int(len(example))}

@@ -1,0 +1,153 @@
+"""The registry's Python API: register, promote through gates, aliases, rollback, lineage."""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from modelcycle.exceptions import InvalidInput
+from modelcycle.models.api import ModelInfo, read_manifest
+from modelcycle.models.uris import resolve_version
+from modelcycle.registry.gates import (
+    POLICY_TAG, GateReport, PromotionPolicy, PromotionRefused, check_gates, load_policy,
+)
+from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
+
+if TYPE_CHECKING:
+    from modelcycle.tracking.client import Client
+
+
+def _client(client: Client | None) -> Client:
+    if client is not None:
+        return client
+    from modelcycle.tracking.fluent import client as fluent_client
+
+    return fluent_client()
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: ModelVersion
+    gates: GateReport | None  # None when the target stage has no gates
+    forced: bool
+
+
+def register_model(source: str | ModelInfo, name: str, description: str = "",
+                   tags: dict[str, Any] | None = None, client: Client | None = None) -> ModelVersion:
+    """Register the model at ``source`` (``runs:/<run_id>/<path>``) as the next version of
+    ``name``. The model folder is checked first (manifest, every file and its digest), so a
+    broken model is refused and nothing is half-registered."""
+    c = _client(client)
+    uri = source.uri if isinstance(source, ModelInfo) else source
+    if not isinstance(uri, str) or not uri.startswith("runs:/"):
+        raise InvalidInput(f"Register a model logged in a run: runs:/<run_id>/<path> (as returned by "
+                           f"mc.log_model); got {uri!r}.")
+    from modelcycle.models.uris import resolve
+
+    run_id, path, _ = resolve(c.store, uri)
+    read_manifest(uri, c.store)
+    return c.store.create_model_version(name, run_id, path, current_user(), description,
+                                        {k: str(v) for k, v in (tags or {}).items()})
+
+
+def get_model_version(ref: str, client: Client | None = None) -> ModelVersion:
+    """``name@3``, ``name@champion``, ``name@production``, ``models:/name/3``, ..."""
+    return resolve_version(_client(client).store, ref)
+
+
+def set_promotion_policy(name: str, policy: PromotionPolicy | None = None, client: Client | None = None,
+                         **rules) -> PromotionPolicy:
+    """Store the gates ``promote`` applies to ``name`` (see PromotionPolicy for the rules)."""
+    policy = policy or PromotionPolicy(**rules)
+    _client(client).store.set_registered_model_tag(name, POLICY_TAG, policy.to_json())
+    return policy
+
+
+def get_promotion_policy(name: str, client: Client | None = None) -> PromotionPolicy:
+    return load_policy(_client(client).store, name)
+
+
+def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: bool = False,
+            reason: str = "", policy: PromotionPolicy | None = None,
+            client: Client | None = None) -> Promotion:
+    """Move a version to a stage. Into Production it must first pass the model's gates (or
+    ``policy``); a refusal raises PromotionRefused naming the rule and the numbers. ``force``
+    overrides, and the audit log records the override and what it overrode."""
+    c = _client(client)
+    stage = Stage.parse(to)
+    candidate = c.store.get_model_version(name, version)
+    report = None
+    forced = False
+    if stage is Stage.PRODUCTION:
+        report = check_gates(c.store, candidate, policy or load_policy(c.store, name))
+        if not report.ok:
+            if not force:
+                raise PromotionRefused(report)
+            forced = True
+            reason = f"{reason + ' ' if reason else ''}[forced past {report.summary()}]"
+    moved = c.store.transition_model_version_stage(
+        name, version, stage, current_user(), reason, forced=forced,
+        expected_production=report.champion if report else None, check_production=report is not None)
+    return Promotion(moved, report, forced)
+
+
+def archive(name: str, version: int, reason: str = "", client: Client | None = None) -> ModelVersion:
+    return _client(client).store.transition_model_version_stage(name, version, Stage.ARCHIVED, current_user(),
+                                                                reason)
+
+
+def rollback(name: str, reason: str = "", client: Client | None = None) -> ModelVersion:
+    """Give Production back to the version that held it before the current one."""
+    return _client(client).store.rollback_model(name, current_user(), reason)
+
+
+def set_alias(name: str, alias: str, version: int, reason: str = "", client: Client | None = None) -> None:
+    _client(client).store.set_model_alias(name, alias, version, current_user(), reason)
+
+
+def delete_alias(name: str, alias: str, reason: str = "", client: Client | None = None) -> None:
+    _client(client).store.delete_model_alias(name, alias, current_user(), reason)
+
+
+def delete_model_version(name: str, version: int, reason: str = "", client: Client | None = None) -> None:
+    _client(client).store.delete_model_version(name, version, current_user(), reason)
+
+
+def list_models(client: Client | None = None) -> list[RegisteredModel]:
+    return _client(client).store.list_registered_models()
+
+
+def model_history(name: str, client: Client | None = None) -> list[Transition]:
+    return _client(client).store.model_history(name)
+
+
+def lineage(ref: str, client: Client | None = None) -> dict[str, Any]:
+    """version -> run -> datasets (name@version, role) -> code (git commit), as plain data."""
+    c = _client(client)
+    version = resolve_version(c.store, ref)
+    run = c.get_run(version.run_id)
+    experiment = c.store.get_experiment(run.experiment_id)
+    uses = c.store.dataset_uses(run_id=run.id)
+    parent = c.get_run(run.parent_id) if run.parent_id else None
+    if parent is not None and not uses:
+        uses = c.store.dataset_uses(run_id=parent.id)  # data logged once for a sweep of child runs
+    tags = run.tags
+    return {
+        "model": version.name, "version": version.version, "stage": version.stage.value,
+        "aliases": list(version.aliases), "source": version.source,
+        "run": {"id": run.id, "name": run.name, "experiment": experiment.name, "status": run.status.value,
+                "parent_id": run.parent_id, "params": dict(run.params),
+                "metrics": {k: m.value for k, m in sorted(run.metrics.items())}},
+        "datasets": [{"dataset": u.dataset, "role": u.role} for u in uses],
+        "code": {"commit": tags.get("mc.source.git.commit"), "dirty": tags.get("mc.source.git.dirty"),
+                 "repo": tags.get("mc.source.git.repo"), "branch": tags.get("mc.source.git.branch"),
+                 "entry_point": tags.get("mc.source.entry_point")},
+    }

@@ -1,0 +1,158 @@
+"""Promotion gates: the rules a version must pass before it takes Production. Pure checks over
+stored data; they return a report and render nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from modelcycle.exceptions import Conflict, InvalidInput
+from modelcycle.models.api import read_manifest
+from modelcycle.models.signature import incompatibilities
+from modelcycle.store.base import Store
+from modelcycle.store.entities import ModelVersion
+
+POLICY_TAG = "mc.promotion_policy"
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """``metric``: the run metric to compare (none: no metric gate); the candidate must beat the
+    Production version's value by at least ``min_delta`` (negative: may be that much worse),
+    both evaluated on the same dataset version (the run input with role ``eval_role``).
+    ``required_tags``: tags the candidate version must carry. ``check_signature``: the
+    candidate must take every input the Production version takes."""
+
+    metric: str | None = None
+    higher_is_better: bool = True
+    min_delta: float = 0.0
+    eval_role: str = "eval"
+    required_tags: tuple[str, ...] = ()
+    check_signature: bool = True
+
+    def __post_init__(self):
+        if self.metric is not None and (not isinstance(self.metric, str) or not self.metric):
+            raise InvalidInput(f"The policy's metric must be a metric key such as 'roc_auc'; got {self.metric!r}.")
+        if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (int, float)) \
+                or not math.isfinite(self.min_delta):
+            raise InvalidInput(f"The policy's min_delta must be a finite number; got {self.min_delta!r}.")
+        if isinstance(self.required_tags, str) or not all(isinstance(t, str) for t in self.required_tags):
+            raise InvalidInput(f"required_tags must be a list of tag keys; got {self.required_tags!r}.")
+        object.__setattr__(self, "required_tags", tuple(self.required_tags))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> PromotionPolicy:
+        try:
+            data = json.loads(text)
+            return cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"The stored promotion policy is malformed ({exc}); set it again with "
+                               "`modelcycle models policy`.") from None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    rule: str  # metric, signature, tags
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class GateReport:
+    name: str
+    candidate: int
+    champion: int | None  # the Production version the gates compared against
+    results: list[GateResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [r for r in self.results if not r.passed]
+
+    def summary(self) -> str:
+        return "; ".join(f"{r.rule}: {r.detail}" for r in self.failures)
+
+
+class PromotionRefused(Conflict):
+    """A gate refused the promotion; ``report`` says which and by how much."""
+
+    def __init__(self, report: GateReport):
+        super().__init__(
+            f"Version {report.candidate} of {report.name!r} was not promoted to Production: "
+            f"{report.summary()}. Fix it, or override with force=True (--force); the override is "
+            "recorded in the audit log.")
+        self.report = report
+
+
+def load_policy(store: Store, name: str) -> PromotionPolicy:
+    text = store.get_registered_model(name).tags.get(POLICY_TAG)
+    return PromotionPolicy.from_json(text) if text else PromotionPolicy()
+
+
+def _eval_datasets(store: Store, run_id: str, role: str) -> set[str]:
+    return {u.dataset for u in store.dataset_uses(run_id=run_id) if u.role == role}
+
+
+def _metric_gate(store: Store, policy: PromotionPolicy, candidate: ModelVersion,
+                 champion: ModelVersion) -> GateResult:
+    key = policy.metric
+    values = []
+    for v in (candidate, champion):
+        metric = store.get_run(v.run_id).metrics.get(key)
+        if metric is None or math.isnan(metric.value):
+            return GateResult("metric", False, f"the run of version {v.version} has no value for {key!r}")
+        values.append(metric.value)
+    sets = [_eval_datasets(store, v.run_id, policy.eval_role) for v in (candidate, champion)]
+    if not sets[0] or not sets[1]:
+        missing = candidate.version if not sets[0] else champion.version
+        return GateResult("metric", False, f"the run of version {missing} recorded no dataset with role "
+                                           f"{policy.eval_role!r}, so the two {key} values may not be comparable; "
+                                           f"log it with mc.log_dataset(data, name, role={policy.eval_role!r})")
+    if sets[0] != sets[1]:
+        return GateResult("metric", False, f"version {candidate.version} was evaluated on "
+                                           f"{', '.join(sorted(sets[0]))} and version {champion.version} on "
+                                           f"{', '.join(sorted(sets[1]))}; compare them on the same data")
+    new, old = values
+    delta = new - old if policy.higher_is_better else old - new
+    sense = "higher" if policy.higher_is_better else "lower"
+    detail = (f"{key} {new:.6g} vs {old:.6g} of version {champion.version} on {', '.join(sorted(sets[0]))}: "
+              f"{delta:+.6g} ({sense} is better), needs {policy.min_delta:+.6g} or more")
+    return GateResult("metric", delta >= policy.min_delta, detail)
+
+
+def _signature_gate(store: Store, candidate: ModelVersion, champion: ModelVersion) -> GateResult:
+    new = read_manifest(candidate.source, store).signature
+    old = read_manifest(champion.source, store).signature
+    if old is None:
+        return GateResult("signature", True, f"version {champion.version} has no signature to keep")
+    if new is None:
+        return GateResult("signature", False, f"version {candidate.version} has no signature, version "
+                                              f"{champion.version} takes {old.describe()}")
+    problems = incompatibilities(old, new)
+    if problems:
+        return GateResult("signature", False, "; ".join(problems))
+    return GateResult("signature", True, f"takes what version {champion.version} takes")
+
+
+def check_gates(store: Store, candidate: ModelVersion, policy: PromotionPolicy) -> GateReport:
+    production = store.get_registered_model(candidate.name).production_version
+    champion = store.get_model_version(candidate.name, production) if production is not None else None
+    results = []
+    if policy.required_tags:
+        missing = [t for t in policy.required_tags if not candidate.tags.get(t)]
+        results.append(GateResult("tags", not missing,
+                                  f"missing tag{'s' if len(missing) > 1 else ''} {', '.join(missing)}" if missing
+                                  else f"has {', '.join(policy.required_tags)}"))
+    if champion is not None and champion.version != candidate.version:
+        if policy.metric:
+            results.append(_metric_gate(store, policy, candidate, champion))
+        if policy.check_signature:
+            results.append(_signature_gate(store, candidate, champion))
+    return GateReport(candidate.name, candidate.version, production, results)
