@@ -22,6 +22,9 @@ app.add_typer(runs_app, name="runs")
 data_app = typer.Typer(help="Versioned datasets: add, list, show, compare, validate, lineage.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
+from modelcycle.cli_models import models_app  # noqa: E402  (registered after the other groups)
+
+app.add_typer(models_app, name="models")
 
 
 class Output(str, Enum):
@@ -441,6 +444,15 @@ def data_lineage(
                      "started": fmt_time(run.start_time)})
     emit(rows, ["dataset", "role", "run_id", "run", "experiment", "status", "started"], output.value,
          title=f"Runs that used {ref}")
+    versions = c.store.list_model_versions(run_ids=sorted({r["run_id"] for r in rows})) if rows else []
+    if output is Output.table:
+        uses = {}
+        for row in rows:
+            uses.setdefault(row["run_id"], []).append(f"{row['dataset']} ({row['role']})")
+        emit([{"model": v.ref, "stage": v.stage.value, "aliases": ", ".join(v.aliases), "run_id": v.run_id,
+               "trained on": ", ".join(uses[v.run_id])} for v in versions],
+             ["model", "stage", "aliases", "run_id", "trained on"], "table",
+             title=f"Model versions made from runs that used {ref}")
 
 
 def _parse_pairs(items: list[str] | None) -> dict[str, str]:

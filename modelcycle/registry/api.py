@@ -77,7 +77,7 @@ def get_promotion_policy(name: str, client: Client | None = None) -> PromotionPo
 
 def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: bool = False,
             reason: str = "", policy: PromotionPolicy | None = None,
-            client: Client | None = None) -> Promotion:
+            client: Client | None = None, user: str | None = None) -> Promotion:
     """Move a version to a stage. Into Production it must first pass the model's gates (or
     ``policy``); a refusal raises PromotionRefused naming the rule and the numbers. ``force``
     overrides, and the audit log records the override and what it overrode."""
@@ -94,7 +94,7 @@ def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: 
             forced = True
             reason = f"{reason + ' ' if reason else ''}[forced past {report.summary()}]"
     moved = c.store.transition_model_version_stage(
-        name, version, stage, current_user(), reason, forced=forced,
+        name, version, stage, user or current_user(), reason, forced=forced,
         expected_production=report.champion if report else None, check_production=report is not None)
     return Promotion(moved, report, forced)
 

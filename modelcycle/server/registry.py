@@ -65,6 +65,19 @@ def add_registry_routes(app: FastAPI, store: Store) -> None:
             name, version, Stage.parse(body.stage), body.user, body.reason, body.forced,
             body.expected_production, body.check_production).to_dict()
 
+    @app.post(base + "/{name}/versions/{version}/promote", tags=tags)
+    def promote(name: str, version: int, body: wire.Promote):
+        """Move a version to a stage through the model's promotion gates (409 when one refuses)."""
+        from dataclasses import asdict
+
+        from modelcycle.registry.api import promote as promote_version
+        from modelcycle.tracking.client import Client
+
+        result = promote_version(name, version, body.to, body.force, body.reason,
+                                 client=Client(store=store), user=body.user)
+        return {"version": result.version.to_dict(), "forced": result.forced,
+                "gates": asdict(result.gates) if result.gates else None}
+
     @app.post(base + "/{name}/versions/{version}/delete", status_code=204, tags=tags)
     def delete_model_version(name: str, version: int, body: wire.Audited):
         store.delete_model_version(name, version, body.user, body.reason)
