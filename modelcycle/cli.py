@@ -450,8 +450,8 @@ def data_lineage(
         for row in rows:
             uses.setdefault(row["run_id"], []).append(f"{row['dataset']} ({row['role']})")
         emit([{"model": v.ref, "stage": v.stage.value, "aliases": ", ".join(v.aliases), "run_id": v.run_id,
-               "trained on": ", ".join(uses[v.run_id])} for v in versions],
-             ["model", "stage", "aliases", "run_id", "trained on"], "table",
+               "used as": ", ".join(uses[v.run_id])} for v in versions],
+             ["model", "stage", "aliases", "run_id", "used as"], "table",
              title=f"Model versions made from runs that used {ref}")
 
 

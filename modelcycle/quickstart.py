@@ -76,14 +76,65 @@ def _train_one(kind: str, params: dict, data) -> None:
         weights = np.abs(estimator.coef_[0])
     ranked = sorted(zip(feature_names, map(float, weights)), key=lambda p: -p[1])
     mc.log_dict(dict(ranked[:10]), "feature_importance.json")
+    mc.log_model(model, "model", input_example=X_test.head(20))
 
 
-def _frame(X, y, bunch):
-    import pandas as pd
-
-    frame = pd.DataFrame(X, columns=list(bunch.feature_names))
+def _frame(X, y):
+    frame = X.copy()
     frame["target"] = y
     return frame
+
+
+MODEL_NAME = "breast-cancer"
+
+
+def _registry_demo(ranked_runs, X_test) -> dict:
+    """Register the best model and promote it through the gates; show a worse one refused."""
+    import numpy as np
+
+    import modelcycle as mc
+    from modelcycle.registry import PromotionRefused
+
+    best, worst = ranked_runs[0], ranked_runs[-1]
+    champion = mc.register_model(f"runs:/{best.id}/model", MODEL_NAME,
+                                 description=f"{best.name}: the best roc_auc of the sweep")
+    mc.set_promotion_policy(MODEL_NAME, metric="roc_auc", min_delta=0.0)
+    promotion = mc.promote(MODEL_NAME, champion.version, reason="best of the quickstart sweep")
+    mc.set_alias(MODEL_NAME, "champion", champion.version)
+    challenger = mc.register_model(f"runs:/{worst.id}/model", MODEL_NAME,
+                                   description=f"{worst.name}: the weakest of the sweep")
+    mc.set_alias(MODEL_NAME, "challenger", challenger.version)
+    try:
+        mc.promote(MODEL_NAME, challenger.version, reason="try the weakest model")
+        refusal = None
+    except PromotionRefused as refused:
+        refusal = refused
+    native = mc.load_model(f"models:/{MODEL_NAME}@production")
+    onnx = mc.load_model(f"models:/{MODEL_NAME}@production", backend="onnx")
+    agree = int(np.sum(native.predict(X_test) == onnx.predict(X_test)))
+    return {"champion": champion, "champion_run": best, "promotion": promotion, "challenger": challenger,
+            "challenger_run": worst, "refusal": refusal, "lineage": mc.lineage(f"{MODEL_NAME}@production"),
+            "onnx_agree": agree, "rows": len(X_test), "onnx_diff": native.manifest.onnx.get("max_abs_diff")}
+
+
+def _print_registry(r: dict) -> None:
+    from rich.markup import escape
+
+    champion, challenger, lineage = r["champion"], r["challenger"], r["lineage"]
+    gates = r["promotion"].gates
+    checked = "; ".join(f"{g.rule}: {g.detail}" for g in gates.results) if gates and gates.results else \
+        "nothing to compare against yet"
+    refusal = r["refusal"]
+    data = ", ".join(f"{d['dataset']} ({d['role']})" for d in lineage["datasets"])
+    code = lineage["code"]["commit"] or "no git commit (not run from a repository)"
+    console.print(
+        f"\nRegistry: [bold]{MODEL_NAME}[/] version {champion.version} ({escape(r['champion_run'].name)}) is in "
+        f"Production, alias champion. Gates: {escape(checked)}.\n"
+        f"  Version {challenger.version} ({escape(r['challenger_run'].name)}, alias challenger) was "
+        + (f"[red]refused[/]: {escape(refusal.report.summary())}." if refusal else "promoted.")
+        + f"\n  Lineage: {MODEL_NAME}@production ← run {lineage['run']['id'][:12]} ← {escape(data)} ← {escape(code)}"
+        f"\n  Loaded {MODEL_NAME}@production natively and as ONNX: {r['onnx_agree']} of {r['rows']} predictions agree "
+        f"(probabilities within {r['onnx_diff']:.1g} on the example checked at logging).")
 
 
 def run_quickstart(experiment: str = "quickstart") -> list[str]:
@@ -95,7 +146,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     from modelcycle.tracking.plots import plot_metric_histories
 
     console.print(f"[bold]modelcycle quickstart[/]  store: {config.tracking_uri()}")
-    bunch = load_breast_cancer()
+    bunch = load_breast_cancer(as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(
         bunch.data, bunch.target, test_size=0.25, random_state=42, stratify=bunch.target)
     data = (X_train, X_test, y_train, y_test, list(bunch.feature_names))
@@ -103,8 +154,8 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     run_ids = []
     with mc.start_run(experiment=experiment, name="model-sweep") as parent:
         mc.log_params({"candidates": len(CANDIDATES), "test_size": 0.25})
-        train_set = mc.log_dataset(_frame(X_train, y_train, bunch), name="breast-cancer-train", role="train")
-        eval_set = mc.log_dataset(_frame(X_test, y_test, bunch), name="breast-cancer-eval", role="eval")
+        train_set = mc.log_dataset(_frame(X_train, y_train), name="breast-cancer-train", role="train")
+        eval_set = mc.log_dataset(_frame(X_test, y_test), name="breast-cancer-eval", role="eval")
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console) as progress:
             task = progress.add_task("Training models", total=len(CANDIDATES))
@@ -129,7 +180,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
 
     # A fresh batch arrives: the lab recalibrated an instrument and two measurements now read
     # higher. Validate it against the training data's stored schema and profile.
-    fresh = _frame(X_test, y_test, bunch)
+    fresh = _frame(X_test, y_test)
     fresh["mean radius"] *= 1.25
     fresh["worst area"] *= 1.4
     validation = mc.validate(fresh, against=train_set.ref)
@@ -137,6 +188,8 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     from modelcycle.data.report import render_html
 
     report_path.write_text(render_html(validation, f"Fresh batch against {train_set.ref}"), encoding="utf-8")
+
+    registry = _registry_demo(page.runs, X_test)
 
     rows = [{"run_id": r.id, "name": r.name, "model": r.params.get("model"),
              **{k: r.metrics[k].value for k in ("roc_auc", "accuracy", "f1", "log_loss")}}
@@ -150,6 +203,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"{len(validation.errors)} errors, {len(validation.warnings)} warnings; "
         f"{len(drifted)} of {len(validation.drift.columns) if validation.drift else 0} columns drifted"
         + (f" ({', '.join(drifted)})" if drifted else "") + f".\n  Drift report: {report_path}")
+    _print_registry(registry)
     console.print(
         f"\nBest: [bold]{best.name}[/] (roc_auc {best.metrics['roc_auc'].value:.4f}).  "
         f"Validation-loss curves: {plot_path}\n\n"
@@ -160,6 +214,10 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"  modelcycle runs compare {' '.join(r.id for r in page.runs[:2])} --plot compare.png\n"
         f"  modelcycle data show {train_set.ref}\n"
         f"  modelcycle data lineage {train_set.ref}\n"
+        f"  modelcycle models versions {MODEL_NAME}\n"
+        f"  modelcycle models lineage {MODEL_NAME}@production\n"
+        f"  modelcycle models history {MODEL_NAME}\n"
+        f"  modelcycle models promote {MODEL_NAME} {registry['challenger'].version} --force -m 'why'   # recorded\n"
         "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050"
     )
     return run_ids

@@ -110,7 +110,8 @@ def test_every_child_has_its_plot_and_feature_importances(client, runs):
     feature_names = set(__import__("sklearn.datasets", fromlist=["x"]).load_breast_cancer().feature_names)
     for child in children:
         files = {a.path: a for a in client.store.list_artifact_files(child.id)}
-        assert set(files) == {"plots/confusion_matrix.png", "feature_importance.json"}
+        assert {"plots/confusion_matrix.png", "feature_importance.json", "model/model.yaml",
+                "model/model.pkl", "model/model.onnx", "model/requirements.txt"} <= set(files)
         assert client.read_artifact(child.id, "plots/confusion_matrix.png").startswith(PNG_SIGNATURE)
         importances = json.loads(client.read_artifact(child.id, "feature_importance.json"))
         assert len(importances) == 10 and set(importances) <= feature_names
@@ -168,12 +169,12 @@ def test_the_suggested_commands_work(home, runs, stdout, monkeypatch, tmp_path, 
     clear_store_cache()
     hints = [line.split("#")[0].strip() for line in stdout.split("What next:", 1)[1].splitlines()
              if line.strip().startswith("modelcycle ")]
-    assert len(hints) == 7
+    assert len(hints) == 11
     outputs = {}
     for hint in hints:
         args = shlex.split(hint)[1:]
-        if args[0] == "server":
-            continue  # serves forever; the server has its own tests
+        if args[0] == "server" or args[:2] == ["models", "promote"]:
+            continue  # serves forever (the server has its own tests); changes Production (tested below)
         monkeypatch.setattr(sys, "argv", ["modelcycle", *args])
         with pytest.raises(SystemExit) as exit_info:
             main()
@@ -191,6 +192,42 @@ def test_the_suggested_commands_work(home, runs, stdout, monkeypatch, tmp_path, 
     assert expected and set(ids("modelcycle runs ls --filter")) == expected
     assert parent.tags["best_run"] in ids("modelcycle runs show")
     assert (tmp_path / "compare.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+# ---------------------------------------------------------------------- registry
+def test_the_best_model_is_in_production_and_a_worse_one_was_refused(client, runs, stdout):
+    _, children = runs
+    ranked = sorted(children, key=lambda c: (-c.metrics["roc_auc"].value, c.metrics["log_loss"].value))
+    best, worst = ranked[0], ranked[-1]
+    model = client.store.get_registered_model("breast-cancer")
+    assert model.production_version == 1 and model.latest_version == 2
+    assert model.aliases == {"champion": 1, "challenger": 2}
+    v1, v2 = client.store.list_model_versions("breast-cancer")
+    assert (v1.run_id, v1.stage, v2.run_id, v2.stage) == (best.id, mc.Stage.PRODUCTION, worst.id, mc.Stage.NONE)
+    delta = worst.metrics["roc_auc"].value - best.metrics["roc_auc"].value
+    assert delta < 0
+    assert f"Version 2 ({worst.name}, alias challenger) was refused" in stdout
+    assert f"{delta:+.6g}" in stdout and "breast-cancer-eval@1" in stdout
+    actions = [(h.version, h.action, h.to_value) for h in client.store.model_history("breast-cancer")]
+    assert actions == [(1, "register", "None"), (1, "stage", "Production"), (1, "alias", "1"),
+                       (2, "register", "None"), (2, "alias", "2")]
+
+
+def test_the_production_model_loads_and_predicts_like_the_best_run(client, runs, home, monkeypatch):
+    from sklearn.datasets import load_breast_cancer
+
+    from modelcycle.store import clear_store_cache
+
+    monkeypatch.setenv("MODELCYCLE_HOME", str(home))
+    clear_store_cache()
+    X = load_breast_cancer(as_frame=True).data
+    native = mc.load_model("models:/breast-cancer@production")
+    onnx = mc.load_model("models:/breast-cancer@champion", backend="onnx")
+    assert native.manifest.run["id"] == client.store.get_model_version("breast-cancer", 1).run_id
+    assert native.manifest.run["datasets"] == [{"dataset": "breast-cancer-train@1", "role": "train"},
+                                               {"dataset": "breast-cancer-eval@1", "role": "eval"}]
+    assert (native.predict(X) == onnx.predict(X)).mean() > 0.99
+    assert abs(native.predict_proba(X) - onnx.predict_proba(X)).max() < 1e-4
 
 
 # ---------------------------------------------------------------------- public names
