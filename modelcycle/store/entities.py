@@ -261,6 +261,12 @@ class ModelVersion:
         return f"runs:/{self.run_id}/{self.artifact_path}"
 
     @property
+    def status(self) -> str:
+        """READY: registration is one transaction, after the model folder was checked; there is
+        no pending state to wait for."""
+        return "DELETED" if self.deleted else "READY"
+
+    @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
@@ -269,7 +275,7 @@ class ModelVersion:
                 "artifact_path": self.artifact_path, "stage": self.stage.value,
                 "description": self.description, "created_at": self.created_at,
                 "updated_at": self.updated_at, "created_by": self.created_by, "tags": dict(self.tags),
-                "aliases": list(self.aliases), "deleted": self.deleted}
+                "aliases": list(self.aliases), "deleted": self.deleted, "status": self.status}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
