@@ -46,13 +46,10 @@ def task_of(model: Any) -> tuple[str, list | None]:
     classes = getattr(model, "classes_", None)
     if classes is not None and callable(getattr(model, "predict_proba", None)):
         return "classification", [c.item() if isinstance(c, np.generic) else c for c in classes]
-    try:
-        from sklearn.base import is_regressor
+    from sklearn.base import BaseEstimator, is_regressor
 
-        if is_regressor(model):
-            return "regression", None
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(model, BaseEstimator) and is_regressor(model):
+        return "regression", None
     return "other", None
 
 
