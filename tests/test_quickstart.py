@@ -224,8 +224,8 @@ def test_the_production_model_loads_and_predicts_like_the_best_run(client, runs,
     native = mc.load_model("models:/breast-cancer@production")
     onnx = mc.load_model("models:/breast-cancer@champion", backend="onnx")
     assert native.manifest.run["id"] == client.store.get_model_version("breast-cancer", 1).run_id
-    assert native.manifest.run["datasets"] == [{"dataset": "breast-cancer-train@1", "role": "train"},
-                                               {"dataset": "breast-cancer-eval@1", "role": "eval"}]
+    assert sorted(native.manifest.run["datasets"], key=lambda d: d["role"]) == [
+        {"dataset": "breast-cancer-eval@1", "role": "eval"}, {"dataset": "breast-cancer-train@1", "role": "train"}]
     assert (native.predict(X) == onnx.predict(X)).mean() > 0.99
     assert abs(native.predict_proba(X) - onnx.predict_proba(X)).max() < 1e-4
 

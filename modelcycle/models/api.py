@@ -115,6 +115,9 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
                      if onnx else {"file": None, "reason": "not requested (onnx=False)"})
         if example is not None:
             _write_example(example, folder / EXAMPLE_FILE)
+        packages = flavors.requirements(flavor, onnx_info.get("file") is not None)
+        (folder / "requirements.txt").write_text("".join(f"{k}=={v}\n" for k, v in packages["packages"].items()),
+                                                 encoding="utf-8")
         files = {}
         for file in sorted(folder.iterdir()):
             digest, size = _sha256(file)
@@ -122,14 +125,12 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
         manifest = Manifest(
             flavor=flavor, model_class=f"{type(model).__module__}.{type(model).__qualname__}", task=task,
             native=native, onnx=onnx_info, files=files,
-            requirements=flavors.requirements(flavor, onnx_info.get("file") is not None),
+            requirements=packages,
             created_at=int(time.time() * 1000), classes=classes, signature=signature,
             input_example=EXAMPLE_FILE if example is not None else None,
             run={"id": run_id, "datasets": [{"dataset": u.dataset, "role": u.role} for u in uses],
                  "metrics": {k: m.value for k, m in sorted(run.metrics.items())}},
         )
-        (folder / "requirements.txt").write_text(
-            "".join(f"{k}=={v}\n" for k, v in manifest.requirements["packages"].items()), encoding="utf-8")
         for file in sorted(folder.iterdir()):
             client.store.log_artifact(run_id, file, f"{artifact_path}/{file.name}")
         manifest_file = folder / MANIFEST_FILE
@@ -150,8 +151,14 @@ class _Source:
 
     def __init__(self, uri: str, store=None):
         self.uri = uri
-        local = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
-        self.local = local if "://" not in uri and ":/" not in uri and local.is_dir() else None
+        if not isinstance(uri, str):
+            raise InvalidInput(f"A model URI is a string such as runs:/<run_id>/model or models:/<name>@production; "
+                               f"got {uri!r}.")
+        is_file_uri = uri.startswith("file://")
+        local = Path(uri[len("file://"):] if is_file_uri else uri)
+        self.local = local if (is_file_uri or ":/" not in uri) and local.is_dir() else None
+        if is_file_uri and self.local is None:
+            raise NotFound(f"No model folder at {uri!r}.")
         self.version = None
         if self.local is not None:
             self.manifest = self._local_manifest()

@@ -78,6 +78,10 @@ class Manifest:
         for path, info in files.items():
             if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
                 raise InvalidInput(f"{where}: files.{path} needs a sha256; got {info!r}.")
+        if d.get("input_example") is not None and not isinstance(d["input_example"], str):
+            raise InvalidInput(f"{where}: 'input_example' must be a file name or null; got {d['input_example']!r}.")
+        if not isinstance(d.get("run") or {}, dict):
+            raise InvalidInput(f"{where}: 'run' must be a mapping (id, datasets, metrics); got {d['run']!r}.")
         for listed in (native["file"], onnx.get("file"), d.get("input_example")):
             if listed and listed not in files:
                 raise InvalidInput(f"{where}: {listed!r} is used but not listed under 'files'.")

@@ -70,13 +70,30 @@ def _initial_types(signature: Signature, flavor: str):
             for c in spec], "columns", None
 
 
+def _without_zipmap(onx):
+    """Classifiers end in a ZipMap (a list of {class: probability} dicts); expose the
+    probability tensor it reads instead."""
+    from onnx import TensorProto, helper
+
+    graph = onx.graph
+    for node in [n for n in graph.node if n.op_type == "ZipMap"]:
+        graph.node.remove(node)
+        for i, output in enumerate(graph.output):
+            if output.name == node.output[0]:
+                graph.output.remove(output)
+                graph.output.insert(i, helper.make_tensor_value_info(node.input[0], TensorProto.FLOAT, None))
+    return onx
+
+
 def _convert(model: Any, flavor: str, initial_types, classifier: bool):
     if flavor == "sklearn":
         from skl2onnx import to_onnx
 
-        options = {"zipmap": False} if classifier else None
-        return to_onnx(model, initial_types=initial_types, options=options, target_opset=OPSET), \
-            f"skl2onnx {metadata.version('skl2onnx')}"
+        # Converted with default options and the ZipMap removed afterwards: asking the converter
+        # for zipmap=False makes it walk every attribute of every tree of a forest, which costs
+        # several times the conversion itself.
+        onx = to_onnx(model, initial_types=initial_types, target_opset=OPSET)
+        return _without_zipmap(onx), f"skl2onnx {metadata.version('skl2onnx')}"
     from onnxmltools.convert import convert_lightgbm, convert_xgboost
 
     if flavor == "xgboost":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class _Body(BaseModel):
@@ -105,12 +105,12 @@ class Audited(_Body):
 class TransitionStage(Audited):
     stage: str
     forced: bool = False
-    expected_production: int | None = None
+    expected_production: StrictInt | None = None
     check_production: bool = False
 
 
 class SetAlias(Audited):
-    version: int
+    version: StrictInt
 
 
 class Promote(Audited):

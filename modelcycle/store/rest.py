@@ -16,7 +16,9 @@ from modelcycle.store.entities import (
     ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunPage,
     RunStatus, Stage, Transition, ViewType, float_from_wire,
 )
-from modelcycle.store.validation import check_artifact_path, check_model_name, check_model_version, check_run_id
+from modelcycle.store.validation import (
+    check_alias, check_artifact_path, check_model_name, check_model_version, check_run_id,
+)
 
 
 class RestStore(Store):
@@ -198,7 +200,7 @@ class RestStore(Store):
     def create_registered_model(self, name: str, description: str = "",
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("POST", "/api/registered-models", json={
-            "name": name, "description": description, "tags": tags or {}}))
+            "name": check_model_name(name), "description": description, "tags": tags or {}}))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("GET", _model(name)))
@@ -247,7 +249,7 @@ class RestStore(Store):
             "expected_production": expected_production, "check_production": check_production}))
 
     def set_model_alias(self, name: str, alias: str, version: int, user: str, reason: str = "") -> None:
-        self._send("PUT", _model(name, "aliases", alias), json={"version": version, "user": user,
+        self._send("PUT", _model(name, "aliases", check_alias(alias)), json={"version": check_model_version(version), "user": user,
                                                                  "reason": reason})
 
     def delete_model_alias(self, name: str, alias: str, user: str, reason: str = "") -> None:

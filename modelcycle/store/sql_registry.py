@@ -13,8 +13,8 @@ from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFoun
 from modelcycle.store import schema as t
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
 from modelcycle.store.validation import (
-    check_alias, check_artifact_path, check_key, check_model_name, check_model_version, check_run_id,
-    check_tag_value,
+    RESERVED_ALIASES, check_alias, check_artifact_path, check_audit, check_key, check_model_name,
+    check_model_version, check_run_id, check_tag_value,
 )
 
 def now_ms() -> int:
@@ -68,8 +68,7 @@ class SqlRegistry:
             model_id=model_id, version=version, action=action, alias=alias,
             from_value=None if from_value is None else str(from_value),
             to_value=None if to_value is None else str(to_value),
-            user=_check_text("user", user, 250), reason=_check_text("reason", reason, 8000),
-            forced=bool(forced), created_at=now_ms()))
+            user=user, reason=reason, forced=bool(forced), created_at=now_ms()))
 
     def _versions(self, conn: Connection, where, name_of: dict[int, str] | None = None) -> list[ModelVersion]:
         v, m = t.model_versions.c, t.registered_models.c
@@ -169,6 +168,7 @@ class SqlRegistry:
     def create_model_version(self, name: str, run_id: str, artifact_path: str, user: str,
                              description: str = "", tags: dict[str, str] | None = None) -> ModelVersion:
         check_model_name(name)
+        check_audit(user, "")
         check_run_id(run_id)
         artifact_path = check_artifact_path(artifact_path)
         description = _check_text("description", description or "", 8000)
@@ -217,6 +217,9 @@ class SqlRegistry:
             model_id = self._model_id(conn, name)
             version = conn.execute(select(v.version).join(t.model_versions, v.id == a.version_id).where(
                 a.model_id == model_id, a.alias == alias)).scalar_one_or_none()
+            if version is None and alias.lower() in RESERVED_ALIASES:
+                raise InvalidInput(f"{alias!r} is a stage or 'latest', never an alias; load it as "
+                                   f"models:/{name}@{alias.lower()}.")
             if version is None:
                 known = conn.execute(select(a.alias).where(a.model_id == model_id).order_by(a.alias)).scalars().all()
                 raise NotFound(f"The model {name!r} has no alias {alias!r}; "
@@ -267,6 +270,7 @@ class SqlRegistry:
                                        expected_production: int | None = None,
                                        check_production: bool = False) -> ModelVersion:
         stage = Stage.parse(stage)
+        check_audit(user, reason)
         try:
             with self._write() as conn:
                 model_id = self._model_id(conn, name, lock=True)
@@ -290,6 +294,7 @@ class SqlRegistry:
                            "check `modelcycle models history` and promote again.") from None
 
     def rollback_model(self, name: str, user: str, reason: str = "") -> ModelVersion:
+        check_audit(user, reason)
         tr = t.model_transitions.c
         with self._write() as conn:
             model_id = self._model_id(conn, name, lock=True)
@@ -323,6 +328,7 @@ class SqlRegistry:
 
     def set_model_alias(self, name: str, alias: str, version: int, user: str, reason: str = "") -> None:
         check_alias(alias)
+        check_audit(user, reason)
         a = t.model_aliases.c
         with self._write() as conn:
             model_id = self._model_id(conn, name, lock=True)
@@ -337,6 +343,7 @@ class SqlRegistry:
             self._audit(conn, model_id, version, "alias", user, reason, before, version, alias=alias)
 
     def delete_model_alias(self, name: str, alias: str, user: str, reason: str = "") -> None:
+        check_audit(user, reason)
         a = t.model_aliases.c
         with self._write() as conn:
             model_id = self._model_id(conn, name, lock=True)
@@ -349,6 +356,7 @@ class SqlRegistry:
             self._audit(conn, model_id, before, "unalias", user, reason, before, None, alias=alias)
 
     def delete_model_version(self, name: str, version: int, user: str, reason: str = "") -> None:
+        check_audit(user, reason)
         a = t.model_aliases.c
         with self._write() as conn:
             model_id = self._model_id(conn, name, lock=True)

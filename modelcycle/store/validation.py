@@ -78,10 +78,16 @@ def check_step(key: str, step: object) -> int:
     return step
 
 
+MAX_ARTIFACT_PATH_LENGTH = 1000
+
+
 def check_artifact_path(path: object, allow_root: bool = False) -> str:
     """A relative POSIX path inside a run, without '..', normalised."""
     if not isinstance(path, str):
         raise InvalidInput(f"An artifact path must be a string; got {path!r}.")
+    if len(path) > MAX_ARTIFACT_PATH_LENGTH:
+        raise InvalidInput(f"The artifact path {path[:40]!r}... is {len(path)} characters long; the limit is "
+                           f"{MAX_ARTIFACT_PATH_LENGTH}.")
     cleaned = path.replace("\\", "/").strip("/")
     if cleaned in ("", "."):
         if allow_root:
@@ -119,3 +125,16 @@ def check_model_version(version: object) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidInput(f"A model version is a positive integer; got {version!r}.")
     return version
+
+
+def check_audit(user: object, reason: object) -> tuple[str, str]:
+    """Who made a registry change and why, as the audit log keeps them."""
+    if not isinstance(user, str) or not user.strip():
+        raise InvalidInput(f"The user of a registry change must be a non-empty string; got {user!r}.")
+    if len(user) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"The user is {len(user)} characters; the limit is {MAX_NAME_LENGTH}.")
+    if not isinstance(reason, str):
+        raise InvalidInput(f"The reason of a registry change must be a string; got {reason!r}.")
+    if len(reason) > MAX_TAG_VALUE_LENGTH:
+        raise InvalidInput(f"The reason is {len(reason)} characters; the limit is {MAX_TAG_VALUE_LENGTH}.")
+    return user, reason

@@ -343,15 +343,6 @@ def test_a_checked_promotion_is_refused_when_production_changed(store, run_id):
 
 
 # ---------------------------------------------------------------------------- errors
-def _defect_on(request, backends: tuple[str, ...], reason: str) -> None:
-    if request.node.callspec.params["store_uris"] in backends:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-def _server_defect(request, reason: str) -> None:
-    _defect_on(request, ("server",), reason)
-
-
 def test_an_unknown_model_or_run_is_not_found(store, run_id):
     store.create_model_version("churn", run_id, "model", "ana")
     calls = [
@@ -400,9 +391,6 @@ def test_an_unknown_alias_is_not_found_and_lists_the_known_ones(store, run_id):
         store.delete_model_alias("churn", "champion", "ana")
 
 
-@pytest.mark.xfail(strict=True, reason="get_model_version_by_alias with a reserved alias ('production') "
-                                       "answers NotFound advising `modelcycle models alias churn production "
-                                       "VERSION`, a command set_model_alias always refuses as reserved")
 def test_looking_up_a_reserved_alias_does_not_advise_setting_it(store, run_id):
     _versions(store, "churn", 1, run_id)
     with pytest.raises((NotFound, InvalidInput)) as caught:
@@ -424,11 +412,7 @@ def test_malformed_model_names_are_invalid_and_read_the_same_everywhere(store, r
     assert store.list_registered_models() == []
 
 
-def test_a_model_name_that_is_not_a_string_reads_the_same_everywhere(request, store, run_id):
-    _server_defect(request, "RestStore.create_registered_model sends the name unchecked, so a name that is "
-                            "not a string (123, None) is refused by the server's request model ('Malformed "
-                            "request: name: Input should be a valid string') instead of check_model_name's "
-                            "'A model name must be a non-empty string; got 123.'")
+def test_a_model_name_that_is_not_a_string_reads_the_same_everywhere(store, run_id):
     for name in (123, None):
         for call in (lambda: store.get_registered_model(name),
                      lambda: store.create_model_version(name, run_id, "model", "ana"),
@@ -448,10 +432,7 @@ def test_malformed_or_reserved_aliases_are_invalid(store, run_id):
     assert [h.action for h in store.model_history("churn")] == ["register"]
 
 
-def test_an_alias_that_cannot_be_a_url_segment_reads_the_same_everywhere(request, store, run_id):
-    _server_defect(request, "RestStore.set_model_alias puts the alias in the URL without check_alias: an "
-                            "empty alias or one with '/' misses the route and the server answers NotFound "
-                            "'Not Found' instead of InvalidInput")
+def test_an_alias_that_cannot_be_a_url_segment_reads_the_same_everywhere(store, run_id):
     _versions(store, "churn", 1, run_id)
     for alias in ("", "a/b"):
         with pytest.raises(InvalidInput, match="alias"):
@@ -476,11 +457,7 @@ def test_malformed_versions_are_invalid(store, run_id):
     assert [h.action for h in store.model_history("churn")] == ["register"] * 3
 
 
-def test_set_alias_refuses_a_version_that_is_not_an_int(request, store, run_id):
-    _server_defect(request, "through the server, set_model_alias accepts a version given as '3', True or "
-                            "1.0: the SetAlias body field is a lax pydantic int, which coerces them to 3, 1 "
-                            "and 1 before check_model_version sees them, while the SQL store refuses them "
-                            "with InvalidInput")
+def test_set_alias_refuses_a_version_that_is_not_an_int(store, run_id):
     _versions(store, "churn", 3, run_id)
     for version in ("3", True, 1.0):
         with pytest.raises(InvalidInput, match="A model version is a positive integer"):
@@ -488,22 +465,14 @@ def test_set_alias_refuses_a_version_that_is_not_an_int(request, store, run_id):
     assert store.get_registered_model("churn").aliases == {}
 
 
-def test_a_version_without_a_user_is_invalid(request, store, run_id):
-    _defect_on(request, ("sqlite", "postgresql"), (
-        "SqlRegistry.create_model_version does not check the user before inserting: user=None violates "
-        "created_by NOT NULL, and the IntegrityError is taken for a concurrent model creation and retried "
-        "five times, ending in StoreUnavailable 'too many concurrent writers' instead of InvalidInput"))
+def test_a_version_without_a_user_is_invalid(store, run_id):
     with pytest.raises(InvalidInput, match="user"):
         store.create_model_version("churn", run_id, "model", None)
     with pytest.raises(NotFound):
         store.get_registered_model("churn")
 
 
-def test_an_overlong_user_is_invalid(request, store, run_id):
-    _defect_on(request, ("postgresql",), (
-        "SqlRegistry.create_model_version checks the user's length only in the audit entry, after inserting "
-        "the version: on PostgreSQL the insert into created_by VARCHAR(250) fails first and a raw "
-        "sqlalchemy DataError escapes instead of InvalidInput"))
+def test_an_overlong_user_is_invalid(store, run_id):
     with pytest.raises(InvalidInput, match="The user is 251 characters; the limit is 250"):
         store.create_model_version("churn", run_id, "model", "u" * 251)
     _versions(store, "churn", 1, run_id)
@@ -512,10 +481,6 @@ def test_an_overlong_user_is_invalid(request, store, run_id):
     assert _stages(store, "churn") == {1: NONE}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "check_artifact_path has no length limit while model_versions.artifact_path is VARCHAR(1000): a "
-    "1001-character path is stored by SQLite (directly and through the server) and raises a raw "
-    "sqlalchemy DataError on PostgreSQL, instead of InvalidInput on every backend"))
 def test_an_overlong_artifact_path_is_invalid(store, run_id):
     with pytest.raises(InvalidInput, match="artifact path"):
         store.create_model_version("churn", run_id, "m" * 1001, "ana")
