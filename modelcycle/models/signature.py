@@ -4,6 +4,7 @@ input example, stored in the manifest, enforced on every prediction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,11 @@ def type_of_dtype(dtype) -> str:
     if dtype == object:
         return "string"
     raise InvalidInput(f"No signature type for dtype {dtype}; use numbers, booleans, strings or datetimes.")
+
+
+@lru_cache(maxsize=256)
+def _cached_type(dtype) -> str:
+    return type_of_dtype(dtype)
 
 
 @dataclass(frozen=True)
@@ -204,11 +210,15 @@ def enforce(signature: Signature, data: Any) -> pd.DataFrame | np.ndarray:
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         raise InvalidInput(f"Missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}: "
                            f"the model takes {shown}.")
-    data = data[names]
-    converted = {c.name: _conform_column(c.name, c.type, data[c.name]) for c in spec}
-    if all(converted[n] is data[n] for n in names):
-        return data
-    return pd.DataFrame(converted, index=data.index)
+    if list(data.columns) != names:
+        data = data[names]
+    mismatched = [c for c, dtype in zip(spec, data.dtypes) if _cached_type(dtype) != c.type]
+    if not mismatched:
+        return data  # the common case: nothing to convert, nothing copied
+    data = data.copy()
+    for c in mismatched:
+        data[c.name] = _conform_column(c.name, c.type, data[c.name])
+    return data
 
 
 def incompatibilities(champion: Signature, candidate: Signature) -> list[str]:
