@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from modelcycle.cli_models import models_app
 from modelcycle.exceptions import ModelcycleError
 from modelcycle.render import console, emit, err_console, fmt_duration, fmt_time
 
@@ -22,8 +23,6 @@ app.add_typer(runs_app, name="runs")
 data_app = typer.Typer(help="Versioned datasets: add, list, show, compare, validate, lineage.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
-from modelcycle.cli_models import models_app  # noqa: E402  (registered after the other groups)
-
 app.add_typer(models_app, name="models")
 
 
