@@ -10,12 +10,14 @@ import httpx
 import orjson
 
 from modelcycle import config
-from modelcycle.exceptions import ERRORS_BY_CODE, ModelcycleError, StoreUnavailable
+from modelcycle.exceptions import ERRORS_BY_CODE, InvalidInput, ModelcycleError, StoreUnavailable
 from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
 from modelcycle.store.entities import (
     ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType, float_from_wire,
 )
-from modelcycle.store.validation import check_artifact_path, check_run_id
+from modelcycle.store.validation import (
+    check_artifact_path, check_experiment_id, check_metrics, check_run_id,
+)
 
 
 class RestStore(Store):
@@ -31,7 +33,11 @@ class RestStore(Store):
               files=None, data=None, stream: bool = False) -> httpx.Response:
         headers = {}
         if json is not None:
-            content = orjson.dumps(json)
+            try:
+                content = orjson.dumps(json)
+            except orjson.JSONEncodeError as exc:  # e.g. an int beyond 64 bits, a numpy array
+                raise InvalidInput(f"The request cannot be sent as JSON: {exc}. Pass plain "
+                                   "numbers (within 64 bits for integers) and strings.") from None
             headers["content-type"] = "application/json"
         try:
             request = self.http.build_request(method, path, params=params, content=content,
@@ -59,7 +65,7 @@ class RestStore(Store):
                                                json={"name": name, "tags": tags or {}}))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
-        return Experiment.from_dict(self._json("GET", f"/api/experiments/{int(experiment_id)}"))
+        return Experiment.from_dict(self._json("GET", f"/api/experiments/{_experiment(experiment_id)}"))
 
     def get_experiment_by_name(self, name: str) -> Experiment:
         return Experiment.from_dict(self._json("GET", "/api/experiments/by-name", params={"name": name}))
@@ -69,17 +75,17 @@ class RestStore(Store):
         return [Experiment.from_dict(e) for e in data["experiments"]]
 
     def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment:
-        return Experiment.from_dict(self._json("PATCH", f"/api/experiments/{int(experiment_id)}",
+        return Experiment.from_dict(self._json("PATCH", f"/api/experiments/{_experiment(experiment_id)}",
                                                json={"name": new_name}))
 
     def delete_experiment(self, experiment_id: int) -> None:
-        self._send("POST", f"/api/experiments/{int(experiment_id)}/delete")
+        self._send("POST", f"/api/experiments/{_experiment(experiment_id)}/delete")
 
     def restore_experiment(self, experiment_id: int) -> None:
-        self._send("POST", f"/api/experiments/{int(experiment_id)}/restore")
+        self._send("POST", f"/api/experiments/{_experiment(experiment_id)}/restore")
 
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
-        self._send("PUT", f"/api/experiments/{int(experiment_id)}/tags",
+        self._send("PUT", f"/api/experiments/{_experiment(experiment_id)}/tags",
                    json={"key": key, "value": value})
 
     # ------------------------------------------------------------------ runs
@@ -87,7 +93,7 @@ class RestStore(Store):
                    tags: dict[str, str] | None = None, parent_id: str | None = None,
                    start_time: int | None = None) -> Run:
         return Run.from_dict(self._json("POST", "/api/runs", json={
-            "experiment_id": experiment_id, "name": name, "tags": tags or {},
+            "experiment_id": _experiment(experiment_id), "name": name, "tags": tags or {},
             "parent_id": parent_id, "start_time": start_time}))
 
     def get_run(self, run_id: str) -> Run:
@@ -107,8 +113,11 @@ class RestStore(Store):
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
                   params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+        # Checked here as the SQL store checks them, so that numpy scalars travel as plain
+        # numbers and a step beyond 64 bits is InvalidInput, not an error of the JSON encoder.
         self._send("POST", f"/api/runs/{_run(run_id)}/batch", json={
-            "metrics": [m.to_dict() for m in metrics], "params": params or {}, "tags": tags or {}})
+            "metrics": [m.to_dict() for m in check_metrics(metrics)], "params": params or {},
+            "tags": tags or {}})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._send("DELETE", f"/api/runs/{_run(run_id)}/tags", params={"key": key})
@@ -121,8 +130,9 @@ class RestStore(Store):
     def search_runs(self, experiment_ids: Sequence[int] | None = None, filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
                     page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
+        ids = [_experiment(i) for i in experiment_ids] if experiment_ids is not None else None
         data = self._json("POST", "/api/runs/search", json={
-            "experiment_ids": list(experiment_ids) if experiment_ids is not None else None,
+            "experiment_ids": ids,
             "filter": filter, "order_by": list(order_by or []), "max_results": max_results,
             "page_token": page_token, "view": ViewType.parse(view).value})
         return RunPage([Run.from_dict(r) for r in data["runs"]], data["next_page_token"])
@@ -196,6 +206,10 @@ class RestStore(Store):
 
 def _run(run_id: str) -> str:
     return check_run_id(run_id)
+
+
+def _experiment(experiment_id: int) -> int:
+    return check_experiment_id(experiment_id)
 
 
 def _error_from(response: httpx.Response) -> ModelcycleError:

@@ -31,11 +31,9 @@ from modelcycle.store.prepared import Prepared, raw_transaction
 from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_search import compile_filter, compile_order_by
 from modelcycle.store.validation import (
-    check_artifact_path, check_key, check_metric_value, check_name, check_run_id, check_step,
-    check_tag_value,
+    INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
+    check_name, check_run_id, check_tag_value,
 )
-
-_STEP_LIMIT = 2**63
 
 
 def now_ms() -> int:
@@ -179,7 +177,7 @@ class SqlStore(Store):
                           row.deleted_at is not None, dict(tag_rows.all()))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         with self._read() as conn:
             row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_id)).first()
             if row is None:
@@ -213,7 +211,7 @@ class SqlStore(Store):
                            tags.get(r.id, {})) for r in rows]
 
     def _update_experiment(self, experiment_id: int, **values) -> None:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         with self._write() as conn:
             result = conn.execute(
                 update(t.experiments).where(t.experiments.c.id == experiment_id)
@@ -237,7 +235,7 @@ class SqlStore(Store):
         self._update_experiment(experiment_id, deleted_at=None)
 
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         check_key("tag", key)
         value = check_tag_value(key, value)
         self.get_experiment(experiment_id)
@@ -250,13 +248,13 @@ class SqlStore(Store):
     def create_run(self, experiment_id: int, name: str | None = None,
                    tags: dict[str, str] | None = None, parent_id: str | None = None,
                    start_time: int | None = None) -> Run:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         name = check_name("run", name) if name is not None else random_run_name()
         tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
         if parent_id is not None:
             check_run_id(parent_id)
         run_id = uuid.uuid4().hex
-        start_time = now_ms() if start_time is None else int(start_time)
+        start_time = now_ms() if start_time is None else check_int64("The start time of a run", start_time)
         with self._write() as conn:
             deleted = conn.execute(
                 select(t.experiments.c.deleted_at).where(t.experiments.c.id == experiment_id)
@@ -322,11 +320,11 @@ class SqlStore(Store):
             status = RunStatus.parse(status)
             values["status"] = status.value
             if status is not RunStatus.RUNNING:
-                values["end_time"] = now_ms() if end_time is None else int(end_time)
+                values["end_time"] = now_ms() if end_time is None else _check_end_time(end_time)
             else:
                 values["end_time"] = None
         elif end_time is not None:
-            values["end_time"] = int(end_time)
+            values["end_time"] = _check_end_time(end_time)
         if name is not None:
             values["name"] = check_name("run", name)
         if values:
@@ -407,7 +405,8 @@ class SqlStore(Store):
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
                     page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
         view = ViewType.parse(view)
-        if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS_LIMIT:
+        if (isinstance(max_results, bool) or not isinstance(max_results, int)
+                or not 1 <= max_results <= MAX_RESULTS_LIMIT):
             raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
                                f"got {max_results!r}. Page through more with page_token.")
         offset = _decode_page_token(page_token)
@@ -415,7 +414,7 @@ class SqlStore(Store):
         ordering = compile_order_by(parse_order_by(list(order_by or [])))
         query = select(t.runs.c.id).where(condition)
         if experiment_ids is not None:
-            ids = [_check_experiment_id(i) for i in experiment_ids]
+            ids = [check_experiment_id(i) for i in experiment_ids]
             query = query.where(t.runs.c.experiment_id.in_(ids))
         if view is ViewType.ACTIVE:
             query = query.where(t.runs.c.deleted_at.is_(None))
@@ -607,30 +606,19 @@ def check_dataset_role(role: object) -> str:
 
 
 def _check_version(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT64_MAX:
         raise InvalidInput(f"A dataset version is a positive integer; got {version!r}.")
     return version
 
 
-def _check_experiment_id(experiment_id: object) -> int:
-    if isinstance(experiment_id, bool):
-        raise InvalidInput(f"An experiment id is an integer; got {experiment_id!r}.")
-    try:
-        return int(experiment_id)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInput(f"An experiment id is an integer; got {experiment_id!r}.") from None
+def _check_end_time(end_time: object) -> int:
+    return check_int64("The end time of a run", end_time)
 
 
 def _metric_rows(run_id: str, metrics: Sequence[Metric], stamp: int) -> list[tuple]:
-    """Rows (run_id, key, value, step, timestamp) in one comprehension over the common case
-    (float values, int steps); anything else goes through the checks one by one."""
-    rows = [(run_id, m[0], m[1], m[2], m[3] or stamp) for m in metrics]
-    for key in {row[1] for row in rows}:
-        check_key("metric", key)
-    if not all(type(r[2]) is float and type(r[3]) is int and -_STEP_LIMIT <= r[3] < _STEP_LIMIT
-               and type(r[4]) is int for r in rows):
-        rows = [(run_id, key, check_metric_value(key, value), check_step(key, step), int(ts))
-                for _, key, value, step, ts in rows]
+    """Rows (run_id, key, value, step, timestamp); a timestamp of 0 means now."""
+    rows = [(run_id, key, value, step, timestamp or stamp)
+            for key, value, step, timestamp in check_metrics(metrics)]
     # NaN is stored as NULL (x != x only for NaN).
     if any(r[2] != r[2] for r in rows):
         rows = [(a, k, None if v != v else v, st, ts) for a, k, v, st, ts in rows]
@@ -666,7 +654,7 @@ def _decode_page_token(token: str | None) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
         offset = int(value)
-        if kind != "offset" or offset < 0:
+        if kind != "offset" or not 0 <= offset <= INT64_MAX:
             raise ValueError
         return offset
     except (ValueError, UnicodeDecodeError):

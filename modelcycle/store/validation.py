@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import posixpath
 import re
+from collections.abc import Iterable
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.entities import Metric
 
 MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 8000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -52,28 +57,56 @@ def check_tag_value(key: str, value: object) -> str:
 
 
 def check_metric_value(key: str, value: object) -> float:
+    """The value as a plain float: numpy scalars, ints and numeric strings are converted."""
     if isinstance(value, bool):
         return float(value)
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"The value of metric {key!r} must be a number; got {value!r}.") from None
     return number
 
 
-def check_step(key: str, step: object) -> int:
-    if isinstance(step, bool) or not isinstance(step, int):
+def check_int64(what: str, value: object) -> int:
+    """``value`` as a plain int within the 64 bits the databases store. Python and numpy
+    integers, integral floats and strings of digits are accepted; booleans are not."""
+    number = None
+    if not isinstance(value, bool):
         try:
-            if isinstance(step, float) and math.isfinite(step) and step == int(step):
-                return int(step)
-            if isinstance(step, str) and step.lstrip("-").isdigit():
-                return int(step)
-        except (TypeError, ValueError):
-            pass
-        raise InvalidInput(f"The step of metric {key!r} must be an integer; got {step!r}.")
-    if not -(2**63) <= step < 2**63:
-        raise InvalidInput(f"The step of metric {key!r} must fit in 64 bits; got {step}.")
-    return step
+            number = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+                number = int(value)
+            elif isinstance(value, str) and value.lstrip("-").isdigit():
+                number = int(value)
+    if number is None:
+        raise InvalidInput(f"{what} must be an integer; got {value!r}.")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidInput(f"{what} must fit in 64 bits; got {number}.")
+    return number
+
+
+def check_experiment_id(experiment_id: object) -> int:
+    return check_int64("An experiment id", experiment_id)
+
+
+def check_step(key: str, step: object) -> int:
+    return check_int64(f"The step of metric {key!r}", step)
+
+
+def check_metrics(metrics: Iterable[Metric]) -> list[Metric]:
+    """The metrics with plain Python numbers (numpy scalars converted), each part checked."""
+    metrics = list(metrics)
+    for key in {m[0] for m in metrics}:
+        check_key("metric", key)
+    # The common case (float values, int steps and timestamps) passes without a check per point:
+    # runs log hundreds of thousands of points.
+    if all(type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
+           and INT64_MIN <= m[2] <= INT64_MAX and INT64_MIN <= m[3] <= INT64_MAX for m in metrics):
+        return metrics
+    return [Metric(key, check_metric_value(key, value), check_step(key, step),
+                   check_int64(f"The timestamp of metric {key!r}", 0 if timestamp is None else timestamp))
+            for key, value, step, timestamp in metrics]
 
 
 def check_artifact_path(path: object, allow_root: bool = False) -> str:

@@ -329,9 +329,6 @@ def test_requests_after_errors_are_served_normally(api, run_id):
 _HUGE = 2**70
 
 
-@pytest.mark.xfail(strict=True, reason="integers beyond 64 bits in experiment ids and times reach SQLite "
-                                       "unchecked: OverflowError, 500 (store/sql.py _check_experiment_id, "
-                                       "create_run/update_run/_metric_rows do not bound them)")
 @pytest.mark.parametrize("method, path, body", [
     ("GET", f"/api/experiments/{_HUGE}", None),
     ("POST", f"/api/experiments/{_HUGE}/delete", None),
@@ -348,16 +345,12 @@ def test_integers_beyond_64_bits_are_a_400(api, remote, method, path, body):
     assert_error(response, 400, "INVALID_INPUT")
 
 
-@pytest.mark.xfail(strict=True, reason="a page token encoding an offset >= 2**63 passes "
-                                       "store/sql.py _decode_page_token and overflows SQLite: 500")
 def test_a_page_token_with_a_huge_offset_is_a_400(api):
     token = base64.urlsafe_b64encode(f"offset:{2**63}".encode()).decode()
     assert_error(api("POST", "/api/runs/search", json={"page_token": token}), 400, "INVALID_INPUT",
                  "page_token")
 
 
-@pytest.mark.xfail(strict=True, reason="the server accepts `true` as an experiment id (pydantic lax int in "
-                                       "server/wire.py CreateRun) while the SQL store refuses booleans")
 def test_a_boolean_experiment_id_is_a_400(api):
     api("POST", "/api/experiments", json={"name": "bool"})
     assert_error(api("POST", "/api/runs", json={"experiment_id": True}), 400, "INVALID_INPUT")
@@ -774,8 +767,6 @@ def test_a_filter_error_keeps_its_position_and_caret_through_the_client(remote):
         "found the end of the filter.\n  metrics.auc >\n               ^")
 
 
-@pytest.mark.xfail(strict=True, reason="store/rest.py _send serialises with orjson, which raises "
-                                       "TypeError for ints beyond 64 bits; the SQL store answers InvalidInput")
 def test_a_huge_step_is_invalid_input_through_the_client_too(remote, run_id):
     with pytest.raises(mc.InvalidInput, match="64 bits"):
         remote.log_metric(run_id, "m", 1.0, step=2**70)
