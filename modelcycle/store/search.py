@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Union
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.validation import check_text
 
 ATTRIBUTES = {
     "status": "status", "name": "name", "run_name": "name", "start_time": "start_time",
@@ -344,13 +345,13 @@ def _attribute(parser: _Parser, token: _Token, name: str) -> Field:
 def parse_filter(text: str | None) -> Node | None:
     if text is None or not text.strip():
         return None
-    return _Parser(text).parse()
+    return _Parser(check_text("The filter", text)).parse()
 
 
 def parse_order_by(items: list[str] | tuple[str, ...] | None) -> list[OrderKey]:
     keys = []
     for item in items or ():
-        parser = _Parser(item)
+        parser = _Parser(check_text("The order-by clause", item))
         if parser.peek().kind == "end":
             raise FilterSyntaxError(item, 0, "an order-by clause is empty.")
         field = parser.parse_field()

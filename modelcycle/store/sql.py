@@ -32,7 +32,7 @@ from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_search import compile_filter, compile_order_by
 from modelcycle.store.validation import (
     INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
-    check_name, check_run_id, check_tag_value,
+    check_name, check_param_value, check_run_id, check_tag_value, check_text,
 )
 
 
@@ -363,7 +363,7 @@ class SqlStore(Store):
         stamp = now_ms()
         metric_rows = _metric_rows(run_id, metrics, stamp)
         latest = _latest_per_key(metric_rows)
-        param_rows = [(check_key("param", k), str(v)) for k, v in (params or {}).items()]
+        param_rows = [(check_key("param", k), check_param_value(k, v)) for k, v in (params or {}).items()]
         tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
         try:
             with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
@@ -385,6 +385,7 @@ class SqlStore(Store):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         check_run_id(run_id)
+        check_key("tag", key)
         with self._write() as conn:
             self._check_writable(conn, run_id)
             if conn.execute(delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key == key)
@@ -499,6 +500,8 @@ class SqlStore(Store):
         if "@" in name or "/" in name:
             raise InvalidInput(f"A dataset name cannot contain '@' (it separates the version) or '/'; "
                                f"got {name!r}.")
+        for what, text in (("digest", digest), ("source", source), ("schema", schema), ("profile", profile)):
+            check_text(f"The dataset {what}", text)
         existing = self._dataset_by_digest(name, digest)
         if existing is not None:
             return existing
@@ -587,7 +590,7 @@ class SqlStore(Store):
         if run_id is not None:
             query = query.where(ri.run_id == check_run_id(run_id))
         if name is not None:
-            query = query.where(d.name == name)
+            query = query.where(d.name == check_name("dataset", name))
         if version is not None:
             query = query.where(d.version == _check_version(version))
         with self._read() as conn:

@@ -19,6 +19,20 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+def check_text(what: str, text: str) -> str:
+    """Refuse lone UTF-16 surrogates: JSON can carry them ("\\ud800") but they are not text,
+    and no database can store them."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"{what} contains {text[exc.start]!r} at position {exc.start}, a lone UTF-16 "
+                "surrogate, which is not valid Unicode text. Send text as valid UTF-8."
+            ) from None
+    return text
+
+
 def check_key(kind: str, key: object) -> str:
     if not isinstance(key, str) or not key.strip():
         raise InvalidInput(f"A {kind} key must be a non-empty string; got {key!r}.")
@@ -27,7 +41,7 @@ def check_key(kind: str, key: object) -> str:
             f"The {kind} key {key[:40]!r}... is {len(key)} characters long; "
             f"the limit is {MAX_KEY_LENGTH}."
         )
-    return key
+    return check_text(f"The {kind} key", key)
 
 
 def check_name(kind: str, name: object) -> str:
@@ -35,7 +49,7 @@ def check_name(kind: str, name: object) -> str:
         raise InvalidInput(f"An {kind} name must be a non-empty string; got {name!r}.")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"The {kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}.")
-    return name
+    return check_text(f"The {kind} name", name)
 
 
 def check_run_id(run_id: object) -> str:
@@ -53,7 +67,11 @@ def check_tag_value(key: str, value: object) -> str:
             f"The value of tag {key!r} is {len(value)} characters; the limit is {MAX_TAG_VALUE_LENGTH}. "
             "Log long text as an artifact instead (log_text)."
         )
-    return value
+    return check_text(f"The value of tag {key!r}", value)
+
+
+def check_param_value(key: str, value: object) -> str:
+    return check_text(f"The value of param {key!r}", str(value))
 
 
 def check_metric_value(key: str, value: object) -> float:
@@ -113,6 +131,7 @@ def check_artifact_path(path: object, allow_root: bool = False) -> str:
     """A relative POSIX path inside a run, without '..', normalised."""
     if not isinstance(path, str):
         raise InvalidInput(f"An artifact path must be a string; got {path!r}.")
+    check_text("The artifact path", path)
     cleaned = path.replace("\\", "/").strip("/")
     if cleaned in ("", "."):
         if allow_root:
