@@ -308,8 +308,6 @@ def test_a_wrong_method_is_a_json_405(api, method, path):
     assert_error(api(method, path), 405, "HTTP_ERROR", "Method Not Allowed")
 
 
-@pytest.mark.xfail(strict=True, reason="app.py `_http` handler drops the HTTPException headers: a 405 "
-                                       "has no Allow header (RFC 9110 15.5.6 requires one)")
 def test_a_405_says_which_methods_are_allowed(api):
     response = api("DELETE", "/api/experiments")
     assert response.status_code == 405
