@@ -16,7 +16,7 @@ from modelcycle.store.entities import (
     ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType, float_from_wire,
 )
 from modelcycle.store.validation import (
-    check_artifact_path, check_experiment_id, check_metrics, check_run_id,
+    check_artifact_path, check_experiment_id, check_file_to_log, check_metrics, check_run_id,
 )
 
 
@@ -141,7 +141,7 @@ class RestStore(Store):
     def log_artifact(self, run_id: str, local_file: str | Path, artifact_path: str) -> ArtifactInfo:
         path = check_artifact_path(artifact_path)
         try:
-            handle = open(local_file, "rb")
+            handle = open(check_file_to_log(local_file), "rb")
         except FileNotFoundError:
             from modelcycle.exceptions import NotFound
 

@@ -32,7 +32,7 @@ from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_search import compile_filter, compile_order_by
 from modelcycle.store.validation import (
     INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
-    check_name, check_param_value, check_run_id, check_tag_value, check_text,
+    check_file_to_log, check_name, check_param_value, check_run_id, check_tag_value, check_text,
 )
 
 
@@ -435,21 +435,27 @@ class SqlStore(Store):
         artifact_path = check_artifact_path(artifact_path)
         with self._read() as conn:
             self._check_writable(conn, run_id)
-        if Path(local_file).is_dir():
-            raise InvalidInput(f"{str(local_file)!r} is a folder; log it with log_artifacts.")
+        check_file_to_log(local_file)
         # The blob is in place before the row that points at it: a crash in between leaves
         # only an unreferenced blob, never a listed artifact without content.
         digest, size = self.blobs.put_file(local_file)
         stmt = self._insert(t.artifacts).values(run_id=run_id, path=artifact_path, digest=digest,
                                                 size=size, created_at=now_ms())
+        parts = artifact_path.split("/")
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        a = t.artifacts.c
         with self._write() as conn:
             self._check_writable(conn, run_id)
-            if conn.execute(select(t.artifacts.c.path).where(
-                t.artifacts.c.run_id == run_id, t.artifacts.c.path.startswith(artifact_path + "/",
-                                                                            autoescape=True)
+            if conn.execute(select(a.path).where(
+                a.run_id == run_id, a.path.startswith(artifact_path + "/", autoescape=True)
             ).limit(1)).first() is not None:
                 raise Conflict(f"{artifact_path!r} is a folder of artifacts in run {run_id}; "
                                "choose another file name.")
+            parent_file = conn.execute(select(a.path).where(
+                a.run_id == run_id, a.path.in_(parents)).limit(1)).scalar() if parents else None
+            if parent_file is not None:
+                raise Conflict(f"{parent_file!r} is a file in run {run_id}, so it cannot hold "
+                               f"{artifact_path!r}; choose another path.")
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["run_id", "path"],
                 set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size,

@@ -8,6 +8,7 @@ import operator
 import posixpath
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from modelcycle.exceptions import InvalidInput
 from modelcycle.store.entities import Metric
@@ -141,3 +142,10 @@ def check_artifact_path(path: object, allow_root: bool = False) -> str:
     if any(p in ("..",) for p in parts) or "\x00" in cleaned:
         raise InvalidInput(f"An artifact path must stay inside the run (no '..'); got {path!r}.")
     return posixpath.normpath(cleaned)
+
+
+def check_file_to_log(local_file: str | Path) -> Path:
+    local_file = Path(local_file)
+    if local_file.is_dir():
+        raise InvalidInput(f"{str(local_file)!r} is a folder; log it with log_artifacts.")
+    return local_file

@@ -19,10 +19,6 @@ T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z, in milliseconds
 UNKNOWN_RUN = "0" * 32
 
 
-def _backend(request) -> str:
-    return request.node.callspec.params["store_uris"]
-
-
 # ---------------------------------------------------------------------------- experiments
 def test_create_and_get_experiment(store):
     exp = store.create_experiment("fraud", {"team": "risk", "owner": "ana"})
@@ -765,9 +761,6 @@ def test_a_file_cannot_replace_a_folder(store, tmp_path):
     assert _listing(store, run.id) == [("model", True)]
 
 
-@pytest.mark.xfail(strict=True, reason="log_artifact checks only that a path is not a folder, not that "
-                                       "its parent is not a file: 'a/b/c' under a file 'a/b' is stored "
-                                       "and then hidden from every listing")
 def test_a_file_cannot_go_below_a_file(store, tmp_path):
     run = store.create_run(store.create_experiment("e").id)
     store.log_artifact(run.id, _file(tmp_path, "f", b"x"), "model/weights.bin")
@@ -776,10 +769,7 @@ def test_a_file_cannot_go_below_a_file(store, tmp_path):
     assert sorted(i.path for i in store.list_artifact_files(run.id)) == ["model/weights.bin"]
 
 
-def test_a_folder_is_not_a_file_to_log(store, tmp_path, request):
-    if _backend(request) == "server":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="RestStore.log_artifact lets IsADirectoryError escape for a folder"))
+def test_a_folder_is_not_a_file_to_log(store, tmp_path):
     run = store.create_run(store.create_experiment("e").id)
     (tmp_path / "folder").mkdir()
     with pytest.raises(InvalidInput):
