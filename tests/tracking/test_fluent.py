@@ -70,8 +70,6 @@ def test_keyboard_interrupt_ends_the_run_killed(tracking):
     assert mc.active_run() is None
 
 
-@pytest.mark.xfail(strict=True, reason="ActiveRun.__exit__ ends the run again even when mc.end_run() "
-                                       "already ended it, overwriting its status with FINISHED")
 def test_a_run_ended_inside_its_with_block_keeps_its_status(tracking):
     with mc.start_run(experiment="fluent") as run:
         mc.end_run(mc.RunStatus.KILLED)
