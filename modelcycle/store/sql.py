@@ -21,7 +21,7 @@ from modelcycle.artifacts import BlobStore
 from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, StoreUnavailable
 from modelcycle.store import migrate
 from modelcycle.store import schema as t
-from modelcycle.store.base import MAX_RESULTS_LIMIT, Store
+from modelcycle.store.base import MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS, Store
 from modelcycle.store.engine import make_engine
 from modelcycle.store.entities import (
     ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
@@ -416,6 +416,9 @@ class SqlStore(Store):
         query = select(t.runs.c.id).where(condition)
         if experiment_ids is not None:
             ids = [check_experiment_id(i) for i in experiment_ids]
+            if len(ids) > MAX_SEARCH_EXPERIMENTS:
+                raise InvalidInput(f"A search takes at most {MAX_SEARCH_EXPERIMENTS} experiment ids; got "
+                                   f"{len(ids)}. Search all experiments (no ids) and filter instead.")
             query = query.where(t.runs.c.experiment_id.in_(ids))
         if view is ViewType.ACTIVE:
             query = query.where(t.runs.c.deleted_at.is_(None))

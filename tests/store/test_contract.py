@@ -11,6 +11,7 @@ import os
 import pytest
 
 from modelcycle import AlreadyExists, Conflict, InvalidInput, Metric, NotFound, RunStatus, ViewType
+from modelcycle.store.base import MAX_SEARCH_EXPERIMENTS
 from modelcycle.store.search import (
     MAX_FILTER_COMPARISONS, MAX_FILTER_DEPTH, MAX_FILTER_VALUES, MAX_ORDER_BY_CLAUSES,
 )
@@ -620,15 +621,17 @@ def test_a_deeply_nested_filter_is_invalid_input_not_a_crash(store):
         store.search_runs(None, "not " * 500 + "metrics.a > 1")
 
 
-def test_filters_at_the_size_limits_run_on_every_database(store):
-    """The parser's limits sit below what SQLite and PostgreSQL accept."""
+def test_searches_at_the_size_limits_run_on_every_database(store):
+    """The limits on filters, order-by clauses and experiment ids sit below what SQLite and
+    PostgreSQL accept, even all at once."""
     store.create_run(store.create_experiment("e").id)
+    experiment_ids = list(range(1, MAX_SEARCH_EXPERIMENTS + 1))
     widest = "metrics.a not in (nan, 1)"  # the comparison that compiles to the most SQL
     for text in ["not " * MAX_FILTER_DEPTH + widest,
                  "(" * MAX_FILTER_DEPTH + widest + ")" * MAX_FILTER_DEPTH,
                  " and ".join([widest] * MAX_FILTER_COMPARISONS),
                  "metrics.a in (" + ", ".join(["1"] * MAX_FILTER_VALUES) + ")"]:
-        assert store.search_runs(None, text, ["metrics.a"] * MAX_ORDER_BY_CLAUSES).runs == []
+        assert store.search_runs(experiment_ids, text, ["metrics.a"] * MAX_ORDER_BY_CLAUSES).runs == []
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -638,6 +641,11 @@ def test_filters_at_the_size_limits_run_on_every_database(store):
 def test_search_arguments_are_checked(store, kwargs):
     with pytest.raises(InvalidInput):
         store.search_runs(None, **kwargs)
+
+
+def test_too_many_experiment_ids_are_invalid_input(store):
+    with pytest.raises(InvalidInput, match=f"at most {MAX_SEARCH_EXPERIMENTS} experiment ids"):
+        store.search_runs(list(range(1, MAX_SEARCH_EXPERIMENTS + 2)))
 
 
 # ---------------------------------------------------------------------------- artifacts
