@@ -36,8 +36,8 @@ class RestStore(Store):
             try:
                 content = orjson.dumps(json)
             except orjson.JSONEncodeError as exc:  # e.g. an int beyond 64 bits, a numpy array
-                raise InvalidInput(f"The request cannot be sent as JSON: {exc}. Pass plain "
-                                   "numbers (within 64 bits for integers) and strings.") from None
+                raise InvalidInput(f"The request cannot be sent as JSON ({exc}); pass plain numbers, "
+                                   "integers within 64 bits and valid Unicode text.") from None
             headers["content-type"] = "application/json"
         try:
             request = self.http.build_request(method, path, params=params, content=content,

@@ -18,6 +18,7 @@ MAX_NAME_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 8000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def check_text(what: str, text: str) -> str:
@@ -96,7 +97,7 @@ def check_int64(what: str, value: object) -> int:
         except TypeError:
             if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
                 number = int(value)
-            elif isinstance(value, str) and value.lstrip("-").isdigit():
+            elif isinstance(value, str) and _INTEGER.fullmatch(value):
                 number = int(value)
     if number is None:
         raise InvalidInput(f"{what} must be an integer; got {value!r}.")
