@@ -179,6 +179,14 @@ def test_numpy_floats_are_metrics(tracking):
     assert got.metrics["mean"].value == 1.5 and got.metrics["f32"].value == 0.25
 
 
+def test_numpy_integer_experiment_ids(tracking):
+    experiment_id = np.int64(tracking.create_experiment("by-id").id)
+    with mc.start_run(experiment=experiment_id) as run:
+        pass
+    assert run.experiment_id == experiment_id
+    assert [r.id for r in tracking.search_runs(experiment_id).runs] == [run.id]
+
+
 def test_numpy_integer_steps(tracking):
     with mc.start_run(experiment="fluent") as run:
         for step in np.arange(3):
