@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from modelcycle.cli_models import models_app
 from modelcycle.exceptions import ModelcycleError
 from modelcycle.render import console, emit, err_console, fmt_duration, fmt_time
+
+# Names, paths and messages come from users: they are printed with markup off, or as Text,
+# never inside console markup, so that a name like '[/]' is shown as it is.
 
 app = typer.Typer(help="modelcycle: data, experiments, models, serving and monitoring in one tool.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -88,7 +92,7 @@ def server(
         raise typer.BadParameter("--store must be a database URL, not a server address.")
     artifacts = artifacts or config.artifact_uri()
     console.print(f"modelcycle server on http://{host}:{port}  (API docs: /docs)\n"
-                  f"  store: {store}\n  artifacts: {artifacts}")
+                  f"  store: {store}\n  artifacts: {artifacts}", markup=False)
     serve(store, artifacts, host, port, workers)
 
 
@@ -109,28 +113,29 @@ def experiments_create(
 ) -> None:
     """Create an experiment."""
     experiment = _client().create_experiment(name, _parse_pairs(tag))
-    console.print(f"Created experiment [bold]{experiment.name}[/] (id {experiment.id}).")
+    console.print(Text.assemble("Created experiment ", (experiment.name, "bold"), f" (id {experiment.id})."))
 
 
 @experiments_app.command("rename")
 def experiments_rename(experiment: str, new_name: str) -> None:
     """Rename an experiment (by name or id)."""
     renamed = _client().rename_experiment(experiment, new_name)
-    console.print(f"Renamed experiment {renamed.id} to [bold]{renamed.name}[/].")
+    console.print(Text.assemble(f"Renamed experiment {renamed.id} to ", (renamed.name, "bold"), "."))
 
 
 @experiments_app.command("delete")
 def experiments_delete(experiment: str) -> None:
     """Delete an experiment (it can be restored)."""
     _client().delete_experiment(experiment)
-    console.print(f"Deleted experiment {experiment}. Undo with `modelcycle experiments restore {experiment}`.")
+    console.print(f"Deleted experiment {experiment}. Undo with `modelcycle experiments restore {experiment}`.",
+                  markup=False)
 
 
 @experiments_app.command("restore")
 def experiments_restore(experiment: str) -> None:
     """Restore a deleted experiment."""
     _client().restore_experiment(experiment)
-    console.print(f"Restored experiment {experiment}.")
+    console.print(f"Restored experiment {experiment}.", markup=False)
 
 
 # ---------------------------------------------------------------------- runs
@@ -187,11 +192,11 @@ def runs_show(run_id: str, output: OutputOpt = Output.table) -> None:
                     + [{"section": "tag", "key": k, "value": v} for k, v in run.tags.items()])
             emit(rows, ["section", "key", "value"], "csv")
         return
-    console.print(f"[bold]{run.name}[/]  {run.id}\n  experiment {run.experiment_id}  status "
-                  f"{run.status.value}  started {fmt_time(run.start_time)}  "
-                  f"duration {fmt_duration(run.start_time, run.end_time) or '-'}"
-                  + (f"\n  parent {run.parent_id}" if run.parent_id else "")
-                  + ("\n  [red]deleted[/]" if run.deleted else ""))
+    console.print(Text.assemble(
+        (run.name, "bold"), f"  {run.id}\n  experiment {run.experiment_id}  status {run.status.value}  "
+        f"started {fmt_time(run.start_time)}  duration {fmt_duration(run.start_time, run.end_time) or '-'}"
+        + (f"\n  parent {run.parent_id}" if run.parent_id else ""),
+        ("\n  deleted" if run.deleted else "", "red")))
     emit([{"key": k, "value": v} for k, v in sorted(run.params.items())], ["key", "value"], "table",
          title="Params")
     emit([{"key": k, "value": m.value, "step": m.step, "logged": fmt_time(m.timestamp)}
@@ -234,21 +239,21 @@ def runs_compare(
         histories = {name: {k: c.get_metric_history(r.id, k) for k in r.metrics}
                      for name, r in zip(names, runs)}
         plot_metric_histories(histories, plot)
-        err_console.print(f"Metric curves written to {plot}")
+        err_console.print(f"Metric curves written to {plot}", markup=False)
 
 
 @runs_app.command("delete")
 def runs_delete(run_id: str) -> None:
     """Delete a run (it can be restored)."""
     _client().delete_run(run_id)
-    console.print(f"Deleted run {run_id}. Undo with `modelcycle runs restore {run_id}`.")
+    console.print(f"Deleted run {run_id}. Undo with `modelcycle runs restore {run_id}`.", markup=False)
 
 
 @runs_app.command("restore")
 def runs_restore(run_id: str) -> None:
     """Restore a deleted run."""
     _client().restore_run(run_id)
-    console.print(f"Restored run {run_id}.")
+    console.print(f"Restored run {run_id}.", markup=False)
 
 
 # ---------------------------------------------------------------------- data
@@ -260,10 +265,10 @@ def data_add(
     """Version a data file: same content gives the same version, new content the next one."""
     from modelcycle.data.datasets import log_dataset
 
-    with console.status(f"Reading, digesting and profiling {file}..."):
+    with console.status(Text(f"Reading, digesting and profiling {file}...")):
         version = log_dataset(file, name)
-    console.print(f"[bold]{version.ref}[/]  {version.num_rows:,} rows x {version.num_columns} columns  "
-                  f"digest {version.digest[:12]}")
+    console.print(Text.assemble((version.ref, "bold"), f"  {version.num_rows:,} rows x "
+                                f"{version.num_columns} columns  digest {version.digest[:12]}"))
 
 
 @data_app.command("ls")
@@ -300,8 +305,9 @@ def data_show(
                      "max": stats.get("max"),
                      "top": ", ".join(f"{t['value']} ({t['count']})" for t in (stats.get("top") or [])[:3])})
     if output is Output.table:
-        console.print(f"[bold]{dataset.ref}[/]  {dataset.num_rows:,} rows x {dataset.num_columns} columns  "
-                      f"source {dataset.source}  digest {dataset.digest[:12]}  created {fmt_time(dataset.created_at)}")
+        console.print(Text.assemble(
+            (dataset.ref, "bold"), f"  {dataset.num_rows:,} rows x {dataset.num_columns} columns  "
+            f"source {dataset.source}  digest {dataset.digest[:12]}  created {fmt_time(dataset.created_at)}"))
     emit(rows, ["column", "type", "nullable", "missing", "distinct", "mean", "std", "min", "max", "top"],
          output.value, title="Schema and profile")
 
@@ -334,7 +340,7 @@ def _print_drift(drift_report) -> None:
          styles={"drifted": "bold red"})
     drifted = drift_report.drifted_columns
     console.print(f"{len(drifted)} of {len(drift_report.columns)} columns drifted"
-                  + (f": {', '.join(drifted)}" if drifted else "") + ".")
+                  + (f": {', '.join(drifted)}" if drifted else "") + ".", markup=False)
 
 
 @data_app.command("schema")
@@ -351,7 +357,7 @@ def data_schema(
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"Schema of {ref} written to {out}. Edit it, then: "
-                      f"modelcycle data validate FILE --against {ref} --schema {out}")
+                      f"modelcycle data validate FILE --against {ref} --schema {out}", markup=False)
 
 
 @data_app.command("validate")
@@ -367,7 +373,7 @@ def data_validate(
     from modelcycle.data.datasets import validate
     from modelcycle.data.report import to_json
 
-    with console.status(f"Profiling {file} and comparing it with {against}..."):
+    with console.status(Text(f"Profiling {file} and comparing it with {against}...")):
         result = validate(file, against, schema=schema)
     path = _report_path(report, f"validate-{against}")
     _write_report(result, path, f"{file} against {against}")
@@ -380,7 +386,7 @@ def data_validate(
              styles={"severity": "bold"})
         if output is Output.table:
             _print_drift(result.drift)
-            console.print(f"Report: {path}")
+            console.print(f"Report: {path}", markup=False)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -418,12 +424,13 @@ def data_diff(
             row[f"{stat} A"], row[f"{stat} B"] = sa.get(stat), sb.get(stat)
         rows.append(row)
     stats = [f"{s} {side}" for s in ("missing_fraction", "mean", "std", "min", "max") for side in "AB"]
-    console.print(f"A = {first.ref} ({first.num_rows:,} rows)   B = {second.ref} ({second.num_rows:,} rows)")
+    console.print(f"A = {first.ref} ({first.num_rows:,} rows)   B = {second.ref} ({second.num_rows:,} rows)",
+                  markup=False)
     emit(rows, ["column", "change", *stats], output.value, title="Schema and statistics",
          styles={"change": "bold yellow"})
     if output is Output.table:
         _print_drift(result)
-        console.print(f"Report: {path}")
+        console.print(f"Report: {path}", markup=False)
 
 
 @data_app.command("lineage")
@@ -470,5 +477,5 @@ def main() -> None:
     try:
         app()
     except ModelcycleError as exc:
-        err_console.print(f"[red]Error:[/] {exc.message}", highlight=False)
+        err_console.print(Text.assemble(("Error:", "red"), " ", exc.message))
         sys.exit(exc.exit_code)

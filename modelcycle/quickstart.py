@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from modelcycle import config
 from modelcycle.render import console, emit
@@ -145,7 +146,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     from modelcycle.tracking.fluent import client as fluent_client
     from modelcycle.tracking.plots import plot_metric_histories
 
-    console.print(f"[bold]modelcycle quickstart[/]  store: {config.tracking_uri()}")
+    console.print(Text.assemble(("modelcycle quickstart", "bold"), f"  store: {config.tracking_uri()}"))
     bunch = load_breast_cancer(as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(
         bunch.data, bunch.target, test_size=0.25, random_state=42, stratify=bunch.target)
@@ -197,15 +198,15 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     emit(rows, ["run_id", "name", "model", "roc_auc", "accuracy", "f1", "log_loss"], "table",
          title=f"Experiment {experiment!r}: {len(rows)} runs, best first")
     drifted = validation.drift.drifted_columns if validation.drift else []
-    console.print(
-        f"\nData: trained on [bold]{train_set.ref}[/] ({train_set.num_rows} rows), evaluated on "
-        f"[bold]{eval_set.ref}[/]. A fresh batch checked against {train_set.ref}: "
+    console.print(Text.assemble(
+        "\nData: trained on ", (train_set.ref, "bold"), f" ({train_set.num_rows} rows), evaluated on ",
+        (eval_set.ref, "bold"), f". A fresh batch checked against {train_set.ref}: "
         f"{len(validation.errors)} errors, {len(validation.warnings)} warnings; "
         f"{len(drifted)} of {len(validation.drift.columns) if validation.drift else 0} columns drifted"
-        + (f" ({', '.join(drifted)})" if drifted else "") + f".\n  Drift report: {report_path}")
+        + (f" ({', '.join(drifted)})" if drifted else "") + f".\n  Drift report: {report_path}"))
     _print_registry(registry)
-    console.print(
-        f"\nBest: [bold]{best.name}[/] (roc_auc {best.metrics['roc_auc'].value:.4f}).  "
+    console.print(Text.assemble(
+        "\nBest: ", (best.name, "bold"), f" (roc_auc {best.metrics['roc_auc'].value:.4f}).  "
         f"Validation-loss curves: {plot_path}\n\n"
         "What next:\n"
         f"  modelcycle runs ls --experiment {experiment} --order-by 'metrics.roc_auc desc'\n"
@@ -219,5 +220,5 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"  modelcycle models history {MODEL_NAME}\n"
         f"  modelcycle models promote {MODEL_NAME} {registry['challenger'].version} --force -m 'why'   # recorded\n"
         "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050"
-    )
+    ))
     return run_ids

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Piped output is not cut at 80 columns: ids and filters must stay whole to be copied.
 console = Console(width=None if sys.stdout.isatty() else 240)
@@ -43,7 +44,8 @@ def fmt_value(value: object) -> str:
 
 def emit(rows: Sequence[dict], columns: Sequence[str], output: str, title: str | None = None,
          styles: dict[str, str] | None = None) -> None:
-    """Print rows as a rich table, JSON (a list of objects) or CSV."""
+    """Print rows as a rich table, JSON (a list of objects) or CSV. The title, column names
+    and values are shown as they are, never read as console markup."""
     if output == "json":
         print(orjson.dumps([{c: _json_safe(r.get(c)) for c in columns} for r in rows],
                            option=orjson.OPT_INDENT_2).decode())
@@ -55,11 +57,11 @@ def emit(rows: Sequence[dict], columns: Sequence[str], output: str, title: str |
             writer.writerow([fmt_value(r.get(c)) for c in columns])
         print(buffer.getvalue(), end="")
     else:
-        table = Table(title=title, header_style="bold")
+        table = Table(title=Text(title) if title is not None else None, header_style="bold")
         for c in columns:
-            table.add_column(c, style=(styles or {}).get(c), no_wrap=c in ("run_id", "id"))
+            table.add_column(Text(c), style=(styles or {}).get(c), no_wrap=c in ("run_id", "id"))
         for r in rows:
-            table.add_row(*(fmt_value(r.get(c)) for c in columns))
+            table.add_row(*(Text(fmt_value(r.get(c))) for c in columns))
         console.print(table)
 
 

@@ -76,6 +76,8 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
 
     def open(self, digest: str) -> Iterator[bytes]:
+        """The blob's chunks. A missing blob raises NotFound here, not once iterated: a server
+        must be able to answer 404 before it starts streaming a 200."""
         try:
             f = self.fs.open(self.path(digest), "rb")
         except FileNotFoundError:
@@ -83,6 +85,10 @@ class BlobStore:
                 f"The blob {digest} is missing from the artifact store {self.uri!r}; "
                 "it was removed outside modelcycle."
             ) from None
-        with f:
-            while chunk := f.read(CHUNK):
-                yield chunk
+        return _chunks(f)
+
+
+def _chunks(f) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(CHUNK):
+            yield chunk

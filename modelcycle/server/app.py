@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 import modelcycle
 from modelcycle import config
@@ -30,8 +31,8 @@ class ORJSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-def _error(status: int, code: str, message: str) -> ORJSONResponse:
-    return ORJSONResponse({"error": code, "message": message}, status_code=status)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> ORJSONResponse:
+    return ORJSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
 def _describe_validation(exc: RequestValidationError | ValidationError) -> str:
@@ -58,9 +59,16 @@ def create_app(store: SqlStore) -> FastAPI:
         return _error(400, InvalidInput.code, _describe_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException):
         code = "NOT_FOUND" if exc.status_code == 404 else "HTTP_ERROR"
-        return _error(exc.status_code, code, str(exc.detail))
+        headers = exc.headers
+        if exc.status_code == 405:
+            # The router names the methods of the first route whose path matched; a path
+            # served by several routes (GET and POST /api/experiments) allows them all.
+            methods = {m for route in app.router.routes if getattr(route, "methods", None)
+                       and route.matches(request.scope)[0] is not Match.NONE for m in route.methods}
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+        return _error(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -1,4 +1,7 @@
-"""Request bodies of the REST API. Responses are the entities' to_dict forms."""
+"""Request bodies of the REST API. Responses are the entities' to_dict forms.
+
+Integers the store refuses as booleans are StrictInt: lax parsing would turn `true` into 1.
+"""
 
 from __future__ import annotations
 
@@ -24,24 +27,24 @@ class SetTag(_Body):
 
 
 class CreateRun(_Body):
-    experiment_id: int
+    experiment_id: StrictInt
     name: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     parent_id: str | None = None
-    start_time: int | None = None
+    start_time: StrictInt | None = None
 
 
 class UpdateRun(_Body):
     status: str | None = None
-    end_time: int | None = None
+    end_time: StrictInt | None = None
     name: str | None = None
 
 
 class MetricIn(_Body):
     key: str
     value: float  # also "NaN", "Infinity", "-Infinity"
-    step: int = 0
-    timestamp: int = 0
+    step: StrictInt = 0
+    timestamp: StrictInt = 0
 
 
 class LogBatch(_Body):
@@ -53,23 +56,23 @@ class LogBatch(_Body):
 class DatasetMeta(_Body):
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     source: str
-    num_rows: int = Field(ge=0)
-    num_columns: int = Field(ge=0)
+    num_rows: int = Field(ge=0, le=2**63 - 1)
+    num_columns: int = Field(ge=0, le=2**63 - 1)
     schema_text: str = Field(alias="schema")
     profile: str
 
 
 class LinkDataset(_Body):
     name: str
-    version: int
+    version: StrictInt
     role: str
 
 
 class SearchRuns(_Body):
-    experiment_ids: list[int] | None = None
+    experiment_ids: list[StrictInt] | None = None
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
-    max_results: int = 1000
+    max_results: StrictInt = 1000
     page_token: str | None = None
     view: str = "active"
 

@@ -15,6 +15,7 @@ from modelcycle.store.entities import (
 
 DEFAULT_MAX_RESULTS = 1000
 MAX_RESULTS_LIMIT = 50_000
+MAX_SEARCH_EXPERIMENTS = 10_000  # ids in one search: each is a parameter of the query
 
 
 class Store(abc.ABC):

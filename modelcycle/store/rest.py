@@ -17,7 +17,8 @@ from modelcycle.store.entities import (
     RunStatus, Stage, Transition, ViewType, float_from_wire,
 )
 from modelcycle.store.validation import (
-    check_alias, check_artifact_path, check_model_name, check_model_version, check_run_id,
+    check_alias, check_artifact_path, check_experiment_id, check_file_to_log, check_metrics, check_model_name,
+    check_model_version, check_run_id,
 )
 
 
@@ -34,7 +35,11 @@ class RestStore(Store):
               files=None, data=None, stream: bool = False) -> httpx.Response:
         headers = {}
         if json is not None:
-            content = orjson.dumps(json)
+            try:
+                content = orjson.dumps(json)
+            except orjson.JSONEncodeError as exc:  # e.g. an int beyond 64 bits, a numpy array
+                raise InvalidInput(f"The request cannot be sent as JSON ({exc}); pass plain numbers, "
+                                   "integers within 64 bits and valid Unicode text.") from None
             headers["content-type"] = "application/json"
         try:
             request = self.http.build_request(method, path, params=params, content=content,
@@ -62,7 +67,7 @@ class RestStore(Store):
                                                json={"name": name, "tags": tags or {}}))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
-        return Experiment.from_dict(self._json("GET", f"/api/experiments/{int(experiment_id)}"))
+        return Experiment.from_dict(self._json("GET", f"/api/experiments/{_experiment(experiment_id)}"))
 
     def get_experiment_by_name(self, name: str) -> Experiment:
         return Experiment.from_dict(self._json("GET", "/api/experiments/by-name", params={"name": name}))
@@ -72,17 +77,17 @@ class RestStore(Store):
         return [Experiment.from_dict(e) for e in data["experiments"]]
 
     def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment:
-        return Experiment.from_dict(self._json("PATCH", f"/api/experiments/{int(experiment_id)}",
+        return Experiment.from_dict(self._json("PATCH", f"/api/experiments/{_experiment(experiment_id)}",
                                                json={"name": new_name}))
 
     def delete_experiment(self, experiment_id: int) -> None:
-        self._send("POST", f"/api/experiments/{int(experiment_id)}/delete")
+        self._send("POST", f"/api/experiments/{_experiment(experiment_id)}/delete")
 
     def restore_experiment(self, experiment_id: int) -> None:
-        self._send("POST", f"/api/experiments/{int(experiment_id)}/restore")
+        self._send("POST", f"/api/experiments/{_experiment(experiment_id)}/restore")
 
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
-        self._send("PUT", f"/api/experiments/{int(experiment_id)}/tags",
+        self._send("PUT", f"/api/experiments/{_experiment(experiment_id)}/tags",
                    json={"key": key, "value": value})
 
     # ------------------------------------------------------------------ runs
@@ -90,7 +95,7 @@ class RestStore(Store):
                    tags: dict[str, str] | None = None, parent_id: str | None = None,
                    start_time: int | None = None) -> Run:
         return Run.from_dict(self._json("POST", "/api/runs", json={
-            "experiment_id": experiment_id, "name": name, "tags": tags or {},
+            "experiment_id": _experiment(experiment_id), "name": name, "tags": tags or {},
             "parent_id": parent_id, "start_time": start_time}))
 
     def get_run(self, run_id: str) -> Run:
@@ -110,8 +115,11 @@ class RestStore(Store):
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
                   params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+        # Checked here as the SQL store checks them, so that numpy scalars travel as plain
+        # numbers and a step beyond 64 bits is InvalidInput, not an error of the JSON encoder.
         self._send("POST", f"/api/runs/{_run(run_id)}/batch", json={
-            "metrics": [m.to_dict() for m in metrics], "params": params or {}, "tags": tags or {}})
+            "metrics": [m.to_dict() for m in check_metrics(metrics)], "params": params or {},
+            "tags": tags or {}})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._send("DELETE", f"/api/runs/{_run(run_id)}/tags", params={"key": key})
@@ -124,8 +132,9 @@ class RestStore(Store):
     def search_runs(self, experiment_ids: Sequence[int] | None = None, filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
                     page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
+        ids = [_experiment(i) for i in experiment_ids] if experiment_ids is not None else None
         data = self._json("POST", "/api/runs/search", json={
-            "experiment_ids": list(experiment_ids) if experiment_ids is not None else None,
+            "experiment_ids": ids,
             "filter": filter, "order_by": list(order_by or []), "max_results": max_results,
             "page_token": page_token, "view": ViewType.parse(view).value})
         return RunPage([Run.from_dict(r) for r in data["runs"]], data["next_page_token"])
@@ -134,7 +143,7 @@ class RestStore(Store):
     def log_artifact(self, run_id: str, local_file: str | Path, artifact_path: str) -> ArtifactInfo:
         path = check_artifact_path(artifact_path)
         try:
-            handle = open(local_file, "rb")
+            handle = open(check_file_to_log(local_file), "rb")
         except FileNotFoundError:
             from modelcycle.exceptions import NotFound
 
@@ -279,6 +288,10 @@ def _model(name: str, *parts: object) -> str:
 
 def _run(run_id: str) -> str:
     return check_run_id(run_id)
+
+
+def _experiment(experiment_id: int) -> int:
+    return check_experiment_id(experiment_id)
 
 
 def _error_from(response: httpx.Response) -> ModelcycleError:

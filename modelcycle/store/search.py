@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Union
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.validation import check_text
 
 ATTRIBUTES = {
     "status": "status", "name": "name", "run_name": "name", "start_time": "start_time",
@@ -33,6 +34,12 @@ ENTITY_PREFIXES = {
     "attr": "attribute", "run": "attribute",
 }
 COMPARISON_OPS = {"=", "==", "!=", "<>", "<", "<=", ">", ">="}
+# Beyond these a filter is refused here, before the database refuses it with an error that
+# reads like an outage (SQLite's parser stack and expression depth, PostgreSQL's parameter count).
+MAX_FILTER_DEPTH = 20  # nested parentheses and 'not'
+MAX_FILTER_COMPARISONS = 200
+MAX_FILTER_VALUES = 10_000  # over all 'in' lists
+MAX_ORDER_BY_CLAUSES = 100
 
 
 class FilterSyntaxError(InvalidInput):
@@ -132,6 +139,9 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.comparisons = 0
+        self.values = 0
 
     def peek(self) -> _Token:
         return self.tokens[self.i]
@@ -175,20 +185,30 @@ class _Parser:
         return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
 
     def parse_unary(self) -> Node:
-        if self.peek().word == "not":
-            self.take()
-            return Not(self.parse_unary())
-        if self.peek().kind == "lparen":
-            self.take()
+        token = self.peek()
+        if token.word != "not" and token.kind != "lparen":
+            return self.parse_comparison()
+        if self.depth == MAX_FILTER_DEPTH:
+            raise self.fail(token, f"the filter nests parentheses and 'not' more than "
+                                   f"{MAX_FILTER_DEPTH} levels deep; write it flatter.")
+        self.take()
+        self.depth += 1
+        if token.word == "not":
+            node: Node = Not(self.parse_unary())
+        else:
             node = self.parse_or()
             self.expect("rparen", "')'")
-            return node
-        return self.parse_comparison()
+        self.depth -= 1
+        return node
 
     def parse_field(self) -> Field:
         return parse_field_tokens(self)
 
     def parse_comparison(self) -> Comparison:
+        if self.comparisons == MAX_FILTER_COMPARISONS:
+            raise self.fail(self.peek(), f"the filter has more than {MAX_FILTER_COMPARISONS} "
+                                         "comparisons; split the search.")
+        self.comparisons += 1
         field = self.parse_field()
         token = self.peek()
         if token.kind == "op":
@@ -232,6 +252,10 @@ class _Parser:
             self.take()
             values.append(self.parse_value())
         self.expect("rparen", "')' to close the list")
+        self.values += len(values)
+        if self.values > MAX_FILTER_VALUES:
+            raise self.fail(self.tokens[self.i - 1], f"the 'in' lists of the filter hold more than "
+                                                     f"{MAX_FILTER_VALUES} values; split the search.")
         return tuple(values)
 
     def parse_value(self) -> object:
@@ -258,9 +282,10 @@ class _Parser:
         if field.kind == "metric":
             if op in ("like", "not like", "ilike", "not ilike"):
                 raise self.fail(token, f"metrics are numbers; '{op}' applies to params, tags and names.")
-            if any(not isinstance(v, float) for v in values):
+            offending = next((v for v in values if not isinstance(v, float)), None)
+            if offending is not None:
                 raise self.fail(token, f"metric {field.key!r} is a number; compare it with a number, "
-                                       f"not {values[0]!r}.")
+                                       f"not {offending!r}.")
         elif field.kind in ("param", "tag"):
             if op in ("<", "<=", ">", ">="):
                 raise self.fail(token, f"{field.kind}s are text; '{op}' is not defined on them. "
@@ -272,8 +297,10 @@ class _Parser:
                 value = tuple(_as_time(v, self, token) for v in values) if isinstance(value, tuple) \
                     else _as_time(value, self, token)
             elif column in NUMERIC_ATTRIBUTES:
-                if any(not isinstance(v, float) for v in values):
-                    raise self.fail(token, f"{column} is a number.")
+                offending = next((v for v in values if not isinstance(v, float)), None)
+                if offending is not None:
+                    raise self.fail(token, f"{column} is a number; compare it with a number, "
+                                           f"not {offending!r}.")
             else:
                 if op in ("<", "<=", ">", ">=") and column != "name":
                     raise self.fail(token, f"'{op}' is not defined on {column}.")
@@ -344,13 +371,16 @@ def _attribute(parser: _Parser, token: _Token, name: str) -> Field:
 def parse_filter(text: str | None) -> Node | None:
     if text is None or not text.strip():
         return None
-    return _Parser(text).parse()
+    return _Parser(check_text("The filter", text)).parse()
 
 
 def parse_order_by(items: list[str] | tuple[str, ...] | None) -> list[OrderKey]:
+    if items is not None and len(items) > MAX_ORDER_BY_CLAUSES:
+        raise InvalidInput(f"At most {MAX_ORDER_BY_CLAUSES} order-by clauses are allowed; got "
+                           f"{len(items)}. Order by the few fields that decide the order.")
     keys = []
     for item in items or ():
-        parser = _Parser(item)
+        parser = _Parser(check_text("The order-by clause", item))
         if parser.peek().kind == "end":
             raise FilterSyntaxError(item, 0, "an order-by clause is empty.")
         field = parser.parse_field()

@@ -20,7 +20,7 @@ from modelcycle.artifacts import BlobStore
 from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, StoreUnavailable
 from modelcycle.store import migrate
 from modelcycle.store import schema as t
-from modelcycle.store.base import MAX_RESULTS_LIMIT, Store
+from modelcycle.store.base import MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS, Store
 from modelcycle.store.engine import make_engine
 from modelcycle.store.entities import (
     ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
@@ -31,11 +31,9 @@ from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_registry import SqlRegistry, now_ms
 from modelcycle.store.sql_search import compile_filter, compile_order_by
 from modelcycle.store.validation import (
-    check_artifact_path, check_key, check_metric_value, check_name, check_run_id, check_step,
-    check_tag_value,
+    INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
+    check_file_to_log, check_name, check_param_value, check_run_id, check_tag_value, check_text,
 )
-
-_STEP_LIMIT = 2**63
 
 
 class SqlStore(SqlRegistry, Store):
@@ -175,7 +173,7 @@ class SqlStore(SqlRegistry, Store):
                           row.deleted_at is not None, dict(tag_rows.all()))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         with self._read() as conn:
             row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_id)).first()
             if row is None:
@@ -209,7 +207,7 @@ class SqlStore(SqlRegistry, Store):
                            tags.get(r.id, {})) for r in rows]
 
     def _update_experiment(self, experiment_id: int, **values) -> None:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         with self._write() as conn:
             result = conn.execute(
                 update(t.experiments).where(t.experiments.c.id == experiment_id)
@@ -233,7 +231,7 @@ class SqlStore(SqlRegistry, Store):
         self._update_experiment(experiment_id, deleted_at=None)
 
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         check_key("tag", key)
         value = check_tag_value(key, value)
         self.get_experiment(experiment_id)
@@ -246,13 +244,13 @@ class SqlStore(SqlRegistry, Store):
     def create_run(self, experiment_id: int, name: str | None = None,
                    tags: dict[str, str] | None = None, parent_id: str | None = None,
                    start_time: int | None = None) -> Run:
-        experiment_id = _check_experiment_id(experiment_id)
+        experiment_id = check_experiment_id(experiment_id)
         name = check_name("run", name) if name is not None else random_run_name()
         tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
         if parent_id is not None:
             check_run_id(parent_id)
         run_id = uuid.uuid4().hex
-        start_time = now_ms() if start_time is None else int(start_time)
+        start_time = now_ms() if start_time is None else check_int64("The start time of a run", start_time)
         with self._write() as conn:
             deleted = conn.execute(
                 select(t.experiments.c.deleted_at).where(t.experiments.c.id == experiment_id)
@@ -318,11 +316,11 @@ class SqlStore(SqlRegistry, Store):
             status = RunStatus.parse(status)
             values["status"] = status.value
             if status is not RunStatus.RUNNING:
-                values["end_time"] = now_ms() if end_time is None else int(end_time)
+                values["end_time"] = now_ms() if end_time is None else _check_end_time(end_time)
             else:
                 values["end_time"] = None
         elif end_time is not None:
-            values["end_time"] = int(end_time)
+            values["end_time"] = _check_end_time(end_time)
         if name is not None:
             values["name"] = check_name("run", name)
         if values:
@@ -361,7 +359,7 @@ class SqlStore(SqlRegistry, Store):
         stamp = now_ms()
         metric_rows = _metric_rows(run_id, metrics, stamp)
         latest = _latest_per_key(metric_rows)
-        param_rows = [(check_key("param", k), str(v)) for k, v in (params or {}).items()]
+        param_rows = [(check_key("param", k), check_param_value(k, v)) for k, v in (params or {}).items()]
         tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
         try:
             with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
@@ -383,6 +381,7 @@ class SqlStore(SqlRegistry, Store):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         check_run_id(run_id)
+        check_key("tag", key)
         with self._write() as conn:
             self._check_writable(conn, run_id)
             if conn.execute(delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key == key)
@@ -403,7 +402,8 @@ class SqlStore(SqlRegistry, Store):
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
                     page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
         view = ViewType.parse(view)
-        if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS_LIMIT:
+        if (isinstance(max_results, bool) or not isinstance(max_results, int)
+                or not 1 <= max_results <= MAX_RESULTS_LIMIT):
             raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
                                f"got {max_results!r}. Page through more with page_token.")
         offset = _decode_page_token(page_token)
@@ -411,7 +411,10 @@ class SqlStore(SqlRegistry, Store):
         ordering = compile_order_by(parse_order_by(list(order_by or [])))
         query = select(t.runs.c.id).where(condition)
         if experiment_ids is not None:
-            ids = [_check_experiment_id(i) for i in experiment_ids]
+            ids = [check_experiment_id(i) for i in experiment_ids]
+            if len(ids) > MAX_SEARCH_EXPERIMENTS:
+                raise InvalidInput(f"A search takes at most {MAX_SEARCH_EXPERIMENTS} experiment ids; got "
+                                   f"{len(ids)}. Search all experiments (no ids) and filter instead.")
             query = query.where(t.runs.c.experiment_id.in_(ids))
         if view is ViewType.ACTIVE:
             query = query.where(t.runs.c.deleted_at.is_(None))
@@ -431,21 +434,27 @@ class SqlStore(SqlRegistry, Store):
         artifact_path = check_artifact_path(artifact_path)
         with self._read() as conn:
             self._check_writable(conn, run_id)
-        if Path(local_file).is_dir():
-            raise InvalidInput(f"{str(local_file)!r} is a folder; log it with log_artifacts.")
+        check_file_to_log(local_file)
         # The blob is in place before the row that points at it: a crash in between leaves
         # only an unreferenced blob, never a listed artifact without content.
         digest, size = self.blobs.put_file(local_file)
         stmt = self._insert(t.artifacts).values(run_id=run_id, path=artifact_path, digest=digest,
                                                 size=size, created_at=now_ms())
+        parts = artifact_path.split("/")
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        a = t.artifacts.c
         with self._write() as conn:
             self._check_writable(conn, run_id)
-            if conn.execute(select(t.artifacts.c.path).where(
-                t.artifacts.c.run_id == run_id, t.artifacts.c.path.startswith(artifact_path + "/",
-                                                                            autoescape=True)
+            if conn.execute(select(a.path).where(
+                a.run_id == run_id, a.path.startswith(artifact_path + "/", autoescape=True)
             ).limit(1)).first() is not None:
                 raise Conflict(f"{artifact_path!r} is a folder of artifacts in run {run_id}; "
                                "choose another file name.")
+            parent_file = conn.execute(select(a.path).where(
+                a.run_id == run_id, a.path.in_(parents)).limit(1)).scalar() if parents else None
+            if parent_file is not None:
+                raise Conflict(f"{parent_file!r} is a file in run {run_id}, so it cannot hold "
+                               f"{artifact_path!r}; choose another path.")
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["run_id", "path"],
                 set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size,
@@ -496,6 +505,8 @@ class SqlStore(SqlRegistry, Store):
         if "@" in name or "/" in name:
             raise InvalidInput(f"A dataset name cannot contain '@' (it separates the version) or '/'; "
                                f"got {name!r}.")
+        for what, text in (("digest", digest), ("source", source), ("schema", schema), ("profile", profile)):
+            check_text(f"The dataset {what}", text)
         existing = self._dataset_by_digest(name, digest)
         if existing is not None:
             return existing
@@ -584,7 +595,7 @@ class SqlStore(SqlRegistry, Store):
         if run_id is not None:
             query = query.where(ri.run_id == check_run_id(run_id))
         if name is not None:
-            query = query.where(d.name == name)
+            query = query.where(d.name == check_name("dataset", name))
         if version is not None:
             query = query.where(d.version == _check_version(version))
         with self._read() as conn:
@@ -603,30 +614,19 @@ def check_dataset_role(role: object) -> str:
 
 
 def _check_version(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT64_MAX:
         raise InvalidInput(f"A dataset version is a positive integer; got {version!r}.")
     return version
 
 
-def _check_experiment_id(experiment_id: object) -> int:
-    if isinstance(experiment_id, bool):
-        raise InvalidInput(f"An experiment id is an integer; got {experiment_id!r}.")
-    try:
-        return int(experiment_id)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInput(f"An experiment id is an integer; got {experiment_id!r}.") from None
+def _check_end_time(end_time: object) -> int:
+    return check_int64("The end time of a run", end_time)
 
 
 def _metric_rows(run_id: str, metrics: Sequence[Metric], stamp: int) -> list[tuple]:
-    """Rows (run_id, key, value, step, timestamp) in one comprehension over the common case
-    (float values, int steps); anything else goes through the checks one by one."""
-    rows = [(run_id, m[0], m[1], m[2], m[3] or stamp) for m in metrics]
-    for key in {row[1] for row in rows}:
-        check_key("metric", key)
-    if not all(type(r[2]) is float and type(r[3]) is int and -_STEP_LIMIT <= r[3] < _STEP_LIMIT
-               and type(r[4]) is int for r in rows):
-        rows = [(run_id, key, check_metric_value(key, value), check_step(key, step), int(ts))
-                for _, key, value, step, ts in rows]
+    """Rows (run_id, key, value, step, timestamp); a timestamp of 0 means now."""
+    rows = [(run_id, key, value, step, timestamp or stamp)
+            for key, value, step, timestamp in check_metrics(metrics)]
     # NaN is stored as NULL (x != x only for NaN).
     if any(r[2] != r[2] for r in rows):
         rows = [(a, k, None if v != v else v, st, ts) for a, k, v, st, ts in rows]
@@ -662,7 +662,7 @@ def _decode_page_token(token: str | None) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
         offset = int(value)
-        if kind != "offset" or offset < 0:
+        if kind != "offset" or not 0 <= offset <= INT64_MAX:
             raise ValueError
         return offset
     except (ValueError, UnicodeDecodeError):

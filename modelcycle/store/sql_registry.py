@@ -14,7 +14,7 @@ from modelcycle.store import schema as t
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
 from modelcycle.store.validation import (
     RESERVED_ALIASES, check_alias, check_artifact_path, check_audit, check_key, check_model_name,
-    check_model_version, check_run_id, check_tag_value,
+    check_model_version, check_run_id, check_tag_value, check_text,
 )
 
 def now_ms() -> int:
@@ -26,7 +26,7 @@ def _check_text(kind: str, value: object, limit: int) -> str:
         raise InvalidInput(f"The {kind} must be a string; got {value!r}.")
     if len(value) > limit:
         raise InvalidInput(f"The {kind} is {len(value)} characters; the limit is {limit}.")
-    return value
+    return check_text(f"The {kind}", value)
 
 
 class SqlRegistry:

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import posixpath
 import re
+from collections.abc import Iterable
+from pathlib import Path
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.entities import Metric
 
 MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 8000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,249}$")
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def check_text(what: str, text: str) -> str:
+    """Refuse lone UTF-16 surrogates: JSON can carry them ("\\ud800") but they are not text,
+    and no database can store them."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"{what} contains {text[exc.start]!r} at position {exc.start}, a lone UTF-16 "
+                "surrogate, which is not valid Unicode text. Send text as valid UTF-8."
+            ) from None
+    return text
 
 
 def check_key(kind: str, key: object) -> str:
@@ -23,7 +44,7 @@ def check_key(kind: str, key: object) -> str:
             f"The {kind} key {key[:40]!r}... is {len(key)} characters long; "
             f"the limit is {MAX_KEY_LENGTH}."
         )
-    return key
+    return check_text(f"The {kind} key", key)
 
 
 def check_name(kind: str, name: object) -> str:
@@ -32,7 +53,7 @@ def check_name(kind: str, name: object) -> str:
         raise InvalidInput(f"{article} {kind} name must be a non-empty string; got {name!r}.")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"The {kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}.")
-    return name
+    return check_text(f"The {kind} name", name)
 
 
 def check_run_id(run_id: object) -> str:
@@ -50,32 +71,64 @@ def check_tag_value(key: str, value: object) -> str:
             f"The value of tag {key!r} is {len(value)} characters; the limit is {MAX_TAG_VALUE_LENGTH}. "
             "Log long text as an artifact instead (log_text)."
         )
-    return value
+    return check_text(f"The value of tag {key!r}", value)
+
+
+def check_param_value(key: str, value: object) -> str:
+    return check_text(f"The value of param {key!r}", str(value))
 
 
 def check_metric_value(key: str, value: object) -> float:
+    """The value as a plain float: numpy scalars, ints and numeric strings are converted."""
     if isinstance(value, bool):
         return float(value)
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"The value of metric {key!r} must be a number; got {value!r}.") from None
     return number
 
 
-def check_step(key: str, step: object) -> int:
-    if isinstance(step, bool) or not isinstance(step, int):
+def check_int64(what: str, value: object) -> int:
+    """``value`` as a plain int within the 64 bits the databases store. Python and numpy
+    integers, integral floats and strings of digits are accepted; booleans are not."""
+    number = None
+    if not isinstance(value, bool):
         try:
-            if isinstance(step, float) and math.isfinite(step) and step == int(step):
-                return int(step)
-            if isinstance(step, str) and step.lstrip("-").isdigit():
-                return int(step)
-        except (TypeError, ValueError):
-            pass
-        raise InvalidInput(f"The step of metric {key!r} must be an integer; got {step!r}.")
-    if not -(2**63) <= step < 2**63:
-        raise InvalidInput(f"The step of metric {key!r} must fit in 64 bits; got {step}.")
-    return step
+            number = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+                number = int(value)
+            elif isinstance(value, str) and _INTEGER.fullmatch(value):
+                number = int(value)
+    if number is None:
+        raise InvalidInput(f"{what} must be an integer; got {value!r}.")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidInput(f"{what} must fit in 64 bits; got {number}.")
+    return number
+
+
+def check_experiment_id(experiment_id: object) -> int:
+    return check_int64("An experiment id", experiment_id)
+
+
+def check_step(key: str, step: object) -> int:
+    return check_int64(f"The step of metric {key!r}", step)
+
+
+def check_metrics(metrics: Iterable[Metric]) -> list[Metric]:
+    """The metrics with plain Python numbers (numpy scalars converted), each part checked."""
+    metrics = list(metrics)
+    for key in {m[0] for m in metrics}:
+        check_key("metric", key)
+    # The common case (float values, int steps and timestamps) passes without a check per point:
+    # runs log hundreds of thousands of points.
+    if all(type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
+           and INT64_MIN <= m[2] <= INT64_MAX and INT64_MIN <= m[3] <= INT64_MAX for m in metrics):
+        return metrics
+    return [Metric(key, check_metric_value(key, value), check_step(key, step),
+                   check_int64(f"The timestamp of metric {key!r}", 0 if timestamp is None else timestamp))
+            for key, value, step, timestamp in metrics]
 
 
 MAX_ARTIFACT_PATH_LENGTH = 1000
@@ -88,6 +141,7 @@ def check_artifact_path(path: object, allow_root: bool = False) -> str:
     if len(path) > MAX_ARTIFACT_PATH_LENGTH:
         raise InvalidInput(f"The artifact path {path[:40]!r}... is {len(path)} characters long; the limit is "
                            f"{MAX_ARTIFACT_PATH_LENGTH}.")
+    check_text("The artifact path", path)
     cleaned = path.replace("\\", "/").strip("/")
     if cleaned in ("", "."):
         if allow_root:
@@ -137,4 +191,9 @@ def check_audit(user: object, reason: object) -> tuple[str, str]:
         raise InvalidInput(f"The reason of a registry change must be a string; got {reason!r}.")
     if len(reason) > MAX_TAG_VALUE_LENGTH:
         raise InvalidInput(f"The reason is {len(reason)} characters; the limit is {MAX_TAG_VALUE_LENGTH}.")
-    return user, reason
+    return check_text("The user", user), check_text("The reason", reason)
+def check_file_to_log(local_file: str | Path) -> Path:
+    local_file = Path(local_file)
+    if local_file.is_dir():
+        raise InvalidInput(f"{str(local_file)!r} is a folder; log it with log_artifacts.")
+    return local_file

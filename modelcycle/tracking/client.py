@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -38,9 +39,9 @@ class Client:
         return self.store.create_experiment(name, _str_dict(tags))
 
     def get_experiment(self, experiment: int | str) -> Experiment:
-        """By id (an int, or a string of digits) or by name."""
-        if isinstance(experiment, int) and not isinstance(experiment, bool):
-            return self.store.get_experiment(experiment)
+        """By id (an int, numpy's too, or a string of digits) or by name."""
+        if isinstance(experiment, numbers.Integral) and not isinstance(experiment, bool):
+            return self.store.get_experiment(int(experiment))
         if isinstance(experiment, str):
             try:
                 return self.store.get_experiment_by_name(experiment)
@@ -165,7 +166,7 @@ class Client:
     def _experiment_ids(self, experiments) -> list[int] | None:
         if experiments is None:
             return None
-        if isinstance(experiments, (int, str)):
+        if isinstance(experiments, (numbers.Integral, str)):
             experiments = [experiments]
         return [self.get_experiment(e).id for e in experiments]
 

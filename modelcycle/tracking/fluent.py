@@ -46,11 +46,12 @@ def client() -> Client:
 
 class ActiveRun:
     """A started run. As a context manager it ends FINISHED, or FAILED when an exception
-    escapes (KILLED on KeyboardInterrupt)."""
+    escapes (KILLED on KeyboardInterrupt), unless mc.end_run() already ended it."""
 
     def __init__(self, run: Run):
         self.info = run
         self._token: contextvars.Token | None = None
+        self._ended = False
 
     @property
     def id(self) -> str:
@@ -71,6 +72,8 @@ class ActiveRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._ended:  # keep the status it was ended with
+            return
         if exc_type is None:
             status = RunStatus.FINISHED
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -120,6 +123,7 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED, run: ActiveRun | None 
     if run is None:
         return
     client().end_run(run.id, status)
+    run._ended = True
     _active_runs.set(tuple(r for r in stack if r is not run))
 
 

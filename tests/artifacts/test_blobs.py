@@ -108,9 +108,6 @@ def test_missing_source_and_missing_blob(tmp_path):
         sql.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BlobStore.open is a generator: a missing blob raises NotFound only "
-                                       "once iterated, after the server has answered 200, so the client "
-                                       "gets httpx.RemoteProtocolError instead of NotFound")
 def test_a_missing_blob_through_the_server_is_not_found(tmp_path):
     from modelcycle.store.rest import RestStore
     from tests.conftest import ServerProcess

@@ -438,18 +438,12 @@ def test_a_server_answers_the_commands_like_the_local_store(seeded, tmp_path, ma
 
 
 # ---------------------------------------------------------------------- names that look like markup
-MARKUP_BUG = ("rich markup in user text: cli.py and render.py print names and error messages as console "
-              "markup, so '[/]' raises MarkupError (a traceback) and '[bold]x' loses its brackets")
-
-
-@pytest.mark.xfail(strict=True, reason=MARKUP_BUG)
 def test_an_experiment_named_like_markup_is_created_and_printed_as_is(main_):
     out = main_("experiments", "create", "[/]")
     assert_clean_failure(out, 0)
     assert "Created experiment [/]" in out.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=MARKUP_BUG)
 def test_tables_show_names_with_brackets_as_they_are():
     client = mc.Client(*store_uris())
     client.create_experiment("[bold]x")
@@ -458,7 +452,6 @@ def test_tables_show_names_with_brackets_as_they_are():
     assert "[bold]x" in table and "[/]" in table
 
 
-@pytest.mark.xfail(strict=True, reason=MARKUP_BUG)
 def test_an_error_message_with_brackets_is_printed_and_exits_2(main_):
     out = main_("runs", "ls", "--filter", "name = '[/]' and")
     assert_clean_failure(out, 2, "Invalid filter at position", "name = '[/]' and")

@@ -13,6 +13,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from modelcycle import InvalidInput
 from modelcycle.store.search import (
+    MAX_FILTER_COMPARISONS,
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_VALUES,
+    MAX_ORDER_BY_CLAUSES,
     BoolOp,
     Comparison,
     Field,
@@ -218,13 +222,31 @@ def test_errors_name_the_position(text, position, words):
     assert caret_line == " " * (2 + position) + "^"  # the caret sits under the problem
 
 
-@pytest.mark.xfail(strict=True, reason="the recursive-descent parser has no depth limit: deep nesting "
-                                       "raises RecursionError instead of InvalidInput")
 @pytest.mark.parametrize("text", ["(" * 5000 + "metrics.a > 1" + ")" * 5000, "not " * 5000 + "metrics.a > 1"],
                          ids=["parentheses", "not"])
 def test_deep_nesting_is_refused_as_invalid_input(text):
     with pytest.raises(InvalidInput):
         parse_filter(text)
+
+
+@pytest.mark.parametrize("limit, build, words", [
+    (MAX_FILTER_DEPTH, lambda n: "not " * n + "metrics.a > 1", "levels deep"),
+    (MAX_FILTER_DEPTH, lambda n: "(" * n + "metrics.a > 1" + ")" * n, "levels deep"),
+    (MAX_FILTER_COMPARISONS, lambda n: " or ".join(["metrics.a = 1"] * n), "comparisons"),
+    (MAX_FILTER_VALUES, lambda n: "metrics.a in (" + ", ".join(["1"] * n) + ")", "values"),
+], ids=["nots", "parentheses", "comparisons", "values"])
+def test_a_filter_one_beyond_a_size_limit_is_refused_with_its_position(limit, build, words):
+    assert parse_filter(build(limit)) is not None
+    text = build(limit + 1)
+    with pytest.raises(InvalidInput, match=f"more than {limit} {words}") as caught:
+        parse_filter(text)
+    assert 0 < caught.value.position < len(text)
+
+
+def test_too_many_order_by_clauses_are_refused():
+    assert len(parse_order_by(["metrics.a"] * MAX_ORDER_BY_CLAUSES)) == MAX_ORDER_BY_CLAUSES
+    with pytest.raises(InvalidInput, match=f"At most {MAX_ORDER_BY_CLAUSES} order-by clauses"):
+        parse_order_by(["metrics.a"] * (MAX_ORDER_BY_CLAUSES + 1))
 
 
 # ---------------------------------------------------------------------------- order by

@@ -35,10 +35,6 @@ def tracking(store_uris):
     mc.set_tracking_uri(None)
 
 
-def _backend(request) -> str:
-    return request.node.callspec.params["store_uris"]
-
-
 # ---------------------------------------------------------------------------- run lifecycle
 def test_a_with_block_ends_the_run_finished(tracking):
     with mc.start_run(experiment="fluent", name="ok") as run:
@@ -74,8 +70,6 @@ def test_keyboard_interrupt_ends_the_run_killed(tracking):
     assert mc.active_run() is None
 
 
-@pytest.mark.xfail(strict=True, reason="ActiveRun.__exit__ ends the run again even when mc.end_run() "
-                                       "already ended it, overwriting its status with FINISHED")
 def test_a_run_ended_inside_its_with_block_keeps_its_status(tracking):
     with mc.start_run(experiment="fluent") as run:
         mc.end_run(mc.RunStatus.KILLED)
@@ -177,11 +171,7 @@ def test_params_metrics_and_tags(tracking):
     assert history[1].timestamp == 1_700_000_000_000
 
 
-def test_numpy_floats_are_metrics(tracking, request):
-    if _backend(request) == "server":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="RestStore sends Metric.to_dict through orjson, which refuses numpy "
-                                "scalars: TypeError 'Type is not JSON serializable: numpy.float64'"))
+def test_numpy_floats_are_metrics(tracking):
     with mc.start_run(experiment="fluent") as run:
         mc.log_metric("mean", np.mean([1.0, 2.0]))
         mc.log_metrics({"f32": np.float32(0.25)})
@@ -189,8 +179,14 @@ def test_numpy_floats_are_metrics(tracking, request):
     assert got.metrics["mean"].value == 1.5 and got.metrics["f32"].value == 0.25
 
 
-@pytest.mark.xfail(strict=True, reason="check_step accepts ints, integral floats and digit strings but "
-                                       "refuses numpy integers (and orjson refuses them on the way to a server)")
+def test_numpy_integer_experiment_ids(tracking):
+    experiment_id = np.int64(tracking.create_experiment("by-id").id)
+    with mc.start_run(experiment=experiment_id) as run:
+        pass
+    assert run.experiment_id == experiment_id
+    assert [r.id for r in tracking.search_runs(experiment_id).runs] == [run.id]
+
+
 def test_numpy_integer_steps(tracking):
     with mc.start_run(experiment="fluent") as run:
         for step in np.arange(3):
