@@ -89,8 +89,9 @@ def compile_filter(node: Node | None) -> ColumnElement:
                 return _compare(column, op, numbers) if numbers else column.is_not(None)
             return false()
     # Two-valued logic: a run without the key fails the comparison (instead of yielding SQL
-    # NULL), so that `not <comparison>` matches it, as the filter language documents.
-    return and_(column.is_not(None), _compare(column, op, value))
+    # NULL), so that `not <comparison>` matches it, as the filter language documents. `IS TRUE`
+    # does it with one evaluation of the column's subquery, where `x IS NOT NULL AND x > v` took two.
+    return _compare(column, op, value).is_(true())
 
 
 def compile_order_by(keys: list[OrderKey]) -> list[ColumnElement]:
