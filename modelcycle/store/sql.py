@@ -33,6 +33,7 @@ from modelcycle.store.sql_search import compile_filter, compile_order_by
 from modelcycle.store.validation import (
     INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
     check_file_to_log, check_name, check_param_value, check_run_id, check_tag_value, check_text,
+    check_version,
 )
 
 
@@ -540,7 +541,7 @@ class SqlStore(SqlRegistry, Store):
         check_name("dataset", name)
         d = t.datasets.c
         query = select(t.datasets).where(d.name == name)
-        query = query.where(d.version == _check_version(version)) if version is not None else \
+        query = query.where(d.version == check_version("dataset", version)) if version is not None else \
             query.order_by(d.version.desc()).limit(1)
         with self._read() as conn:
             row = conn.execute(query).first()
@@ -573,7 +574,7 @@ class SqlStore(SqlRegistry, Store):
         d = t.datasets.c
         with self._read() as conn:
             blob = conn.execute(select(d.blob_digest).where(
-                d.name == name, d.version == _check_version(version))).scalar_one_or_none()
+                d.name == name, d.version == check_version("dataset", version))).scalar_one_or_none()
         if blob is None:
             self.get_dataset(name, version)  # raises the helpful NotFound
         return self.blobs.open(blob)
@@ -597,7 +598,7 @@ class SqlStore(SqlRegistry, Store):
         if name is not None:
             query = query.where(d.name == check_name("dataset", name))
         if version is not None:
-            query = query.where(d.version == _check_version(version))
+            query = query.where(d.version == check_version("dataset", version))
         with self._read() as conn:
             rows = conn.execute(query.order_by(ri.created_at, d.name, d.version)).all()
         return [DatasetUse(r.run_id, f"{r.name}@{r.version}", r.role) for r in rows]
@@ -611,12 +612,6 @@ def check_dataset_role(role: object) -> str:
         raise InvalidInput(f"A dataset role is 1-50 letters, digits, '_', '-' or '.' (train, eval, "
                            f"reference, ...); got {role!r}.")
     return role
-
-
-def _check_version(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT64_MAX:
-        raise InvalidInput(f"A dataset version is a positive integer; got {version!r}.")
-    return version
 
 
 def _check_end_time(end_time: object) -> int:

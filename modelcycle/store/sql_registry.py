@@ -13,20 +13,21 @@ from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFoun
 from modelcycle.store import schema as t
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
 from modelcycle.store.validation import (
-    RESERVED_ALIASES, check_alias, check_artifact_path, check_audit, check_key, check_model_name,
-    check_model_version, check_run_id, check_tag_value, check_text,
+    MAX_TAG_VALUE_LENGTH, RESERVED_ALIASES, check_alias, check_artifact_path, check_audit, check_key,
+    check_model_name, check_model_version, check_run_id, check_tag_value, check_text,
 )
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _check_text(kind: str, value: object, limit: int) -> str:
+def _check_description(value: object) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(f"The {kind} must be a string; got {value!r}.")
-    if len(value) > limit:
-        raise InvalidInput(f"The {kind} is {len(value)} characters; the limit is {limit}.")
-    return check_text(f"The {kind}", value)
+        raise InvalidInput(f"The description must be a string; got {value!r}.")
+    if len(value) > MAX_TAG_VALUE_LENGTH:
+        raise InvalidInput(f"The description is {len(value)} characters; the limit is {MAX_TAG_VALUE_LENGTH}.")
+    return check_text("The description", value)
 
 
 class SqlRegistry:
@@ -46,7 +47,7 @@ class SqlRegistry:
     def _version_row(self, conn: Connection, model_id: int, name: str, version: int):
         v = t.model_versions.c
         row = conn.execute(select(t.model_versions).where(
-            v.model_id == model_id, v.version == check_model_version(version))).first()
+            v.model_id == model_id, v.version == version)).first()
         if row is None or row.deleted_at is not None:
             latest = conn.execute(select(func.max(v.version)).where(
                 v.model_id == model_id, v.deleted_at.is_(None))).scalar()
@@ -125,7 +126,7 @@ class SqlRegistry:
     def create_registered_model(self, name: str, description: str = "",
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         check_model_name(name)
-        description = _check_text("description", description or "", 8000)
+        description = _check_description(description or "")
         tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
         try:
             with self._write() as conn:
@@ -148,7 +149,7 @@ class SqlRegistry:
             return self._models(conn, t.registered_models.c.id.is_not(None))
 
     def update_registered_model(self, name: str, description: str) -> RegisteredModel:
-        description = _check_text("description", description, 8000)
+        description = _check_description(description)
         with self._write() as conn:
             model_id = self._model_id(conn, name)
             conn.execute(update(t.registered_models).where(t.registered_models.c.id == model_id)
@@ -171,7 +172,7 @@ class SqlRegistry:
         check_audit(user, "")
         check_run_id(run_id)
         artifact_path = check_artifact_path(artifact_path)
-        description = _check_text("description", description or "", 8000)
+        description = _check_description(description or "")
         tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
         m = t.registered_models.c
         for _attempt in range(5):
@@ -206,6 +207,7 @@ class SqlRegistry:
         raise StoreUnavailable(f"Could not register a version of {name!r}: too many concurrent writers.")
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
+        check_model_version(version)
         with self._read() as conn:
             model_id = self._model_id(conn, name)
             self._version_row(conn, model_id, name, version)
@@ -241,7 +243,8 @@ class SqlRegistry:
             return self._versions(conn, where)
 
     def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
-        description = _check_text("description", description, 8000)
+        check_model_version(version)
+        description = _check_description(description)
         with self._write() as conn:
             model_id = self._model_id(conn, name)
             row = self._version_row(conn, model_id, name, version)
@@ -250,6 +253,7 @@ class SqlRegistry:
             return self._version(conn, model_id, version)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
+        check_model_version(version)
         check_key("tag", key)
         tt = t.model_version_tags
         with self._write() as conn:
@@ -269,6 +273,7 @@ class SqlRegistry:
                                        reason: str = "", forced: bool = False,
                                        expected_production: int | None = None,
                                        check_production: bool = False) -> ModelVersion:
+        check_model_version(version)
         stage = Stage.parse(stage)
         check_audit(user, reason)
         try:
@@ -327,6 +332,7 @@ class SqlRegistry:
             return self._version(conn, model_id, target.version)
 
     def set_model_alias(self, name: str, alias: str, version: int, user: str, reason: str = "") -> None:
+        check_model_version(version)
         check_alias(alias)
         check_audit(user, reason)
         a = t.model_aliases.c
@@ -356,6 +362,7 @@ class SqlRegistry:
             self._audit(conn, model_id, before, "unalias", user, reason, before, None, alias=alias)
 
     def delete_model_version(self, name: str, version: int, user: str, reason: str = "") -> None:
+        check_model_version(version)
         check_audit(user, reason)
         a = t.model_aliases.c
         with self._write() as conn:

@@ -17,6 +17,7 @@ MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 8000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,249}$")
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -109,7 +110,10 @@ def check_int64(what: str, value: object) -> int:
 
 
 def check_experiment_id(experiment_id: object) -> int:
-    return check_int64("An experiment id", experiment_id)
+    number = check_int64("An experiment id", experiment_id)
+    if not INT32_MIN <= number <= INT32_MAX:  # the column holds 32 bits
+        raise InvalidInput(f"An experiment id must fit in 32 bits; got {number}.")
+    return number
 
 
 def check_step(key: str, step: object) -> int:
@@ -179,10 +183,15 @@ def check_alias(alias: object) -> str:
     return alias
 
 
-def check_model_version(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput(f"A model version is a positive integer; got {version!r}.")
+def check_version(kind: str, version: object) -> int:
+    """A dataset or model version: a positive integer within the 32 bits its column holds."""
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT32_MAX:
+        raise InvalidInput(f"A {kind} version is a positive integer; got {version!r}.")
     return version
+
+
+def check_model_version(version: object) -> int:
+    return check_version("model", version)
 
 
 def check_audit(user: object, reason: object) -> tuple[str, str]:
@@ -196,6 +205,8 @@ def check_audit(user: object, reason: object) -> tuple[str, str]:
     if len(reason) > MAX_TAG_VALUE_LENGTH:
         raise InvalidInput(f"The reason is {len(reason)} characters; the limit is {MAX_TAG_VALUE_LENGTH}.")
     return check_text("The user", user), check_text("The reason", reason)
+
+
 def check_file_to_log(local_file: str | Path) -> Path:
     local_file = Path(local_file)
     if local_file.is_dir():

@@ -648,6 +648,19 @@ def test_too_many_experiment_ids_are_invalid_input(store):
         store.search_runs(list(range(1, MAX_SEARCH_EXPERIMENTS + 2)))
 
 
+def test_ids_and_versions_beyond_their_32_bit_columns_are_invalid_input(store):
+    """PostgreSQL stores them in 32-bit columns: a larger number must not reach it."""
+    for call in (lambda: store.get_experiment(2**31), lambda: store.create_run(-(2**31) - 1),
+                 lambda: store.search_runs([2**40])):
+        with pytest.raises(InvalidInput, match="experiment id must fit in 32 bits"):
+            call()
+    for version in (2**31, 2**40):
+        with pytest.raises(InvalidInput, match="A dataset version is a positive integer"):
+            store.get_dataset("d", version)
+        with pytest.raises(InvalidInput, match="A model version is a positive integer"):
+            store.get_model_version("m", version)
+
+
 # ---------------------------------------------------------------------------- artifacts
 def _file(tmp_path, name: str, data: bytes):
     path = tmp_path / name
