@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from modelcycle import config
+from modelcycle.artifacts.blobs import file_digest
 from modelcycle.exceptions import InvalidInput, NotFound
 from modelcycle.models import flavors
 from modelcycle.models.manifest import MANIFEST_FILE, Manifest
@@ -41,15 +42,6 @@ class ModelInfo:
     artifact_path: str
     manifest: Manifest
     registered: ModelVersion | None = None
-
-
-def _sha256(path: Path) -> tuple[str, int]:
-    sha, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            sha.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), size
 
 
 def _write_example(example, path: Path) -> None:
@@ -120,7 +112,7 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
                                                  encoding="utf-8")
         files = {}
         for file in sorted(folder.iterdir()):
-            digest, size = _sha256(file)
+            digest, size = file_digest(file)
             files[file.name] = {"sha256": digest, "size": size}
         manifest = Manifest(
             flavor=flavor, model_class=f"{type(model).__module__}.{type(model).__qualname__}", task=task,
@@ -192,7 +184,7 @@ class _Source:
             file = self.local / rel
             if not file.is_file():
                 raise NotFound(f"The model folder {str(self.local)!r} is missing its file {rel!r}.")
-            if _sha256(file)[0] != meta["sha256"]:
+            if file_digest(file)[0] != meta["sha256"]:
                 raise InvalidInput(f"The file {rel!r} in {str(self.local)!r} does not match its manifest digest.")
         return manifest
 
