@@ -12,7 +12,7 @@ from rich.text import Text
 
 from modelcycle.cli_models import models_app
 from modelcycle.exceptions import ModelcycleError
-from modelcycle.render import console, emit, err_console, fmt_duration, fmt_time
+from modelcycle.render import Output, OutputOpt, console, emit, err_console, fmt_duration, fmt_time
 
 # Names, paths and messages come from users: they are printed with markup off, or as Text,
 # never inside console markup, so that a name like '[/]' is shown as it is.
@@ -30,19 +30,12 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 
 
-class Output(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
 class View(str, Enum):
     active = "active"
     deleted = "deleted"
     all = "all"
 
 
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
 ViewOpt = Annotated[View, typer.Option("--view", help="active, deleted or all.")]
 
 

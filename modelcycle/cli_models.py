@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from modelcycle.render import console, emit, fmt_time
+from modelcycle.render import Output, OutputOpt, console, emit, fmt_time
 
 models_app = typer.Typer(help="Registered models: versions, stages, aliases, promotion, rollback, lineage.",
                          no_args_is_help=True)
@@ -28,19 +28,13 @@ def _api():
 
 
 @models_app.command("ls")
-def models_ls(output: Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")] = "table") -> None:
+def models_ls(output: OutputOpt = Output.table) -> None:
     """List registered models with their latest and Production versions and aliases."""
     rows = [{"name": m.name, "latest": m.latest_version, "production": m.production_version,
              "aliases": ", ".join(f"{a}→{v}" for a, v in m.aliases.items()), "updated": fmt_time(m.updated_at),
              "description": m.description} for m in _api().list_models()]
-    emit(rows, ["name", "latest", "production", "aliases", "updated", "description"], _check_output(output),
+    emit(rows, ["name", "latest", "production", "aliases", "updated", "description"], output.value,
          title="Registered models")
-
-
-def _check_output(output: str) -> str:
-    if output not in ("table", "json", "csv"):
-        raise typer.BadParameter(f"--output must be table, json or csv; got {output!r}.")
-    return output
 
 
 def _versions_rows(versions) -> list[dict]:
@@ -54,12 +48,12 @@ def _versions_rows(versions) -> list[dict]:
 def models_versions(
     name: str,
     all_: Annotated[bool, typer.Option("--all", help="Include deleted versions.")] = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")] = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """The versions of a model, oldest first."""
     versions = _client().store.list_model_versions(name, include_deleted=all_)
     columns = ["version", "stage", "aliases", "run_id", "path", "created", "by", "tags"] + (["deleted"] if all_ else [])
-    emit(_versions_rows(versions), columns, _check_output(output), title=f"Versions of {name}")
+    emit(_versions_rows(versions), columns, output.value, title=f"Versions of {name}")
 
 
 @models_app.command("show")
@@ -192,11 +186,11 @@ def models_policy(
 @models_app.command("lineage")
 def models_lineage(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@ALIAS, NAME@production, models:/NAME/VERSION.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """Where a version came from: its run, the datasets it was trained and evaluated on, the code."""
     info = _api().lineage(ref)
-    if output == "json":
+    if output is Output.json:
         import orjson
 
         print(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
@@ -216,7 +210,7 @@ def models_lineage(
 @models_app.command("history")
 def models_history(
     name: str,
-    output: Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")] = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """The audit log of a model: every registration, stage change, alias move, rollback, deletion."""
     rows = []
@@ -227,5 +221,5 @@ def models_history(
             change = f"{h.from_value or '-'} → {h.to_value or '-'}"
         rows.append({"when": fmt_time(h.created_at), "version": h.version, "action": h.action, "change": change,
                      "user": h.user, "forced": "FORCED" if h.forced else "", "reason": h.reason})
-    emit(rows, ["when", "version", "action", "change", "user", "forced", "reason"], _check_output(output),
+    emit(rows, ["when", "version", "action", "change", "user", "forced", "reason"], output.value,
          title=f"History of {name}")

@@ -8,8 +8,11 @@ import math
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated
 
 import orjson
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -17,6 +20,17 @@ from rich.text import Text
 # Piped output is not cut at 80 columns: ids and filters must stay whole to be copied.
 console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+class Output(str, Enum):
+    """The formats emit prints."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
 
 
 def fmt_time(ms: int | None) -> str:
