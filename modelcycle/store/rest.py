@@ -230,7 +230,7 @@ class RestStore(Store):
             "description": description, "tags": tags or {}}))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
-        return ModelVersion.from_dict(self._json("GET", _model(name, "versions", check_model_version(version))))
+        return ModelVersion.from_dict(self._json("GET", _version(name, version)))
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         return ModelVersion.from_dict(self._json("GET", _model(name, "aliases", alias)))
@@ -243,29 +243,29 @@ class RestStore(Store):
         return [ModelVersion.from_dict(v) for v in data["versions"]]
 
     def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
-        return ModelVersion.from_dict(self._json("PATCH", _model(name, "versions", check_model_version(version)),
+        return ModelVersion.from_dict(self._json("PATCH", _version(name, version),
                                                  json={"description": description}))
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
-        self._send("PUT", _model(name, "versions", check_model_version(version), "tags"), json={"key": key, "value": value})
+        self._send("PUT", _version(name, version, "tags"), json={"key": key, "value": value})
 
     def transition_model_version_stage(self, name: str, version: int, stage: Stage, user: str,
                                        reason: str = "", forced: bool = False,
                                        expected_production: int | None = None,
                                        check_production: bool = False) -> ModelVersion:
-        return ModelVersion.from_dict(self._json("POST", _model(name, "versions", check_model_version(version), "stage"), json={
+        return ModelVersion.from_dict(self._json("POST", _version(name, version, "stage"), json={
             "stage": Stage.parse(stage).value, "user": user, "reason": reason, "forced": forced,
             "expected_production": expected_production, "check_production": check_production}))
 
     def set_model_alias(self, name: str, alias: str, version: int, user: str, reason: str = "") -> None:
-        self._send("PUT", _model(name, "aliases", check_alias(alias)), json={"version": check_model_version(version), "user": user,
-                                                                 "reason": reason})
+        self._send("PUT", _model(name, "aliases", check_alias(alias)),
+                   json={"version": check_model_version(version), "user": user, "reason": reason})
 
     def delete_model_alias(self, name: str, alias: str, user: str, reason: str = "") -> None:
         self._send("POST", _model(name, "aliases", alias, "delete"), json={"user": user, "reason": reason})
 
     def delete_model_version(self, name: str, version: int, user: str, reason: str = "") -> None:
-        self._send("POST", _model(name, "versions", check_model_version(version), "delete"), json={"user": user, "reason": reason})
+        self._send("POST", _version(name, version, "delete"), json={"user": user, "reason": reason})
 
     def rollback_model(self, name: str, user: str, reason: str = "") -> ModelVersion:
         return ModelVersion.from_dict(self._json("POST", _model(name, "rollback"),
@@ -284,6 +284,10 @@ def _model(name: str, *parts: object) -> str:
             raise InvalidInput(f"Expected a version number or a name; got {part!r}.")
         path += "/" + quote(str(part), safe="")
     return path
+
+
+def _version(name: str, version: int, *parts: str) -> str:
+    return _model(name, "versions", check_model_version(version), *parts)
 
 
 def _run(run_id: str) -> str:
