@@ -162,3 +162,15 @@ def client(store):
     from modelcycle import Client
 
     return Client(store=store)
+
+
+@pytest.fixture
+def tracking(store_uris):
+    """mc.* pointed at an empty store on each backend; the Client reads back what it wrote."""
+    import modelcycle as mc
+
+    mc.set_tracking_uri(*store_uris)
+    yield mc.Client()
+    while mc.active_run() is not None:
+        mc.end_run()
+    mc.set_tracking_uri(None)

@@ -5,29 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 import modelcycle as mc
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = os.environ.copy()
-    e["MODELCYCLE_HOME"] = str(tmp_path / "home")
-    e.pop("MODELCYCLE_TRACKING_URI", None)
-    return e
-
-
-def cli(env, *args, check=True):
-    out = subprocess.run([sys.executable, "-m", "modelcycle", *args], env=env, capture_output=True,
-                         text=True, timeout=120)
-    if check and out.returncode != 0:
-        raise AssertionError(f"exit {out.returncode}\n{out.stdout}\n{out.stderr}")
-    return out
+from tests.cli.helpers import cli
 
 
 @pytest.fixture

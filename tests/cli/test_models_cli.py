@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -13,23 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 import modelcycle as mc
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = os.environ.copy()
-    e["MODELCYCLE_HOME"] = str(tmp_path / "home")
-    e.pop("MODELCYCLE_TRACKING_URI", None)
-    return e
-
-
-def cli(env, *args, check=True):
-    out = subprocess.run([sys.executable, "-m", "modelcycle", *args], env=env, capture_output=True,
-                         text=True, timeout=120)
-    if check and out.returncode != 0:
-        raise AssertionError(f"exit {out.returncode}\n{out.stdout}\n{out.stderr}")
-    assert "Traceback" not in out.stderr
-    return out
+from tests.cli.helpers import cli
 
 
 @pytest.fixture

@@ -18,13 +18,6 @@ from modelcycle.data.datasets import dataset_runs, load_profile, load_schema, ru
 
 
 @pytest.fixture
-def tracking(store_uris):
-    mc.set_tracking_uri(*store_uris)
-    yield mc.Client()
-    mc.set_tracking_uri(None)
-
-
-@pytest.fixture
 def wine() -> pd.DataFrame:
     return load_wine(as_frame=True).frame
 

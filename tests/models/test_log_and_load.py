@@ -39,15 +39,6 @@ class MeanAbove:
         return (np.asarray(X, dtype=np.float64).mean(axis=1) > self.threshold).astype(np.int64)
 
 
-@pytest.fixture
-def tracking(store_uris):
-    mc.set_tracking_uri(*store_uris)
-    yield mc.Client()
-    while mc.active_run() is not None:
-        mc.end_run()
-    mc.set_tracking_uri(None)
-
-
 @pytest.fixture(scope="module")
 def cancer() -> tuple[pd.DataFrame, pd.Series]:
     return load_breast_cancer(return_X_y=True, as_frame=True)

@@ -24,15 +24,6 @@ NAME = "cancer"
 AUC = PromotionPolicy(metric="roc_auc", min_delta=0.001)
 
 
-@pytest.fixture
-def tracking(store_uris):
-    mc.set_tracking_uri(*store_uris)
-    yield mc.Client()
-    while mc.active_run() is not None:
-        mc.end_run()
-    mc.set_tracking_uri(None)
-
-
 @pytest.fixture(scope="module")
 def split():
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)

@@ -25,16 +25,6 @@ import modelcycle as mc  # noqa: E402
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def tracking(store_uris):
-    """mc.* pointed at an empty store on each backend; the Client reads back what it wrote."""
-    mc.set_tracking_uri(*store_uris)
-    yield mc.Client()
-    while mc.active_run() is not None:
-        mc.end_run()
-    mc.set_tracking_uri(None)
-
-
 # ---------------------------------------------------------------------------- run lifecycle
 def test_a_with_block_ends_the_run_finished(tracking):
     with mc.start_run(experiment="fluent", name="ok") as run:
