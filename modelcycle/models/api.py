@@ -111,9 +111,9 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
         (folder / "requirements.txt").write_text("".join(f"{k}=={v}\n" for k, v in packages["packages"].items()),
                                                  encoding="utf-8")
         files = {}
-        for file in sorted(folder.iterdir()):
-            digest, size = file_digest(file)
-            files[file.name] = {"sha256": digest, "size": size}
+        for file in sorted(folder.iterdir()):  # the store hashes what it stores: its digests go in the manifest
+            stored = client.store.log_artifact(run_id, file, f"{artifact_path}/{file.name}")
+            files[file.name] = {"sha256": stored.digest, "size": stored.size}
         manifest = Manifest(
             flavor=flavor, model_class=f"{type(model).__module__}.{type(model).__qualname__}", task=task,
             native=native, onnx=onnx_info, files=files,
@@ -123,8 +123,6 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
             run={"id": run_id, "datasets": [{"dataset": u.dataset, "role": u.role} for u in uses],
                  "metrics": {k: m.value for k, m in sorted(run.metrics.items())}},
         )
-        for file in sorted(folder.iterdir()):
-            client.store.log_artifact(run_id, file, f"{artifact_path}/{file.name}")
         manifest_file = folder / MANIFEST_FILE
         manifest_file.write_text(manifest.to_yaml(), encoding="utf-8")
         client.store.log_artifact(run_id, manifest_file, f"{artifact_path}/{MANIFEST_FILE}")
@@ -157,15 +155,15 @@ class _Source:
             return
         self.store = store or _client().store
         self.run_id, self.path, self.version = resolve(self.store, uri)
-        self.digests = {info.path: info.digest for info in self.store.list_artifact_files(self.run_id, self.path)}
+        digests = {info.path: info.digest for info in self.store.list_artifact_files(self.run_id, self.path)}
         manifest_path = f"{self.path}/{MANIFEST_FILE}"
-        if manifest_path not in self.digests:
+        if manifest_path not in digests:
             raise NotFound(f"There is no model at {self._where()}: no {MANIFEST_FILE} in runs:/{self.run_id}/"
                            f"{self.path}. Log one with mc.log_model(model, {self.path!r}).")
         where = f"{MANIFEST_FILE} of {self._where()}"
         self.manifest = Manifest.from_yaml(b"".join(self.store.open_artifact(self.run_id, manifest_path)), where)
         for rel, meta in self.manifest.files.items():
-            digest = self.digests.get(f"{self.path}/{rel}")
+            digest = digests.get(f"{self.path}/{rel}")
             if digest is None:
                 raise NotFound(f"The model at {self._where()} is missing its file {rel!r}; log the model again.")
             if digest != meta["sha256"]:
