@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -10,9 +9,10 @@ from modelcycle.exceptions import InvalidInput
 from modelcycle.models.api import ModelInfo, read_manifest
 from modelcycle.models.uris import resolve_version
 from modelcycle.registry.gates import (
-    POLICY_TAG, GateReport, PromotionPolicy, PromotionRefused, check_gates, load_policy,
+    POLICY_TAG, GateReport, PromotionPolicy, PromotionRefused, check_gates, policy_of,
 )
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
+from modelcycle.tracking.context import current_user
 
 if TYPE_CHECKING:
     from modelcycle.tracking.client import Client
@@ -24,13 +24,6 @@ def _client(client: Client | None) -> Client:
     from modelcycle.tracking.fluent import client as fluent_client
 
     return fluent_client()
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in a bare container
-        return "unknown"
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ def set_promotion_policy(name: str, policy: PromotionPolicy | None = None, clien
 
 
 def get_promotion_policy(name: str, client: Client | None = None) -> PromotionPolicy:
-    return load_policy(_client(client).store, name)
+    return policy_of(_client(client).store.get_registered_model(name))
 
 
 def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: bool = False,
@@ -87,7 +80,8 @@ def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: 
     report = None
     forced = False
     if stage is Stage.PRODUCTION:
-        report = check_gates(c.store, candidate, policy or load_policy(c.store, name))
+        model = c.store.get_registered_model(name)
+        report = check_gates(c.store, model, candidate, policy or policy_of(model))
         if not report.ok:
             if not force:
                 raise PromotionRefused(report)

@@ -11,7 +11,7 @@ from modelcycle.exceptions import Conflict, InvalidInput
 from modelcycle.models.api import read_manifest
 from modelcycle.models.signature import incompatibilities
 from modelcycle.store.base import Store
-from modelcycle.store.entities import ModelVersion
+from modelcycle.store.entities import ModelVersion, RegisteredModel
 
 POLICY_TAG = "mc.promotion_policy"
 
@@ -91,8 +91,8 @@ class PromotionRefused(Conflict):
         self.report = report
 
 
-def load_policy(store: Store, name: str) -> PromotionPolicy:
-    text = store.get_registered_model(name).tags.get(POLICY_TAG)
+def policy_of(model: RegisteredModel) -> PromotionPolicy:
+    text = model.tags.get(POLICY_TAG)
     return PromotionPolicy.from_json(text) if text else PromotionPolicy()
 
 
@@ -141,8 +141,9 @@ def _signature_gate(store: Store, candidate: ModelVersion, champion: ModelVersio
     return GateResult("signature", True, f"takes what version {champion.version} takes")
 
 
-def check_gates(store: Store, candidate: ModelVersion, policy: PromotionPolicy) -> GateReport:
-    production = store.get_registered_model(candidate.name).production_version
+def check_gates(store: Store, model: RegisteredModel, candidate: ModelVersion,
+                policy: PromotionPolicy) -> GateReport:
+    production = model.production_version
     champion = store.get_model_version(candidate.name, production) if production is not None else None
     results = []
     if policy.required_tags:

@@ -53,13 +53,16 @@ def _git_info(start: str) -> dict[str, str]:
     return info
 
 
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return os.environ.get("USER", "unknown")
+
+
 @lru_cache(maxsize=1)
 def _environment() -> dict[str, str]:
-    env = {"python": platform.python_version(), "platform": platform.platform()}
-    try:
-        env["user"] = getpass.getuser()
-    except (KeyError, OSError):
-        env["user"] = os.environ.get("USER", "unknown")
+    env = {"python": platform.python_version(), "platform": platform.platform(), "user": current_user()}
     env["host"] = socket.gethostname()
     for name in ML_LIBRARIES:
         try:
