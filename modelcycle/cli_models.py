@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from modelcycle.render import Output, OutputOpt, console, emit, fmt_time
 
@@ -61,15 +61,15 @@ def models_show(name: str) -> None:
     """A model: description, tags, promotion policy, versions and aliases."""
     model = _client().store.get_registered_model(name)
     policy = _api().get_promotion_policy(name)
-    console.print(f"[bold]{escape(model.name)}[/]  latest version {model.latest_version or '-'}, "
-                  f"Production: {model.production_version or 'none'}"
-                  + (f"\n  {escape(model.description)}" if model.description else ""))
+    console.print(Text.assemble((model.name, "bold"), f"  latest version {model.latest_version or '-'}, "
+                                f"Production: {model.production_version or 'none'}",
+                                f"\n  {model.description}" if model.description else ""))
     rules = [f"metric {policy.metric} ({'higher' if policy.higher_is_better else 'lower'} is better, "
              f"margin {policy.min_delta:+g}, same '{policy.eval_role}' dataset)" if policy.metric else "no metric gate",
              "signature must stay compatible" if policy.check_signature else "no signature check"]
     if policy.required_tags:
         rules.append(f"required tags: {', '.join(policy.required_tags)}")
-    console.print("  Promotion gates: " + escape("; ".join(rules)))
+    console.print("  Promotion gates: " + "; ".join(rules), markup=False)
     emit(_versions_rows(_client().store.list_model_versions(name)),
          ["version", "stage", "aliases", "run_id", "created", "by", "tags"], "table", title="Versions")
 
@@ -85,7 +85,7 @@ def models_register(
     from modelcycle.cli import _parse_pairs
 
     version = _api().register_model(source, name, description, _parse_pairs(tag))
-    console.print(f"Registered [bold]{escape(version.name)}[/] version {version.version} from {escape(source)}.")
+    console.print(Text.assemble("Registered ", (version.name, "bold"), f" version {version.version} from {source}."))
 
 
 @models_app.command("promote")
@@ -106,8 +106,9 @@ def models_promote(
         raise
     if result.gates is not None:
         _print_gates(result.gates)
-    note = " [yellow](forced past a gate; recorded)[/]" if result.forced else ""
-    console.print(f"{escape(name)} version {version} is now in [bold]{result.version.stage.value}[/].{note}")
+    note = (" (forced past a gate; recorded)", "yellow") if result.forced else ""
+    console.print(Text.assemble(f"{name} version {version} is now in ", (result.version.stage.value, "bold"), ".",
+                                note))
 
 
 def _print_gates(report) -> None:
@@ -132,12 +133,12 @@ def models_alias(
     """Point ALIAS (champion, challenger, ...) at a version, or remove it with --delete."""
     if delete:
         _api().delete_alias(name, alias, reason)
-        console.print(f"Removed alias {escape(alias)} of {escape(name)}.")
+        console.print(f"Removed alias {alias} of {name}.", markup=False)
         return
     if version is None:
         raise typer.BadParameter("give the VERSION the alias points at, or --delete.")
     _api().set_alias(name, alias, version, reason)
-    console.print(f"{escape(name)}@{escape(alias)} → version {version}.")
+    console.print(f"{name}@{alias} → version {version}.", markup=False)
 
 
 @models_app.command("rollback")
@@ -145,22 +146,22 @@ def models_rollback(name: str, reason: ReasonOpt = "") -> None:
     """Give Production back to the version that held it before the current one."""
     before = _client().store.get_registered_model(name).production_version
     version = _api().rollback(name, reason)
-    console.print(f"Rolled back {escape(name)}: Production is version {version.version} again "
-                  f"(version {before} archived).")
+    console.print(f"Rolled back {name}: Production is version {version.version} again "
+                  f"(version {before} archived).", markup=False)
 
 
 @models_app.command("archive")
 def models_archive(name: str, version: int, reason: ReasonOpt = "") -> None:
     """Move a version to Archived."""
     _api().archive(name, version, reason)
-    console.print(f"Archived {escape(name)} version {version}.")
+    console.print(f"Archived {name} version {version}.", markup=False)
 
 
 @models_app.command("delete")
 def models_delete(name: str, version: int, reason: ReasonOpt = "") -> None:
     """Delete a version (its number is not reused; the audit log keeps its history)."""
     _api().delete_model_version(name, version, reason)
-    console.print(f"Deleted {escape(name)} version {version}.")
+    console.print(f"Deleted {name} version {version}.", markup=False)
 
 
 @models_app.command("policy")
@@ -179,7 +180,7 @@ def models_policy(
     policy = PromotionPolicy(metric, not lower_is_better, min_delta, eval_role, tuple(require_tag or ()),
                              not no_signature_check)
     _api().set_promotion_policy(name, policy)
-    console.print(f"Promotion gates of {escape(name)} set.")
+    console.print(f"Promotion gates of {name} set.", markup=False)
     models_show(name)
 
 
@@ -198,13 +199,13 @@ def models_lineage(
     run, code = info["run"], info["code"]
     aliases = f"  aliases {', '.join(info['aliases'])}" if info["aliases"] else ""
     commit = code["commit"] or "not recorded (not run from a git repository)"
-    console.print(
-        f"[bold]{escape(info['model'])}[/] version {info['version']}  stage {info['stage']}{escape(aliases)}\n"
-        f"  └─ run {run['id']} ({escape(run['name'])}, experiment {escape(run['experiment'])}, {run['status']})\n"
-        + "".join(f"      ├─ dataset {escape(d['dataset'])} as {escape(d['role'])}\n" for d in info["datasets"])
-        + f"      └─ code {escape(commit)}"
+    console.print(Text.assemble(
+        (info["model"], "bold"), f" version {info['version']}  stage {info['stage']}{aliases}\n"
+        f"  └─ run {run['id']} ({run['name']}, experiment {run['experiment']}, {run['status']})\n"
+        + "".join(f"      ├─ dataset {d['dataset']} as {d['role']}\n" for d in info["datasets"])
+        + f"      └─ code {commit}"
         + (" (uncommitted changes)" if code["dirty"] == "true" else "")
-        + (f"  {escape(code['entry_point'])}" if code["entry_point"] else ""))
+        + (f"  {code['entry_point']}" if code["entry_point"] else "")))
 
 
 @models_app.command("history")

@@ -119,8 +119,6 @@ def _registry_demo(ranked_runs, X_test) -> dict:
 
 
 def _print_registry(r: dict) -> None:
-    from rich.markup import escape
-
     champion, challenger, lineage = r["champion"], r["challenger"], r["lineage"]
     gates = r["promotion"].gates
     checked = "; ".join(f"{g.rule}: {g.detail}" for g in gates.results) if gates and gates.results else \
@@ -128,14 +126,14 @@ def _print_registry(r: dict) -> None:
     refusal = r["refusal"]
     data = ", ".join(f"{d['dataset']} ({d['role']})" for d in lineage["datasets"])
     code = lineage["code"]["commit"] or "no git commit (not run from a repository)"
-    console.print(
-        f"\nRegistry: [bold]{MODEL_NAME}[/] version {champion.version} ({escape(r['champion_run'].name)}) is in "
-        f"Production, alias champion. Gates: {escape(checked)}.\n"
-        f"  Version {challenger.version} ({escape(r['challenger_run'].name)}, alias challenger) was "
-        + (f"[red]refused[/]: {escape(refusal.report.summary())}." if refusal else "promoted.")
-        + f"\n  Lineage: {MODEL_NAME}@production ← run {lineage['run']['id'][:12]} ← {escape(data)} ← {escape(code)}"
+    console.print(Text.assemble(
+        "\nRegistry: ", (MODEL_NAME, "bold"), f" version {champion.version} ({r['champion_run'].name}) is in "
+        f"Production, alias champion. Gates: {checked}.\n"
+        f"  Version {challenger.version} ({r['challenger_run'].name}, alias challenger) was ",
+        *((("refused", "red"), f": {refusal.report.summary()}.") if refusal else ("promoted.",)),
+        f"\n  Lineage: {MODEL_NAME}@production ← run {lineage['run']['id'][:12]} ← {data} ← {code}"
         f"\n  Loaded {MODEL_NAME}@production natively and as ONNX: {r['onnx_agree']} of {r['rows']} predictions agree "
-        f"(probabilities within {r['onnx_diff']:.1g} on the example checked at logging).")
+        f"(probabilities within {r['onnx_diff']:.1g} on the example checked at logging)."))
 
 
 def run_quickstart(experiment: str = "quickstart") -> list[str]:

@@ -110,3 +110,13 @@ def test_registering_a_run_without_a_model_creates_nothing(env, seeded):
     out = cli(env, "models", "register", f"runs:/{strong}/nothing-here", "cancer", check=False)
     assert out.returncode == 3 and "no model.yaml" in out.stderr
     assert json.loads(cli(env, "models", "ls", "-o", "json").stdout) == []
+
+
+def test_model_names_are_printed_as_they_are(env, seeded):
+    strong, _ = seeded["strong"]
+    name = "[red]fraud\\"  # rich markup and a trailing backslash
+    out = cli(env, "models", "register", f"runs:/{strong}/model", name).stdout
+    assert f"Registered {name} version 1" in out
+    assert f"{name}@champion → version 1." in cli(env, "models", "alias", name, "champion", "1").stdout
+    assert cli(env, "models", "show", name).stdout.startswith(f"{name}  latest version 1")
+    assert f"{name} version 1 is now in Production." in cli(env, "models", "promote", name, "1").stdout
