@@ -53,15 +53,20 @@ def task_of(model: Any) -> tuple[str, list | None]:
     return "other", None
 
 
+def _installed_version(name: str) -> str | None:
+    """The installed version of a distribution, or of its CPU-only build of the same module
+    (xgboost-cpu installs xgboost)."""
+    for distribution in (name, f"{name}-cpu"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def requirements(flavor: str, with_onnx: bool) -> dict[str, Any]:
     names = ["numpy", "pandas", *_PACKAGES[flavor]] + (["onnxruntime"] if with_onnx else [])
-    packages = {}
-    for name in names:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            if name == "xgboost":  # the CPU-only wheel installs the same module
-                packages[name] = metadata.version("xgboost-cpu")
+    packages = {name: version for name in names if (version := _installed_version(name)) is not None}
     return {"python": platform.python_version(), "packages": packages}
 
 
@@ -69,15 +74,10 @@ def mismatched_requirements(required: dict[str, str]) -> list[str]:
     """Libraries whose installed major.minor differs from the one the model was logged with."""
     problems = []
     for name, wanted in required.items():
-        try:
-            have = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            try:
-                have = metadata.version(f"{name}-cpu")
-            except metadata.PackageNotFoundError:
-                problems.append(f"{name}=={wanted} is not installed")
-                continue
-        if have.split(".")[:2] != str(wanted).split(".")[:2]:
+        have = _installed_version(name)
+        if have is None:
+            problems.append(f"{name}=={wanted} is not installed")
+        elif have.split(".")[:2] != str(wanted).split(".")[:2]:
             problems.append(f"{name} {have} is installed, the model was logged with {wanted}")
     return problems
 
