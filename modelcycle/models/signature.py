@@ -16,6 +16,7 @@ COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "date
 _NUMERIC = ("integer", "long", "float", "double")
 
 
+@lru_cache(maxsize=256)  # called per column on every prediction
 def type_of_dtype(dtype) -> str:
     """The signature type of a numpy or pandas dtype."""
     dtype = np.dtype(dtype) if not isinstance(dtype, pd.api.extensions.ExtensionDtype) else dtype
@@ -33,11 +34,6 @@ def type_of_dtype(dtype) -> str:
     if dtype == object:
         return "string"
     raise InvalidInput(f"No signature type for dtype {dtype}; use numbers, booleans, strings or datetimes.")
-
-
-@lru_cache(maxsize=256)
-def _cached_type(dtype) -> str:
-    return type_of_dtype(dtype)
 
 
 @dataclass(frozen=True)
@@ -212,7 +208,7 @@ def enforce(signature: Signature, data: Any) -> pd.DataFrame | np.ndarray:
                            f"the model takes {shown}.")
     if list(data.columns) != names:
         data = data[names]
-    mismatched = [c for c, dtype in zip(spec, data.dtypes) if _cached_type(dtype) != c.type]
+    mismatched = [c for c, dtype in zip(spec, data.dtypes) if type_of_dtype(dtype) != c.type]
     if not mismatched:
         return data  # the common case: nothing to convert, nothing copied
     data = data.copy()
