@@ -123,7 +123,8 @@ def run_modelcycle(sizes: dict, workdir: Path) -> dict:
             timings.measure("sync_log_metric", sync)
             # Read back on a separate plain connection: every call had committed.
             other = sqlite3.connect(workdir / f"sync-{r}.db")
-            committed = other.execute("SELECT count(*) FROM metrics WHERE run_id = ?", (run.id,)).fetchone()[0]
+            committed = other.execute("SELECT sum(num_points) FROM metric_chunks WHERE run_id = ?",
+                                      (run.id,)).fetchone()[0]
             other.close()
         assert committed == sizes["sync"], committed
         checks["sync_rows_committed"] = committed
@@ -412,7 +413,7 @@ def main() -> None:
         f"MLflow {ml_t['search_first']:.3f} s / {ml_t['read_history_first']:.3f} s).")
     mp, fp, ffp = ours["sqlite"], peer["sqlite"], ours_full["sqlite"]
     console.print(
-        "Durability: every call on both sides has committed when it returns (modelcycle's rows were "
+        "Durability: every call on both sides has committed when it returns (modelcycle's points were "
         "counted on a separate connection right after the loop). modelcycle's SQLite runs in WAL mode "
         f"with synchronous=NORMAL by default (read back: journal_mode={mp.get('journal_mode')}, "
         f"synchronous={mp.get('synchronous')}): a committed call survives a crash of the process, the "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData,
+    BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
     PrimaryKeyConstraint, String, Table, Text, UniqueConstraint, text,
 )
 
@@ -64,17 +64,19 @@ tags = Table(
     PrimaryKeyConstraint("run_id", "key"),
 )
 
-# Every point ever logged. A surrogate key: two points may share key, step, time and value.
-# NaN is stored as NULL (SQLite has no NaN); infinities are stored as they are.
-metrics = Table(
-    "metrics", metadata,
+# Every point ever logged, in chunks: the points one call logged for one key, packed as
+# little-endian arrays (float64 values, int64 steps and timestamps; see store/points.py). NaN
+# and infinities are stored bit for bit. Chunks of a key are read back in id order.
+metric_chunks = Table(
+    "metric_chunks", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", String(250), nullable=False),
-    Column("value", Float(precision=53), nullable=True),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Index("ix_metrics_run_id_key_step", "run_id", "key", "step"),
+    Column("num_points", Integer, nullable=False),
+    Column("value_data", LargeBinary, nullable=False),
+    Column("step_data", LargeBinary, nullable=False),
+    Column("timestamp_data", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_run_id_key_id", "run_id", "key", "id"),
 )
 
 # The point with the highest (step, timestamp) per key, kept for fast search and ordering.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from operator import itemgetter
 import re
 import math
 import uuid
@@ -18,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from modelcycle.artifacts import BlobStore
 from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, StoreUnavailable
-from modelcycle.store import migrate
+from modelcycle.store import migrate, points
 from modelcycle.store import schema as t
 from modelcycle.store.base import MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS, Store
 from modelcycle.store.engine import make_engine
@@ -56,11 +55,13 @@ class SqlStore(SqlRegistry, Store):
         engine = self.engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._db_errors = engine.dialect.loaded_dbapi.OperationalError
-        r, m, lm, p = t.runs.c, t.metrics.c, t.latest_metrics.c, t.params.c
+        r, lm, p = t.runs.c, t.latest_metrics.c, t.params.c
         self._sql_run_deleted = Prepared(
             engine, select(r.deleted_at).where(r.id == bindparam("run_id")), ["run_id"])
+        mc = t.metric_chunks.c
+        self._sql_insert_chunks = Prepared(engine, insert(t.metric_chunks), [
+            "run_id", "key", "num_points", "value_data", "step_data", "timestamp_data"])
         metric_columns = ["run_id", "key", "value", "step", "timestamp"]
-        self._sql_insert_metrics = Prepared(engine, insert(t.metrics), metric_columns)
         stmt = self._insert(t.latest_metrics)
         self._sql_upsert_latest = Prepared(engine, stmt.on_conflict_do_update(
             index_elements=["run_id", "key"],
@@ -78,9 +79,9 @@ class SqlStore(SqlRegistry, Store):
             engine, select(p.value).where(p.run_id == bindparam("run_id"), p.key == bindparam("key")),
             ["run_id", "key"])
         self._sql_history = Prepared(
-            engine, select(m.value, m.step, m.timestamp)
-            .where(m.run_id == bindparam("run_id"), m.key == bindparam("key"))
-            .order_by(m.step, m.timestamp, m.id), ["run_id", "key"])
+            engine, select(mc.value_data, mc.step_data, mc.timestamp_data)
+            .where(mc.run_id == bindparam("run_id"), mc.key == bindparam("key"))
+            .order_by(mc.id), ["run_id", "key"])
         # Loading many runs at once: the ids travel as one parameter (a JSON array for SQLite,
         # an array for PostgreSQL), so each statement is compiled once whatever the count.
         if self._sqlite:
@@ -357,15 +358,13 @@ class SqlStore(SqlRegistry, Store):
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
                   params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
         check_run_id(run_id)
-        stamp = now_ms()
-        metric_rows = _metric_rows(run_id, metrics, stamp)
-        latest = _latest_per_key(metric_rows)
+        chunks, latest = points.chunk_rows(run_id, check_metrics(metrics), now_ms())
         param_rows = [(check_key("param", k), check_param_value(k, v)) for k, v in (params or {}).items()]
         tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
         try:
             with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
                 self._check_run_cursor(cur, run_id)
-                self._sql_insert_metrics.executemany(cur, metric_rows)
+                self._sql_insert_chunks.executemany(cur, chunks)
                 self._sql_upsert_latest.executemany(cur, latest)
                 if param_rows:
                     self._sql_insert_params.executemany(cur, [(run_id, k, v) for k, v in param_rows])
@@ -393,11 +392,10 @@ class SqlStore(SqlRegistry, Store):
         check_run_id(run_id)
         check_key("metric", key)
         with raw_transaction(self.engine, "BEGIN" if self._sqlite else None) as cur:
-            rows = self._sql_history.execute(cur, (run_id, key)).fetchall()
-            if not rows and self._sql_run_deleted.execute(cur, (run_id,)).fetchone() is None:
+            chunks = self._sql_history.execute(cur, (run_id, key)).fetchall()
+            if not chunks and self._sql_run_deleted.execute(cur, (run_id,)).fetchone() is None:
                 raise NotFound(f"No run with id {run_id}.")
-        nan = math.nan
-        return [Metric(key, nan if v is None else v, s, ts) for v, s, ts in rows]
+        return points.history(key, chunks)
 
     def search_runs(self, experiment_ids: Sequence[int] | None = None, filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
@@ -616,23 +614,6 @@ def check_dataset_role(role: object) -> str:
 
 def _check_end_time(end_time: object) -> int:
     return check_int64("The end time of a run", end_time)
-
-
-def _metric_rows(run_id: str, metrics: Sequence[Metric], stamp: int) -> list[tuple]:
-    """Rows (run_id, key, value, step, timestamp); a timestamp of 0 means now."""
-    rows = [(run_id, key, value, step, timestamp or stamp)
-            for key, value, step, timestamp in check_metrics(metrics)]
-    # NaN is stored as NULL.
-    if any(map(math.isnan, map(itemgetter(2), rows))):
-        rows = [(a, k, None if v != v else v, st, ts) for a, k, v, st, ts in rows]
-    return rows
-
-
-def _latest_per_key(rows: list[tuple]) -> list[tuple]:
-    """The row with the highest (step, timestamp) per key; the last one logged wins ties."""
-    # A stable sort keeps equal (step, timestamp) in logged order, and the dict keeps the last
-    # row per key: the latest. Steps usually arrive in order, which the sort passes through in O(n).
-    return list({row[1]: row for row in sorted(rows, key=itemgetter(3, 4))}.values())
 
 
 def _dataset_from_row(row) -> DatasetVersion:

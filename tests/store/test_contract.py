@@ -7,11 +7,13 @@ import hashlib
 import io
 import math
 import os
+import random
 
 import pytest
 
 from modelcycle import AlreadyExists, Conflict, InvalidInput, Metric, NotFound, RunStatus, ViewType
 from modelcycle.store.base import MAX_SEARCH_EXPERIMENTS
+from modelcycle.store.points import MAX_CHUNK_POINTS
 from modelcycle.store.search import (
     MAX_FILTER_COMPARISONS, MAX_FILTER_DEPTH, MAX_FILTER_VALUES, MAX_ORDER_BY_CLAUSES,
 )
@@ -342,6 +344,25 @@ def test_many_points_in_one_batch(store):
     store.log_batch(run.id, points)
     assert store.get_metric_history(run.id, "loss") == points
     assert store.get_run(run.id).metrics["loss"] == points[-1]
+
+
+def test_batches_larger_than_a_chunk_read_back_in_order(store):
+    """Interleaved keys, shuffled steps, ties and timestamps of 0 ('now') across chunk borders."""
+    run = store.create_run(store.create_experiment("e").id)
+    rng = random.Random(3)
+    n = MAX_CHUNK_POINTS + 1000
+    batch = [Metric("b" if i % 3 == 0 else "a", float(i), rng.randrange(n // 4), i % 5) for i in range(n)]
+    store.log_batch(run.id, batch[:n // 2])
+    store.log_batch(run.id, batch[n // 2:])
+    for key in "ab":
+        history = store.get_metric_history(run.id, key)
+        logged = [m for m in batch if m.key == key]
+        assert [(m.value, m.step) for m in history] == [
+            (m.value, m.step) for m in sorted(logged, key=lambda m: (m.step, m.timestamp or math.inf))]
+        assert all(m.timestamp > 4 for m in history if m.value % 5 == 0)  # 0 became the time of logging
+        top = max((m.step, m.timestamp or math.inf) for m in logged)
+        assert store.get_run(run.id).metrics[key].value == max(
+            m.value for m in logged if (m.step, m.timestamp or math.inf) == top)
 
 
 # ---------------------------------------------------------------------------- tags

@@ -166,6 +166,12 @@ def _check_legacy_data(store: SqlStore, tmp_path: Path, revision: str) -> None:
     else:
         assert store.list_datasets() == []
 
+    if revision >= "0003":
+        version = store.get_model_version("legacy-model", 1)
+        assert (version.stage.value, version.run_id, version.created_by) == ("Production", gen.RUN, "ann")
+        assert [(h.action, h.to_value) for h in store.model_history("legacy-model")] == [
+            ("register", "None"), ("stage", "Production")]
+
     # and the upgraded database takes new writes, ids continuing after the old ones
     assert store.create_experiment("new").id == 3
     store.log_batch(gen.RUN, [Metric("loss", 0.25, 3, gen.T + 103)], {"new": "p"})
@@ -202,6 +208,36 @@ def test_a_committed_database_of_a_past_revision_upgrades_without_loss(revision,
     store = SqlStore(f"sqlite:///{db}", str(tmp_path / "art"))
     try:
         _check_legacy_data(store, tmp_path, revision)
+    finally:
+        store.close()
+
+
+def test_metric_points_move_into_chunks_and_back(tmp_path):
+    """0004 packs each history into chunks in (step, timestamp, logged) order; NULL (NaN) stays
+    NaN; its downgrade writes the same rows back."""
+    from alembic import command
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'points.db'}")
+    gen.build(engine, "0003")
+    n = 70_000  # more than one chunk
+    rows = [(gen.RUN, "big", None if i % 999 == 0 else i / 7, (n - i) // 3, gen.T + i % 2) for i in range(n)]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
+                             rows)
+    expected = [(v, s, ts) for _, _, v, s, ts in sorted(rows, key=lambda r: (r[3], r[4]))]
+    engine.dispose()
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'points.db'}", str(tmp_path / "art"))
+    try:
+        history = store.get_metric_history(gen.RUN, "big")
+        assert [(None if math.isnan(m.value) else m.value, m.step, m.timestamp) for m in history] == expected
+        assert [m.value for m in store.get_metric_history(gen.RUN, "loss")] == gen.LOSS
+        with store.engine.begin() as conn:
+            command.downgrade(migrate._config(conn), "0003")
+        with store.engine.connect() as conn:
+            back = conn.exec_driver_sql("SELECT value, step, timestamp FROM metrics WHERE key = 'big' "
+                                        "ORDER BY step, timestamp, id").fetchall()
+        assert [tuple(r) for r in back] == expected
     finally:
         store.close()
 

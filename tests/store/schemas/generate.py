@@ -87,6 +87,18 @@ def write_rows(conn: Connection) -> None:
         run("INSERT INTO run_inputs (run_id, dataset_id, role, created_at) "
             "SELECT :r, id, 'train', :c FROM datasets WHERE name = 'legacy-data'",
             [{"r": RUN, "c": T + 800}])
+    if "registered_models" in tables:
+        run("INSERT INTO registered_models (name, description, last_version, created_at, updated_at) "
+            "VALUES ('legacy-model', 'old', 1, :c, :c)", [{"c": T + 900}])
+        run("INSERT INTO model_versions (model_id, version, run_id, artifact_path, stage, description, "
+            "created_by, created_at, updated_at, deleted_at) "
+            "SELECT id, 1, :r, 'model', 'Production', '', 'ann', :c, :c, NULL FROM registered_models",
+            [{"r": RUN, "c": T + 901}])
+        run("INSERT INTO model_transitions (model_id, version, action, alias, from_value, to_value, "
+            "\"user\", reason, forced, created_at) SELECT id, 1, :a, NULL, :f, :t, 'ann', '', :forced, :c "
+            "FROM registered_models",
+            [{"a": "register", "f": None, "t": "None", "forced": False, "c": T + 901},
+             {"a": "stage", "f": "None", "t": "Production", "forced": False, "c": T + 902}])
 
 
 def build(engine: Engine, revision: str) -> None:
