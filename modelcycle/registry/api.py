@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.exceptions import InvalidInput
-from modelcycle.models.api import ModelInfo, read_manifest
 from modelcycle.models.uris import resolve_version
 from modelcycle.registry.gates import (
     POLICY_TAG, GateReport, PromotionPolicy, PromotionRefused, check_gates, policy_of,
@@ -15,6 +14,7 @@ from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Tran
 from modelcycle.tracking.context import current_user
 
 if TYPE_CHECKING:
+    from modelcycle.models.api import ModelInfo
     from modelcycle.tracking.client import Client
 
 
@@ -38,13 +38,14 @@ def register_model(source: str | ModelInfo, name: str, description: str = "",
     """Register the model at ``source`` (``runs:/<run_id>/<path>``) as the next version of
     ``name``. The model folder is checked first (manifest, every file and its digest), so a
     broken model is refused and nothing is half-registered."""
+    from modelcycle.models.api import ModelInfo, read_manifest  # the model stack, only when used
+    from modelcycle.models.uris import resolve
+
     c = _client(client)
     uri = source.uri if isinstance(source, ModelInfo) else source
     if not isinstance(uri, str) or not uri.startswith("runs:/"):
         raise InvalidInput(f"Register a model logged in a run: runs:/<run_id>/<path> (as returned by "
                            f"mc.log_model); got {uri!r}.")
-    from modelcycle.models.uris import resolve
-
     run_id, path, _ = resolve(c.store, uri)
     read_manifest(uri, c.store)
     return c.store.create_model_version(name, run_id, path, current_user(), description,

@@ -8,8 +8,6 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from modelcycle.exceptions import Conflict, InvalidInput
-from modelcycle.models.api import read_manifest
-from modelcycle.models.signature import incompatibilities
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ModelVersion, RegisteredModel
 
@@ -128,6 +126,9 @@ def _metric_gate(store: Store, policy: PromotionPolicy, candidate: ModelVersion,
 
 
 def _signature_gate(store: Store, candidate: ModelVersion, champion: ModelVersion) -> GateResult:
+    from modelcycle.models.api import read_manifest  # the model stack, only when a gate needs it
+    from modelcycle.models.signature import incompatibilities
+
     new = read_manifest(candidate.source, store).signature
     old = read_manifest(champion.source, store).signature
     if old is None:

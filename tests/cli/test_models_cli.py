@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -120,3 +122,12 @@ def test_model_names_are_printed_as_they_are(env, seeded):
     assert f"{name}@champion → version 1." in cli(env, "models", "alias", name, "champion", "1").stdout
     assert cli(env, "models", "show", name).stdout.startswith(f"{name}  latest version 1")
     assert f"{name} version 1 is now in Production." in cli(env, "models", "promote", name, "1").stdout
+
+
+def test_the_cli_and_registry_start_without_the_model_stack():
+    """`modelcycle models ls` should not pay for pandas and the converters at every start."""
+    code = ("import sys, modelcycle.cli, modelcycle.registry\n"
+            "print(sorted(m for m in ('pandas', 'numpy', 'onnx', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
