@@ -431,7 +431,7 @@ def data_lineage(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@latest, or NAME for every version.")],
     output: OutputOpt = Output.table,
 ) -> None:
-    """The runs that used a dataset version, and in which role."""
+    """The runs that used a dataset version, in which role, and the model versions made from them."""
     from modelcycle.data.datasets import dataset_runs
 
     c = _client()
@@ -441,17 +441,23 @@ def data_lineage(
         rows.append({"dataset": use.dataset, "role": use.role, "run_id": run.id, "run": run.name,
                      "experiment": run.experiment_id, "status": run.status.value,
                      "started": fmt_time(run.start_time)})
-    emit(rows, ["dataset", "role", "run_id", "run", "experiment", "status", "started"], output.value,
-         title=f"Runs that used {ref}")
     versions = c.store.list_model_versions(run_ids=sorted({r["run_id"] for r in rows})) if rows else []
-    if output is Output.table:
-        uses = {}
+    columns = ["dataset", "role", "run_id", "run", "experiment", "status", "started"]
+    if output is not Output.table:  # one list of rows: each run with the model versions made from it
         for row in rows:
-            uses.setdefault(row["run_id"], []).append(f"{row['dataset']} ({row['role']})")
-        emit([{"model": v.ref, "stage": v.stage.value, "aliases": ", ".join(v.aliases), "run_id": v.run_id,
-               "used as": ", ".join(uses[v.run_id])} for v in versions],
-             ["model", "stage", "aliases", "run_id", "used as"], "table",
-             title=f"Model versions made from runs that used {ref}")
+            row["models"] = [f"{v.ref} ({v.stage.value})" for v in versions if v.run_id == row["run_id"]]
+            if output is Output.csv:
+                row["models"] = ", ".join(row["models"])
+        emit(rows, [*columns, "models"], output.value)
+        return
+    emit(rows, columns, output.value, title=f"Runs that used {ref}")
+    uses = {}
+    for row in rows:
+        uses.setdefault(row["run_id"], []).append(f"{row['dataset']} ({row['role']})")
+    emit([{"model": v.ref, "stage": v.stage.value, "aliases": ", ".join(v.aliases), "run_id": v.run_id,
+           "used as": ", ".join(uses[v.run_id])} for v in versions],
+         ["model", "stage", "aliases", "run_id", "used as"], "table",
+         title=f"Model versions made from runs that used {ref}")
 
 
 def _parse_pairs(items: list[str] | None) -> dict[str, str]:

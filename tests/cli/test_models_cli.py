@@ -90,6 +90,11 @@ def test_lineage_of_a_version_and_of_a_dataset(env, seeded):
     assert strong in printed and "cancer-eval@1" in printed
     data = cli(env, "data", "lineage", "cancer-eval@1").stdout
     assert "cancer@1" in data and "Production" in data
+    uses = json.loads(cli(env, "data", "lineage", "cancer-eval@1", "-o", "json").stdout)
+    assert {u["run_id"]: (u["role"], u["models"]) for u in uses} == {
+        run_id: ("eval", ["cancer@1 (Production)"] if run_id == strong else []) for run_id, _ in seeded.values()}
+    lines = cli(env, "data", "lineage", "cancer-eval@1", "-o", "csv").stdout.splitlines()
+    assert lines[0].endswith(",models") and sum(line.endswith(",cancer@1 (Production)") for line in lines) == 1
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
