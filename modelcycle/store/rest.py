@@ -18,7 +18,7 @@ from modelcycle.store.entities import (
 )
 from modelcycle.store.validation import (
     check_alias, check_artifact_path, check_experiment_id, check_file_to_log, check_metrics, check_model_name,
-    check_model_version, check_run_id,
+    check_model_version, check_param_value, check_run_id, check_tag_value,
 )
 
 
@@ -64,7 +64,7 @@ class RestStore(Store):
     # ------------------------------------------------------------------ experiments
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
         return Experiment.from_dict(self._json("POST", "/api/experiments",
-                                               json={"name": name, "tags": tags or {}}))
+                                               json={"name": name, "tags": _tags(tags)}))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
         return Experiment.from_dict(self._json("GET", f"/api/experiments/{_experiment(experiment_id)}"))
@@ -88,14 +88,14 @@ class RestStore(Store):
 
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
         self._send("PUT", f"/api/experiments/{_experiment(experiment_id)}/tags",
-                   json={"key": key, "value": value})
+                   json={"key": key, "value": check_tag_value(key, value)})
 
     # ------------------------------------------------------------------ runs
     def create_run(self, experiment_id: int, name: str | None = None,
                    tags: dict[str, str] | None = None, parent_id: str | None = None,
                    start_time: int | None = None) -> Run:
         return Run.from_dict(self._json("POST", "/api/runs", json={
-            "experiment_id": _experiment(experiment_id), "name": name, "tags": tags or {},
+            "experiment_id": _experiment(experiment_id), "name": name, "tags": _tags(tags),
             "parent_id": parent_id, "start_time": start_time}))
 
     def get_run(self, run_id: str) -> Run:
@@ -118,8 +118,8 @@ class RestStore(Store):
         # Checked here as the SQL store checks them, so that numpy scalars travel as plain
         # numbers and a step beyond 64 bits is InvalidInput, not an error of the JSON encoder.
         self._send("POST", f"/api/runs/{_run(run_id)}/batch", json={
-            "metrics": [m.to_dict() for m in check_metrics(metrics)], "params": params or {},
-            "tags": tags or {}})
+            "metrics": [m.to_dict() for m in check_metrics(metrics)],
+            "params": {k: check_param_value(k, v) for k, v in (params or {}).items()}, "tags": _tags(tags)})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._send("DELETE", f"/api/runs/{_run(run_id)}/tags", params={"key": key})
@@ -209,7 +209,7 @@ class RestStore(Store):
     def create_registered_model(self, name: str, description: str = "",
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("POST", "/api/registered-models", json={
-            "name": check_model_name(name), "description": description, "tags": tags or {}}))
+            "name": check_model_name(name), "description": description, "tags": _tags(tags)}))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("GET", _model(name)))
@@ -221,13 +221,13 @@ class RestStore(Store):
         return RegisteredModel.from_dict(self._json("PATCH", _model(name), json={"description": description}))
 
     def set_registered_model_tag(self, name: str, key: str, value: str | None) -> None:
-        self._send("PUT", _model(name, "tags"), json={"key": key, "value": value})
+        self._send("PUT", _model(name, "tags"), json={"key": key, "value": _tag_or_none(key, value)})
 
     def create_model_version(self, name: str, run_id: str, artifact_path: str, user: str,
                              description: str = "", tags: dict[str, str] | None = None) -> ModelVersion:
         return ModelVersion.from_dict(self._json("POST", _model(name, "versions"), json={
             "run_id": run_id, "artifact_path": artifact_path, "user": user,
-            "description": description, "tags": tags or {}}))
+            "description": description, "tags": _tags(tags)}))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return ModelVersion.from_dict(self._json("GET", _version(name, version)))
@@ -247,7 +247,7 @@ class RestStore(Store):
                                                  json={"description": description}))
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
-        self._send("PUT", _version(name, version, "tags"), json={"key": key, "value": value})
+        self._send("PUT", _version(name, version, "tags"), json={"key": key, "value": _tag_or_none(key, value)})
 
     def transition_model_version_stage(self, name: str, version: int, stage: Stage, user: str,
                                        reason: str = "", forced: bool = False,
@@ -288,6 +288,15 @@ def _model(name: str, *parts: object) -> str:
 
 def _version(name: str, version: int, *parts: str) -> str:
     return _model(name, "versions", check_model_version(version), *parts)
+
+
+def _tags(tags: dict | None) -> dict[str, str]:
+    """Values as the text the SQL store keeps (numbers and numpy scalars by str())."""
+    return {k: check_tag_value(k, v) for k, v in (tags or {}).items()}
+
+
+def _tag_or_none(key: str, value: object) -> str | None:
+    return None if value is None else check_tag_value(key, value)
 
 
 def _run(run_id: str) -> str:

@@ -9,6 +9,7 @@ import math
 import os
 import random
 
+import numpy as np
 import pytest
 
 from modelcycle import AlreadyExists, Conflict, InvalidInput, Metric, NotFound, RunStatus, ViewType
@@ -366,6 +367,25 @@ def test_batches_larger_than_a_chunk_read_back_in_order(store):
 
 
 # ---------------------------------------------------------------------------- tags
+def test_tag_and_param_values_are_stored_as_their_text_everywhere(store):
+    """Numbers, numpy scalars and booleans become their str() on every entry point and backend."""
+    values = {"i": 3, "f": 0.5, "np_f": np.float64(0.25), "np_i": np.int64(7), "b": True}
+    text = {k: str(v) for k, v in values.items()}
+    experiment = store.create_experiment("e", tags=values)
+    store.set_experiment_tag(experiment.id, "later", np.float32(1.5))
+    assert store.get_experiment(experiment.id).tags == {**text, "later": "1.5"}
+    run = store.create_run(experiment.id, tags=values)
+    store.log_batch(run.id, params=values, tags={"later": np.int32(2)})
+    got = store.get_run(run.id)
+    assert (got.params, got.tags) == (text, {**text, "later": "2"})
+    store.create_registered_model("m", tags=values)
+    store.set_registered_model_tag("m", "later", np.int16(4))
+    assert store.get_registered_model("m").tags == {**text, "later": "4"}
+    store.create_model_version("m", run.id, "model", "ann", tags=values)
+    store.set_model_version_tag("m", 1, "later", 2.5)
+    assert store.get_model_version("m", 1).tags == {**text, "later": "2.5"}
+
+
 def test_tags_overwrite_and_delete(store):
     run = store.create_run(store.create_experiment("e").id, tags={"a": "0"})
     store.log_batch(run.id, tags={"a": "1", "b": "x"})
