@@ -443,6 +443,10 @@ class SqlStore(SqlRegistry, Store):
         parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
         a = t.artifacts.c
         with self._write() as conn:
+            if not self._sqlite:  # SQLite's write lock already makes artifact writes take turns
+                # One artifact write per run at a time, so that a file and a folder of the same
+                # name cannot both be checked free and both be inserted.
+                conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id).with_for_update())
             self._check_writable(conn, run_id)
             if conn.execute(select(a.path).where(
                 a.run_id == run_id, a.path.startswith(artifact_path + "/", autoescape=True)

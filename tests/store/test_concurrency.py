@@ -100,3 +100,40 @@ def test_eight_processes_through_the_server(tracking_server, tmp_path):
     _truncate(tracking_server.store_uri)
     run_ids = _run_writers(tracking_server.url, str(tmp_path))
     _check(Client(tracking_server.url), run_ids)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_file_and_a_folder_of_one_name_never_both_win_a_race(backend, tmp_path, request):
+    """Two writers log 'r/x' and 'r/x/y' at the same moment: one succeeds, the other is refused."""
+    import threading
+
+    from modelcycle import Conflict
+    from modelcycle.store import open_store
+
+    uri = f"sqlite:///{tmp_path / 'race.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_uri")
+    store = open_store(uri, str(tmp_path / "artifacts"))
+    run = store.create_run(store.create_experiment("race").id)
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"content")
+    rounds = 25
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, list[str]] = {"file": [], "folder": []}
+
+    def writer(kind: str) -> None:
+        for r in range(rounds):
+            barrier.wait(30)
+            try:
+                store.log_artifact(run.id, payload, f"r{r}/x" if kind == "file" else f"r{r}/x/y")
+                outcomes[kind].append("ok")
+            except Conflict:
+                outcomes[kind].append("refused")
+
+    threads = [threading.Thread(target=writer, args=(kind,)) for kind in outcomes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert all(len(v) == rounds for v in outcomes.values()), outcomes
+    assert all(sorted(pair) == ["ok", "refused"] for pair in zip(*outcomes.values())), outcomes
+    listed = {info.path for info in store.list_artifact_files(run.id)}
+    assert all((f"r{r}/x" in listed) != (f"r{r}/x/y" in listed) for r in range(rounds)), listed
