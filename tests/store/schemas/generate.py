@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 import sys
 from pathlib import Path
 
@@ -69,8 +70,18 @@ def write_rows(conn: Connection) -> None:
     points = [(RUN, "loss", v, s, T + 100 + s) for s, v in enumerate(LOSS)]
     points += [(RUN, "nan metric", None, 0, T + 200), (CHILD, "acc", math.inf, 7, T + 300),
                (CHILD, "acc", -math.inf, 3, T + 301)]
-    run("INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (:r, :k, :v, :s, :t)",
-        [{"r": r, "k": k, "v": v, "s": s, "t": t} for r, k, v, s, t in points])
+    if "metrics" in tables:
+        run("INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (:r, :k, :v, :s, :t)",
+            [{"r": r, "k": k, "v": v, "s": s, "t": t} for r, k, v, s, t in points])
+    else:  # from 0004: one chunk per call and key, little-endian float64 / int64 arrays
+        chunks: dict[tuple[str, str], list] = {}
+        for r, k, v, s, t in points:
+            chunks.setdefault((r, k), []).append((math.nan if v is None else v, s, t))
+        run("INSERT INTO metric_chunks (run_id, key, num_points, value_data, step_data, timestamp_data) "
+            "VALUES (:r, :k, :n, :v, :s, :t)",
+            [{"r": r, "k": k, "n": len(p), "v": struct.pack(f"<{len(p)}d", *(x[0] for x in p)),
+              "s": struct.pack(f"<{len(p)}q", *(x[1] for x in p)),
+              "t": struct.pack(f"<{len(p)}q", *(x[2] for x in p))} for (r, k), p in chunks.items()])
     run("INSERT INTO latest_metrics (run_id, key, value, step, timestamp) VALUES (:r, :k, :v, :s, :t)",
         [{"r": RUN, "k": "loss", "v": LOSS[-1], "s": 2, "t": T + 102},
          {"r": RUN, "k": "nan metric", "v": None, "s": 0, "t": T + 200},
