@@ -73,7 +73,7 @@ def history(key: str, chunks: Sequence[tuple[bytes, bytes, bytes]]) -> list[Metr
     written), ordered by step, then timestamp, then the order they were logged in."""
     # The collector is paused while the points are made: it would otherwise scan the whole heap
     # many times over for objects that cannot form cycles.
-    with _collector_paused():
+    with collector_paused():
         values = unpack("d", b"".join(map(itemgetter(0), chunks)))
         steps = unpack("q", b"".join(map(itemgetter(1), chunks)))
         stamps = unpack("q", b"".join(map(itemgetter(2), chunks)))
@@ -87,7 +87,8 @@ def history(key: str, chunks: Sequence[tuple[bytes, bytes, bytes]]) -> list[Metr
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
+    """The garbage collector off for a block that makes many objects that cannot form cycles."""
     if not gc.isenabled():
         yield
         return

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -28,12 +28,14 @@ from modelcycle.store.names import random_run_name
 from modelcycle.store.prepared import Prepared, raw_transaction
 from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_registry import SqlRegistry, now_ms
-from modelcycle.store.sql_search import compile_filter, compile_order_by
+from modelcycle.store.sql_search import compile_order_by, compile_search
 from modelcycle.store.validation import (
     INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
     check_file_to_log, check_name, check_param_value, check_run_id, check_tag_value, check_text,
     check_version,
 )
+
+_RUN_STATUS = {status.value: status for status in RunStatus}
 
 
 class SqlStore(SqlRegistry, Store):
@@ -95,14 +97,22 @@ class SqlStore(SqlRegistry, Store):
             array = bindparam("ids", type_=ARRAY(String))
             self._pack_ids = list
             in_ids = lambda column: column == any_(array)  # noqa: E731
+        # params and tags come aggregated per run, as a JSON object (text): one row per run
+        # instead of one per value. Metrics stay rows: SQLite's JSON does not keep every digit
+        # of a float.
+        if self._sqlite:
+            group_object = func.json_group_object
+        else:
+            group_object = lambda key, value: cast(func.json_object_agg(key, value), Text)  # noqa: E731
+
+        def as_object(table):
+            c = table.c
+            return select(group_object(c.key, c.value)).where(c.run_id == r.id).scalar_subquery()
+
         self._sql_load_runs = Prepared(engine, select(
-            r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.parent_id, r.deleted_at
+            r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.parent_id, r.deleted_at,
+            as_object(t.params), as_object(t.tags),
         ).where(in_ids(r.id)), ["ids"])
-        self._sql_load_params = Prepared(engine, select(p.run_id, p.key, p.value).where(in_ids(p.run_id)),
-                                         ["ids"])
-        tg = t.tags.c
-        self._sql_load_tags = Prepared(engine, select(tg.run_id, tg.key, tg.value).where(in_ids(tg.run_id)),
-                                       ["ids"])
         self._sql_load_metrics = Prepared(engine, select(
             lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(in_ids(lm.run_id)), ["ids"])
 
@@ -288,27 +298,24 @@ class SqlStore(SqlRegistry, Store):
             return []
         cursor = conn.connection.dbapi_connection.cursor()  # inside conn's transaction
         packed = (self._pack_ids(list(run_ids)),)
-        rows = {row[0]: row for row in self._sql_load_runs.execute(cursor, packed).fetchall()}
-        params: dict[str, dict] = {}
-        for run_id, key, value in self._sql_load_params.execute(cursor, packed).fetchall():
-            params.setdefault(run_id, {})[key] = value
-        tags: dict[str, dict] = {}
-        for run_id, key, value in self._sql_load_tags.execute(cursor, packed).fetchall():
-            tags.setdefault(run_id, {})[key] = value
-        metrics: dict[str, dict] = {}
-        nan = math.nan
-        for run_id, key, value, step, stamp in self._sql_load_metrics.execute(cursor, packed).fetchall():
-            metrics.setdefault(run_id, {})[key] = Metric(key, nan if value is None else value, step, stamp)
-        cursor.close()
-        runs = []
-        for run_id in run_ids:
-            row = rows.get(run_id)
-            if row is not None:
-                _, experiment_id, name, status, start, end, parent, deleted_at = row
-                runs.append(Run(run_id, experiment_id, name, RunStatus(status), start, end, parent,
-                                deleted_at is not None, params.get(run_id, {}), metrics.get(run_id, {}),
-                                tags.get(run_id, {})))
-        return runs
+        # Thousands of rows and values are made here, none of them in a reference cycle.
+        with points.collector_paused():
+            rows = {row[0]: row for row in self._sql_load_runs.execute(cursor, packed).fetchall()}
+            metrics: dict[str, dict] = {}
+            nan = math.nan
+            for run_id, key, value, step, stamp in self._sql_load_metrics.execute(cursor, packed).fetchall():
+                metrics.setdefault(run_id, {})[key] = Metric(key, nan if value is None else value, step, stamp)
+            cursor.close()
+            loads, status_of = orjson.loads, _RUN_STATUS
+            runs = []
+            for run_id in run_ids:
+                row = rows.get(run_id)
+                if row is not None:
+                    _, experiment_id, name, status, start, end, parent, deleted_at, params, tags = row
+                    runs.append(Run(run_id, experiment_id, name, status_of[status], start, end, parent,
+                                    deleted_at is not None, loads(params) if params else {},
+                                    metrics.get(run_id, {}), loads(tags) if tags else {}))
+            return runs
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
                    name: str | None = None) -> None:
@@ -406,9 +413,9 @@ class SqlStore(SqlRegistry, Store):
             raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
                                f"got {max_results!r}. Page through more with page_token.")
         offset = _decode_page_token(page_token)
-        condition = compile_filter(parse_filter(filter))
+        source, condition = compile_search(parse_filter(filter))
         ordering = compile_order_by(parse_order_by(list(order_by or [])))
-        query = select(t.runs.c.id).where(condition)
+        query = select(t.runs.c.id).select_from(source).where(condition)
         if experiment_ids is not None:
             ids = [check_experiment_id(i) for i in experiment_ids]
             if len(ids) > MAX_SEARCH_EXPERIMENTS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, FromClause, and_, exists, false, not_, or_, select, true
 
 from modelcycle.store import schema as t
 from modelcycle.store.search import BoolOp, Comparison, Field, Node, Not, OrderKey
@@ -54,6 +54,30 @@ def _compare(column: ColumnElement, op: str, value: object) -> ColumnElement:
     if op == "not ilike":
         return column.not_ilike(value)
     raise AssertionError(op)
+
+
+def compile_search(node: Node | None) -> tuple[FromClause, ColumnElement]:
+    """The runs table joined to the rows that the filter's top-level comparisons require, and
+    the rest of the filter as a condition. A run matches a comparison on a metric, param or tag
+    exactly when it has a row of that key whose value compares true, so those comparisons
+    become inner joins, one per comparison: the database may then start from the index of
+    values (latest_metrics' (key, value)) instead of probing every run of the experiments."""
+    conjuncts = node.items if isinstance(node, BoolOp) and node.op == "and" else (node,) if node else ()
+    source, rest = t.runs, []
+    for item in conjuncts:
+        if (isinstance(item, Comparison) and item.field.kind != "attribute"
+                and item.op not in ("is null", "is not null") and not _asks_nan(item)):
+            table = _ENTITY_TABLES[item.field.kind].alias()
+            source = source.join(table, and_(table.c.run_id == t.runs.c.id, table.c.key == item.field.key,
+                                             _compare(table.c.value, item.op, item.value)))
+        else:
+            rest.append(compile_filter(item))
+    return source, and_(true(), *rest)
+
+
+def _asks_nan(node: Comparison) -> bool:
+    values = node.value if isinstance(node.value, tuple) else (node.value,)
+    return node.field.kind == "metric" and any(math.isnan(v) for v in values)
 
 
 def compile_filter(node: Node | None) -> ColumnElement:

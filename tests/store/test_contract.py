@@ -386,6 +386,22 @@ def test_tag_and_param_values_are_stored_as_their_text_everywhere(store):
     assert store.get_model_version("m", 1).tags == {**text, "later": "2.5"}
 
 
+def test_tag_and_param_text_that_json_escapes_round_trips(store):
+    """Runs are read back with their params and tags packed as JSON: the text comes back whole."""
+    texts = ["", " ", 'say "hi"', "back\\slash", "line\nbreak\ttab\r", "\x01\x1f\x7f", "é日本🎉",
+             "\u2028\u2029", "{}", "null", "1e5", "x" * 8000]
+    values = {f"k{i}": text for i, text in enumerate(texts)} | {'ключ "🎉" \\': "v"}
+    experiment = store.create_experiment("e")
+    run = store.create_run(experiment.id, tags=values)
+    store.log_batch(run.id, params=values)
+    bare = store.create_run(experiment.id)
+    got = store.get_run(run.id)
+    assert (got.params, got.tags) == (values, values)
+    assert (store.get_run(bare.id).params, store.get_run(bare.id).tags) == ({}, {})
+    found = {r.id: r for r in store.search_runs([experiment.id]).runs}
+    assert found == {run.id: got, bare.id: store.get_run(bare.id)}
+
+
 def test_tags_overwrite_and_delete(store):
     run = store.create_run(store.create_experiment("e").id, tags={"a": "0"})
     store.log_batch(run.id, tags={"a": "1", "b": "x"})
