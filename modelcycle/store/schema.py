@@ -44,11 +44,15 @@ runs = Table(
     Column("end_time", BigInteger, nullable=True),
     Column("parent_id", String(32), ForeignKey("runs.id"), nullable=True),
     Column("deleted_at", BigInteger, nullable=True),
+    # The run's params and tags as one JSON object each, rewritten from the params and tags
+    # tables in the transaction that changes them: a page of runs loads without reading them.
+    Column("params_json", Text, nullable=False, server_default="{}"),
+    Column("tags_json", Text, nullable=False, server_default="{}"),
     Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
     Index("ix_runs_parent_id", "parent_id"),
 )
 
-# params, tags and latest_metrics are read by (run_id, key) in every search: on SQLite they are
+# params, tags and latest_metrics are read by (run_id, key) in searches: on SQLite they are
 # stored clustered on that key (WITHOUT ROWID), so a lookup is one B-tree probe, not two.
 params = Table(
     "params", metadata,

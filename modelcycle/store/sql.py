@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -97,21 +97,30 @@ class SqlStore(SqlRegistry, Store):
             array = bindparam("ids", type_=ARRAY(String))
             self._pack_ids = list
             in_ids = lambda column: column == any_(array)  # noqa: E731
-        # params and tags come aggregated per run, as a JSON object (text): one row per run
-        # instead of one per value. Metrics stay rows: SQLite's JSON does not keep every digit
-        # of a float.
+        # A run's params and tags are also kept on its row as JSON objects (text), rewritten from
+        # their tables by the transaction that changes them. Metrics stay rows: SQLite's JSON
+        # does not keep every digit of a float.
         if self._sqlite:
             group_object = func.json_group_object
         else:
             group_object = lambda key, value: cast(func.json_object_agg(key, value), Text)  # noqa: E731
 
-        def as_object(table):
+        def rewrite(table, column):
             c = table.c
-            return select(group_object(c.key, c.value)).where(c.run_id == r.id).scalar_subquery()
+            document = select(func.coalesce(group_object(c.key, c.value), literal_column("'{}'"))).where(
+                c.run_id == r.id).scalar_subquery()
+            return Prepared(engine, update(t.runs).where(r.id == bindparam("run_id"))
+                            .values({column: document}), ["run_id"])
 
+        self._sql_rewrite_params = rewrite(t.params, "params_json")
+        self._sql_rewrite_tags = rewrite(t.tags, "tags_json")
+        # Held by writes of params and tags: on PostgreSQL, writers to one run take turns, so
+        # each rewrite reads the rows of the writers before it.
+        self._sql_lock_run = Prepared(
+            engine, select(r.deleted_at).where(r.id == bindparam("run_id")).with_for_update(), ["run_id"])
         self._sql_load_runs = Prepared(engine, select(
             r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.parent_id, r.deleted_at,
-            as_object(t.params), as_object(t.tags),
+            r.params_json, r.tags_json,
         ).where(in_ids(r.id)), ["ids"])
         self._sql_load_metrics = Prepared(engine, select(
             lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(in_ids(lm.run_id)), ["ids"])
@@ -278,7 +287,7 @@ class SqlStore(SqlRegistry, Store):
                 raise NotFound(f"No parent run {parent_id}.")
             conn.execute(insert(t.runs).values(
                 id=run_id, experiment_id=experiment_id, name=name, status=RunStatus.RUNNING.value,
-                start_time=start_time, parent_id=parent_id))
+                start_time=start_time, parent_id=parent_id, tags_json=orjson.dumps(tags).decode()))
             if tags:
                 conn.execute(insert(t.tags), [{"run_id": run_id, "key": k, "value": v}
                                               for k, v in tags.items()])
@@ -313,8 +322,8 @@ class SqlStore(SqlRegistry, Store):
                 if row is not None:
                     _, experiment_id, name, status, start, end, parent, deleted_at, params, tags = row
                     runs.append(Run(run_id, experiment_id, name, status_of[status], start, end, parent,
-                                    deleted_at is not None, loads(params) if params else {},
-                                    metrics.get(run_id, {}), loads(tags) if tags else {}))
+                                    deleted_at is not None, loads(params), metrics.get(run_id, {}),
+                                    loads(tags)))
             return runs
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
@@ -350,12 +359,13 @@ class SqlStore(SqlRegistry, Store):
     def restore_run(self, run_id: str) -> None:
         self._set_run_deleted(run_id, None)
 
-    def _check_writable(self, conn: Connection, run_id: str) -> None:
-        self._check_run_cursor(conn.connection.dbapi_connection.cursor(), run_id)
+    def _check_writable(self, conn: Connection, run_id: str, lock: bool = False) -> None:
+        self._check_run_cursor(conn.connection.dbapi_connection.cursor(), run_id, lock)
 
-    def _check_run_cursor(self, cursor, run_id: str) -> None:
-        """The run exists and is not deleted (read inside the caller's transaction)."""
-        row = self._sql_run_deleted.execute(cursor, (run_id,)).fetchone()
+    def _check_run_cursor(self, cursor, run_id: str, lock: bool = False) -> None:
+        """The run exists and is not deleted (read inside the caller's transaction); with
+        ``lock``, its row stays locked until the transaction ends (PostgreSQL)."""
+        row = (self._sql_lock_run if lock else self._sql_run_deleted).execute(cursor, (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"No run with id {run_id}.")
         if row[0] is not None:
@@ -370,7 +380,7 @@ class SqlStore(SqlRegistry, Store):
         tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
         try:
             with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
-                self._check_run_cursor(cur, run_id)
+                self._check_run_cursor(cur, run_id, lock=bool(param_rows or tag_rows))
                 self._sql_insert_chunks.executemany(cur, chunks)
                 self._sql_upsert_latest.executemany(cur, latest)
                 if param_rows:
@@ -382,7 +392,10 @@ class SqlStore(SqlRegistry, Store):
                                 f"The param {key!r} of run {run_id} is already {stored!r}; got {value!r}. "
                                 "Params are write-once: log the new value under another key, or start "
                                 "a new run.")
-                self._sql_upsert_tags.executemany(cur, tag_rows)
+                    self._sql_rewrite_params.execute(cur, (run_id,))
+                if tag_rows:
+                    self._sql_upsert_tags.executemany(cur, tag_rows)
+                    self._sql_rewrite_tags.execute(cur, (run_id,))
         except self._db_errors as exc:
             raise StoreUnavailable(f"The database {self._safe_uri()} refused a write: {exc}") from exc
 
@@ -390,10 +403,11 @@ class SqlStore(SqlRegistry, Store):
         check_run_id(run_id)
         check_key("tag", key)
         with self._write() as conn:
-            self._check_writable(conn, run_id)
+            self._check_writable(conn, run_id, lock=True)
             if conn.execute(delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key == key)
                             ).rowcount == 0:
                 raise NotFound(f"The run {run_id} has no tag {key!r}.")
+            self._sql_rewrite_tags.execute(conn.connection.dbapi_connection.cursor(), (run_id,))
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         check_run_id(run_id)

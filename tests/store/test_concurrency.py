@@ -137,3 +137,34 @@ def test_a_file_and_a_folder_of_one_name_never_both_win_a_race(backend, tmp_path
     assert all(sorted(pair) == ["ok", "refused"] for pair in zip(*outcomes.values())), outcomes
     listed = {info.path for info in store.list_artifact_files(run.id)}
     assert all((f"r{r}/x" in listed) != (f"r{r}/x/y" in listed) for r in range(rounds)), listed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_writers_of_tags_and_params_to_one_run_lose_none(backend, tmp_path, request):
+    """A run's params and tags, kept on its row too, show every write of concurrent writers."""
+    import threading
+
+    from modelcycle.store import open_store
+
+    uri = f"sqlite:///{tmp_path / 'tags.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_uri")
+    store = open_store(uri, str(tmp_path / "artifacts"))
+    run = store.create_run(store.create_experiment("tags").id, tags={"start": "0"})
+    writers, rounds = 4, 40
+    barrier = threading.Barrier(writers)
+
+    def writer(w: int) -> None:
+        barrier.wait(30)
+        for i in range(rounds):
+            store.log_batch(run.id, params={f"p{w}-{i}": str(i)}, tags={f"t{w}-{i}": str(i), f"last{w}": str(i)})
+            if i % 5 == 4:
+                store.delete_tag(run.id, f"t{w}-{i - 1}")
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    got = store.get_run(run.id)
+    assert got.params == {f"p{w}-{i}": str(i) for w in range(writers) for i in range(rounds)}
+    assert got.tags == {"start": "0", **{f"last{w}": str(rounds - 1) for w in range(writers)},
+                        **{f"t{w}-{i}": str(i) for w in range(writers) for i in range(rounds) if i % 5 != 3}}
