@@ -114,8 +114,8 @@ class SqlStore(SqlRegistry, Store):
 
         self._sql_rewrite_params = rewrite(t.params, "params_json")
         self._sql_rewrite_tags = rewrite(t.tags, "tags_json")
-        # Held by writes of params and tags: on PostgreSQL, writers to one run take turns, so
-        # each rewrite reads the rows of the writers before it.
+        # Held by writes of params, tags and artifacts: on PostgreSQL, writers to one run take
+        # turns, so each sees the rows of the writers before it (SQLite's write lock does this).
         self._sql_lock_run = Prepared(
             engine, select(r.deleted_at).where(r.id == bindparam("run_id")).with_for_update(), ["run_id"])
         self._sql_load_runs = Prepared(engine, select(
@@ -464,11 +464,9 @@ class SqlStore(SqlRegistry, Store):
         parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
         a = t.artifacts.c
         with self._write() as conn:
-            if not self._sqlite:  # SQLite's write lock already makes artifact writes take turns
-                # One artifact write per run at a time, so that a file and a folder of the same
-                # name cannot both be checked free and both be inserted.
-                conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id).with_for_update())
-            self._check_writable(conn, run_id)
+            # Locked: artifact writes to one run take turns, so that a file and a folder of the
+            # same name cannot both be checked free and both be inserted.
+            self._check_writable(conn, run_id, lock=True)
             if conn.execute(select(a.path).where(
                 a.run_id == run_id, a.path.startswith(artifact_path + "/", autoescape=True)
             ).limit(1)).first() is not None:
