@@ -39,6 +39,21 @@ class Prepared:
             cursor.executemany(self.sql, rows if self._convert is None else [self._convert(r) for r in rows])
 
 
+class Compiled:
+    """A statement compiled once whose parameters are partly the values it was built with
+    (a filter's literals) and partly given by name at each execution."""
+
+    def __init__(self, compiled):
+        state = compiled.construct_expanded_state()  # `in` lists as one parameter per item
+        self.sql = state.statement
+        self._built = dict(state.parameters)
+        self._order = state.positiontup
+
+    def params(self, values: dict):
+        merged = {**self._built, **values}
+        return merged if self._order is None else [merged[name] for name in self._order]
+
+
 @contextmanager
 def raw_transaction(engine: Engine, sqlite_begin: str | None) -> Iterator[object]:
     """A cursor in one transaction on a pooled driver connection; committed on success."""

@@ -25,7 +25,7 @@ from modelcycle.store.entities import (
     ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
 )
 from modelcycle.store.names import random_run_name
-from modelcycle.store.prepared import Prepared, raw_transaction
+from modelcycle.store.prepared import Compiled, Prepared, raw_transaction
 from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_registry import SqlRegistry, now_ms
 from modelcycle.store.sql_search import compile_order_by, compile_search
@@ -51,6 +51,7 @@ class SqlStore(SqlRegistry, Store):
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
         self._insert = dialect.insert
         self._prepare_hot_statements()
+        self._search_cache: dict[tuple, Compiled] = {}
 
     def _prepare_hot_statements(self) -> None:
         # Built once so that SQLAlchemy compiles them once: logging is the hot path.
@@ -86,17 +87,8 @@ class SqlStore(SqlRegistry, Store):
             .order_by(mc.id), ["run_id", "key"])
         # Loading many runs at once: the ids travel as one parameter (a JSON array for SQLite,
         # an array for PostgreSQL), so each statement is compiled once whatever the count.
-        if self._sqlite:
-            ids = select(func.json_each(bindparam("ids")).table_valued("value").c.value).scalar_subquery()
-            self._pack_ids = orjson.dumps
-            in_ids = lambda column: column.in_(ids)  # noqa: E731
-        else:
-            from sqlalchemy import String, any_
-            from sqlalchemy.dialects.postgresql import ARRAY
-
-            array = bindparam("ids", type_=ARRAY(String))
-            self._pack_ids = list
-            in_ids = lambda column: column == any_(array)  # noqa: E731
+        self._pack_ids = orjson.dumps if self._sqlite else list
+        in_ids = lambda column: self._in_list(column, "ids")  # noqa: E731
         # A run's params and tags are also kept on its row as JSON objects (text), rewritten from
         # their tables by the transaction that changes them. Metrics stay rows: SQLite's JSON
         # does not keep every digit of a float.
@@ -125,6 +117,45 @@ class SqlStore(SqlRegistry, Store):
         self._sql_load_metrics = Prepared(engine, select(
             lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(in_ids(lm.run_id)), ["ids"])
 
+    def _in_list(self, column, name: str):
+        """``column`` in the list given as parameter ``name``, packed by ``_pack_ids``."""
+        if self._sqlite:
+            return column.in_(select(func.json_each(bindparam(name)).table_valued("value").c.value)
+                              .scalar_subquery())
+        from sqlalchemy import any_
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+
+    def _search_statement(self, filter: str | None, order_by: tuple[str, ...], experiments: int | None,
+                          view: ViewType) -> Compiled:
+        """The query of run ids for a search, compiled once per filter, ordering and view: a
+        dashboard repeats the same searches. The filter's values are bound parameters."""
+        parsed, ordering = parse_filter(filter), parse_order_by(list(order_by))  # checks both first
+        in_one = experiments == 1  # `=`, so that the index gives one experiment's runs in order
+        key = (filter, order_by, None if experiments is None else in_one, view)
+        compiled = self._search_cache.get(key)
+        if compiled is None:
+            source, condition = compile_search(parsed)
+            query = select(t.runs.c.id).select_from(source).where(condition)
+            if in_one:
+                query = query.where(t.runs.c.experiment_id == bindparam("experiment"))
+            elif experiments is not None:
+                query = query.where(self._in_list(t.runs.c.experiment_id, "experiments"))
+            if view is ViewType.ACTIVE:
+                query = query.where(t.runs.c.deleted_at.is_(None))
+            elif view is ViewType.DELETED:
+                query = query.where(t.runs.c.deleted_at.is_not(None))
+            query = (query.order_by(*compile_order_by(ordering))
+                     .offset(bindparam("offset")).limit(bindparam("limit")))
+            # Stand-ins for the values each execution gives.
+            stand_ins = {"offset": 0, "limit": 1, "experiment": 0, "experiments": self._pack_ids([])}
+            compiled = Compiled(query.params(stand_ins).compile(dialect=self.engine.dialect))
+            if len(self._search_cache) >= 256:
+                self._search_cache.clear()
+            self._search_cache[key] = compiled
+        return compiled
+
     def _safe_uri(self) -> str:
         from sqlalchemy.engine import make_url
 
@@ -150,6 +181,15 @@ class SqlStore(SqlRegistry, Store):
                     yield conn
         except OperationalError as exc:
             raise StoreUnavailable(f"The database {self._safe_uri()} refused a read: {exc.orig}") from exc
+
+    @contextmanager
+    def _raw_read(self) -> Iterator:
+        """A driver cursor in one read transaction (one snapshot), for the hot read paths."""
+        try:
+            with raw_transaction(self.engine, "BEGIN" if self._sqlite else None) as cursor:
+                yield cursor
+        except self._db_errors as exc:
+            raise StoreUnavailable(f"The database {self._safe_uri()} refused a read: {exc}") from exc
 
     # ------------------------------------------------------------------ experiments
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
@@ -296,16 +336,16 @@ class SqlStore(SqlRegistry, Store):
 
     def get_run(self, run_id: str) -> Run:
         check_run_id(run_id)
-        with self._read() as conn:
-            runs = self._load_runs(conn, [run_id])
+        with self._raw_read() as cursor:
+            runs = self._load_runs(cursor, [run_id])
         if not runs:
             raise NotFound(f"No run with id {run_id}. Find runs with `modelcycle runs ls`.")
         return runs[0]
 
-    def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    def _load_runs(self, cursor, run_ids: Sequence[str]) -> list[Run]:
+        """The runs of ``run_ids`` that exist, in that order (read with the caller's cursor)."""
         if not run_ids:
             return []
-        cursor = conn.connection.dbapi_connection.cursor()  # inside conn's transaction
         packed = (self._pack_ids(list(run_ids)),)
         # Thousands of rows and values are made here, none of them in a reference cycle.
         with points.collector_paused():
@@ -314,7 +354,6 @@ class SqlStore(SqlRegistry, Store):
             nan = math.nan
             for run_id, key, value, step, stamp in self._sql_load_metrics.execute(cursor, packed).fetchall():
                 metrics.setdefault(run_id, {})[key] = Metric(key, nan if value is None else value, step, stamp)
-            cursor.close()
             loads, status_of = orjson.loads, _RUN_STATUS
             runs = []
             for run_id in run_ids:
@@ -427,24 +466,19 @@ class SqlStore(SqlRegistry, Store):
             raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
                                f"got {max_results!r}. Page through more with page_token.")
         offset = _decode_page_token(page_token)
-        source, condition = compile_search(parse_filter(filter))
-        ordering = compile_order_by(parse_order_by(list(order_by or [])))
-        query = select(t.runs.c.id).select_from(source).where(condition)
+        values = {"offset": offset, "limit": max_results + 1}
         if experiment_ids is not None:
             ids = [check_experiment_id(i) for i in experiment_ids]
             if len(ids) > MAX_SEARCH_EXPERIMENTS:
                 raise InvalidInput(f"A search takes at most {MAX_SEARCH_EXPERIMENTS} experiment ids; got "
                                    f"{len(ids)}. Search all experiments (no ids) and filter instead.")
-            query = query.where(t.runs.c.experiment_id.in_(ids))
-        if view is ViewType.ACTIVE:
-            query = query.where(t.runs.c.deleted_at.is_(None))
-        elif view is ViewType.DELETED:
-            query = query.where(t.runs.c.deleted_at.is_not(None))
-        query = query.order_by(*ordering).offset(offset).limit(max_results + 1)
-        with self._read() as conn:
-            run_ids = conn.execute(query).scalars().all()
+            values.update(experiment=ids[0] if len(ids) == 1 else None, experiments=self._pack_ids(ids))
+        statement = self._search_statement(filter, tuple(order_by or ()),
+                                           None if experiment_ids is None else len(ids), view)
+        with self._raw_read() as cursor:
+            run_ids = [row[0] for row in cursor.execute(statement.sql, statement.params(values)).fetchall()]
             more = len(run_ids) > max_results
-            runs = self._load_runs(conn, run_ids[:max_results])
+            runs = self._load_runs(cursor, run_ids[:max_results])
         token = _encode_page_token(offset + max_results) if more else None
         return RunPage(runs, token)
 
