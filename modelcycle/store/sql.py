@@ -89,17 +89,29 @@ class SqlStore(SqlRegistry, Store):
         # an array for PostgreSQL), so each statement is compiled once whatever the count.
         self._pack_ids = orjson.dumps if self._sqlite else list
         in_ids = lambda column: self._in_list(column, "ids")  # noqa: E731
-        # A run's params and tags are also kept on its row as JSON objects (text), rewritten from
-        # their tables by the transaction that changes them. Metrics stay rows: SQLite's JSON
-        # does not keep every digit of a float.
+        # Keys and values as one JSON object (text). Not for metrics: SQLite's JSON does not keep
+        # every digit of a float.
         if self._sqlite:
             group_object = func.json_group_object
         else:
             group_object = lambda key, value: cast(func.json_object_agg(key, value), Text)  # noqa: E731
+        empty_object = literal_column("'{}'")
+        e, et = t.experiments.c, t.experiment_tags.c
+        experiment = select(e.id, e.name, e.created_at, e.updated_at, e.deleted_at, select(
+            func.coalesce(group_object(et.key, et.value), empty_object)).where(
+            et.experiment_id == e.id).scalar_subquery())
+        self._sql_experiment_deleted = Prepared(
+            engine, select(e.deleted_at).where(e.id == bindparam("id")), ["id"])
+        self._sql_insert_run = Prepared(engine, insert(t.runs), [
+            "id", "experiment_id", "name", "status", "start_time", "parent_id", "tags_json"])
+        self._sql_experiment_by_id = Prepared(engine, experiment.where(e.id == bindparam("id")), ["id"])
+        self._sql_experiment_by_name = Prepared(engine, experiment.where(e.name == bindparam("name")), ["name"])
+        # A run's params and tags are also kept on its row as JSON objects, rewritten from their
+        # tables by the transaction that changes them.
 
         def rewrite(table, column):
             c = table.c
-            document = select(func.coalesce(group_object(c.key, c.value), literal_column("'{}'"))).where(
+            document = select(func.coalesce(group_object(c.key, c.value), empty_object)).where(
                 c.run_id == r.id).scalar_subquery()
             return Prepared(engine, update(t.runs).where(r.id == bindparam("run_id"))
                             .values({column: document}), ["run_id"])
@@ -225,31 +237,28 @@ class SqlStore(SqlRegistry, Store):
             "existing one (start_run(experiment=...) uses it as it is)."
         )
 
-    def _experiment_from_row(self, conn: Connection, row) -> Experiment:
-        tag_rows = conn.execute(
-            select(t.experiment_tags.c.key, t.experiment_tags.c.value)
-            .where(t.experiment_tags.c.experiment_id == row.id)
-        )
-        return Experiment(row.id, row.name, row.created_at, row.updated_at,
-                          row.deleted_at is not None, dict(tag_rows.all()))
+    def _experiment(self, statement: Prepared, key: object) -> Experiment | None:
+        with self._raw_read() as cursor:
+            row = statement.execute(cursor, (key,)).fetchone()
+        if row is None:
+            return None
+        experiment_id, name, created_at, updated_at, deleted_at, tags = row
+        return Experiment(experiment_id, name, created_at, updated_at, deleted_at is not None, orjson.loads(tags))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
-        experiment_id = check_experiment_id(experiment_id)
-        with self._read() as conn:
-            row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_id)).first()
-            if row is None:
-                raise NotFound(f"No experiment with id {experiment_id}. List them with "
-                               "`modelcycle experiments ls`.")
-            return self._experiment_from_row(conn, row)
+        experiment = self._experiment(self._sql_experiment_by_id, check_experiment_id(experiment_id))
+        if experiment is None:
+            raise NotFound(f"No experiment with id {experiment_id}. List them with "
+                           "`modelcycle experiments ls`.")
+        return experiment
 
     def get_experiment_by_name(self, name: str) -> Experiment:
         check_name("experiment", name)
-        with self._read() as conn:
-            row = conn.execute(select(t.experiments).where(t.experiments.c.name == name)).first()
-            if row is None:
-                raise NotFound(f"No experiment named {name!r}. List them with `modelcycle experiments ls`, "
-                               f"or create it with `modelcycle experiments create {name!r}`.")
-            return self._experiment_from_row(conn, row)
+        experiment = self._experiment(self._sql_experiment_by_name, name)
+        if experiment is None:
+            raise NotFound(f"No experiment named {name!r}. List them with `modelcycle experiments ls`, "
+                           f"or create it with `modelcycle experiments create {name!r}`.")
+        return experiment
 
     def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
         view = ViewType.parse(view)
@@ -312,25 +321,21 @@ class SqlStore(SqlRegistry, Store):
             check_run_id(parent_id)
         run_id = uuid.uuid4().hex
         start_time = now_ms() if start_time is None else check_int64("The start time of a run", start_time)
-        with self._write() as conn:
-            deleted = conn.execute(
-                select(t.experiments.c.deleted_at).where(t.experiments.c.id == experiment_id)
-            ).first()
-            if deleted is None:
-                raise NotFound(f"No experiment with id {experiment_id}; create it first.")
-            if deleted[0] is not None:
-                raise Conflict(f"The experiment {experiment_id} is deleted; restore it before "
-                               "starting runs in it.")
-            if parent_id is not None and conn.execute(
-                select(t.runs.c.id).where(t.runs.c.id == parent_id)
-            ).first() is None:
-                raise NotFound(f"No parent run {parent_id}.")
-            conn.execute(insert(t.runs).values(
-                id=run_id, experiment_id=experiment_id, name=name, status=RunStatus.RUNNING.value,
-                start_time=start_time, parent_id=parent_id, tags_json=orjson.dumps(tags).decode()))
-            if tags:
-                conn.execute(insert(t.tags), [{"run_id": run_id, "key": k, "value": v}
-                                              for k, v in tags.items()])
+        try:
+            with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
+                deleted = self._sql_experiment_deleted.execute(cur, (experiment_id,)).fetchone()
+                if deleted is None:
+                    raise NotFound(f"No experiment with id {experiment_id}; create it first.")
+                if deleted[0] is not None:
+                    raise Conflict(f"The experiment {experiment_id} is deleted; restore it before "
+                                   "starting runs in it.")
+                if parent_id is not None and self._sql_run_deleted.execute(cur, (parent_id,)).fetchone() is None:
+                    raise NotFound(f"No parent run {parent_id}.")
+                self._sql_insert_run.execute(cur, (run_id, experiment_id, name, RunStatus.RUNNING.value,
+                                                   start_time, parent_id, orjson.dumps(tags).decode()))
+                self._sql_upsert_tags.executemany(cur, [(run_id, k, v) for k, v in tags.items()])
+        except self._db_errors as exc:
+            raise StoreUnavailable(f"The database {self._safe_uri()} refused a write: {exc}") from exc
         return Run(run_id, experiment_id, name, RunStatus.RUNNING, start_time, None, parent_id,
                    False, {}, {}, tags)
 
