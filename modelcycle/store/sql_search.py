@@ -96,22 +96,19 @@ def compile_filter(node: Node | None) -> ColumnElement:
             return column.is_(None) if op == "is null" else column.is_not(None)
         return ~_has_key(field) if op == "is null" else _has_key(field)
     column = _value_of(field)
-    if field.kind == "metric":
+    if _asks_nan(node):
         # NaN is stored as NULL: it equals only NaN, and is never less or greater than anything.
-        values = value if isinstance(value, tuple) else (value,)
-        nan_asked = any(math.isnan(v) for v in values)
-        numbers = tuple(v for v in values if not math.isnan(v))
-        if nan_asked:
-            is_nan = and_(_has_key(field), column.is_(None))
-            if op == "=":
-                return is_nan
-            if op == "!=":
-                return and_(_has_key(field), column.is_not(None))
-            if op == "in":
-                return or_(is_nan, column.in_(list(numbers))) if numbers else is_nan
-            if op == "not in":
-                return _compare(column, op, numbers) if numbers else column.is_not(None)
-            return false()
+        numbers = tuple(v for v in (value if isinstance(value, tuple) else (value,)) if not math.isnan(v))
+        is_nan = and_(_has_key(field), column.is_(None))
+        if op == "=":
+            return is_nan
+        if op == "!=":
+            return and_(_has_key(field), column.is_not(None))
+        if op == "in":
+            return or_(is_nan, column.in_(list(numbers))) if numbers else is_nan
+        if op == "not in":
+            return _compare(column, op, numbers) if numbers else column.is_not(None)
+        return false()
     # Two-valued logic: a run without the key fails the comparison (instead of yielding SQL
     # NULL), so that `not <comparison>` matches it, as the filter language documents. `IS TRUE`
     # does it with one evaluation of the column's subquery, where `x IS NOT NULL AND x > v` took two.
