@@ -18,7 +18,7 @@ from modelcycle.store.entities import (
 )
 from modelcycle.store.validation import (
     check_alias, check_artifact_path, check_experiment_id, check_file_to_log, check_metrics, check_model_name,
-    check_model_version, check_param_value, check_run_id, check_tag_value,
+    check_model_version, check_params, check_run_id, check_tag_value, check_tags,
 )
 
 
@@ -64,7 +64,7 @@ class RestStore(Store):
     # ------------------------------------------------------------------ experiments
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
         return Experiment.from_dict(self._json("POST", "/api/experiments",
-                                               json={"name": name, "tags": _tags(tags)}))
+                                               json={"name": name, "tags": check_tags(tags)}))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
         return Experiment.from_dict(self._json("GET", f"/api/experiments/{_experiment(experiment_id)}"))
@@ -95,7 +95,7 @@ class RestStore(Store):
                    tags: dict[str, str] | None = None, parent_id: str | None = None,
                    start_time: int | None = None) -> Run:
         return Run.from_dict(self._json("POST", "/api/runs", json={
-            "experiment_id": _experiment(experiment_id), "name": name, "tags": _tags(tags),
+            "experiment_id": _experiment(experiment_id), "name": name, "tags": check_tags(tags),
             "parent_id": parent_id, "start_time": start_time}))
 
     def get_run(self, run_id: str) -> Run:
@@ -119,7 +119,7 @@ class RestStore(Store):
         # numbers and a step beyond 64 bits is InvalidInput, not an error of the JSON encoder.
         self._send("POST", f"/api/runs/{_run(run_id)}/batch", json={
             "metrics": [m.to_dict() for m in check_metrics(metrics)],
-            "params": {k: check_param_value(k, v) for k, v in (params or {}).items()}, "tags": _tags(tags)})
+            "params": check_params(params), "tags": check_tags(tags)})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._send("DELETE", f"/api/runs/{_run(run_id)}/tags", params={"key": key})
@@ -209,7 +209,7 @@ class RestStore(Store):
     def create_registered_model(self, name: str, description: str = "",
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("POST", "/api/registered-models", json={
-            "name": check_model_name(name), "description": description, "tags": _tags(tags)}))
+            "name": check_model_name(name), "description": description, "tags": check_tags(tags)}))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("GET", _model(name)))
@@ -227,7 +227,7 @@ class RestStore(Store):
                              description: str = "", tags: dict[str, str] | None = None) -> ModelVersion:
         return ModelVersion.from_dict(self._json("POST", _model(name, "versions"), json={
             "run_id": run_id, "artifact_path": artifact_path, "user": user,
-            "description": description, "tags": _tags(tags)}))
+            "description": description, "tags": check_tags(tags)}))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return ModelVersion.from_dict(self._json("GET", _version(name, version)))
@@ -288,11 +288,6 @@ def _model(name: str, *parts: object) -> str:
 
 def _version(name: str, version: int, *parts: str) -> str:
     return _model(name, "versions", check_model_version(version), *parts)
-
-
-def _tags(tags: dict | None) -> dict[str, str]:
-    """Values as the text the SQL store keeps (numbers and numpy scalars by str())."""
-    return {k: check_tag_value(k, v) for k, v in (tags or {}).items()}
 
 
 def _tag_or_none(key: str, value: object) -> str | None:

@@ -31,7 +31,7 @@ from modelcycle.store.sql_registry import SqlRegistry, now_ms
 from modelcycle.store.sql_search import compile_order_by, compile_search
 from modelcycle.store.validation import (
     INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
-    check_file_to_log, check_name, check_param_value, check_run_id, check_tag_value, check_text,
+    check_file_to_log, check_name, check_params, check_run_id, check_tag_value, check_tags, check_text,
     check_version,
 )
 
@@ -206,7 +206,7 @@ class SqlStore(SqlRegistry, Store):
     # ------------------------------------------------------------------ experiments
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
         check_name("experiment", name)
-        tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
+        tags = check_tags(tags)
         stamp = now_ms()
         try:
             with self._write() as conn:
@@ -316,7 +316,7 @@ class SqlStore(SqlRegistry, Store):
                    start_time: int | None = None) -> Run:
         experiment_id = check_experiment_id(experiment_id)
         name = check_name("run", name) if name is not None else random_run_name()
-        tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
+        tags = check_tags(tags)
         if parent_id is not None:
             check_run_id(parent_id)
         run_id = uuid.uuid4().hex
@@ -420,8 +420,8 @@ class SqlStore(SqlRegistry, Store):
                   params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
         check_run_id(run_id)
         chunks, latest = points.chunk_rows(run_id, check_metrics(metrics), now_ms())
-        param_rows = [(check_key("param", k), check_param_value(k, v)) for k, v in (params or {}).items()]
-        tag_rows = [(run_id, check_key("tag", k), check_tag_value(k, v)) for k, v in (tags or {}).items()]
+        param_rows = list(check_params(params).items())
+        tag_rows = [(run_id, k, v) for k, v in check_tags(tags).items()]
         try:
             with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cur:
                 self._check_run_cursor(cur, run_id, lock=bool(param_rows or tag_rows))

@@ -14,7 +14,7 @@ from modelcycle.store import schema as t
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
 from modelcycle.store.validation import (
     MAX_TAG_VALUE_LENGTH, RESERVED_ALIASES, check_alias, check_artifact_path, check_audit, check_key,
-    check_model_name, check_model_version, check_run_id, check_tag_value, check_text,
+    check_model_name, check_model_version, check_run_id, check_tag_value, check_tags, check_text,
 )
 
 
@@ -127,7 +127,7 @@ class SqlRegistry:
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         check_model_name(name)
         description = _check_description(description or "")
-        tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
+        tags = check_tags(tags)
         try:
             with self._write() as conn:
                 model_id = self._insert_model(conn, name, description)
@@ -173,7 +173,7 @@ class SqlRegistry:
         check_run_id(run_id)
         artifact_path = check_artifact_path(artifact_path)
         description = _check_description(description or "")
-        tags = {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
+        tags = check_tags(tags)
         m = t.registered_models.c
         for _attempt in range(5):
             try:

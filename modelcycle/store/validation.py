@@ -79,6 +79,15 @@ def check_param_value(key: str, value: object) -> str:
     return check_text(f"The value of param {key!r}", str(value))
 
 
+def check_tags(tags: dict | None) -> dict[str, str]:
+    """Tags with checked keys, their values as the text stored (numbers and numpy scalars by str())."""
+    return {check_key("tag", k): check_tag_value(k, v) for k, v in (tags or {}).items()}
+
+
+def check_params(params: dict | None) -> dict[str, str]:
+    return {check_key("param", k): check_param_value(k, v) for k, v in (params or {}).items()}
+
+
 def check_metric_value(key: str, value: object) -> float:
     """The value as a plain float: numpy scalars, ints and numeric strings are converted."""
     if isinstance(value, bool):
