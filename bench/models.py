@@ -42,11 +42,10 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from tracking import Timings, mlflow_python, sqlite_pragmas
+from tracking import Timings, mlflow_python, side as run_side, sqlite_pragmas
 
 HERE = Path(__file__).resolve().parent
 
@@ -241,20 +240,7 @@ def run_mlflow(sizes: dict, workdir: Path, variant: str) -> dict:
 
 # ---------------------------------------------------------------------- driver
 def side(python: str, name: str, variant: str, quick: bool) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"bench-models-{name}-") as tmp:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MODELCYCLE_", "MLFLOW_"))},
-               "MODELCYCLE_HOME": tmp,
-               "MODELCYCLE_TRACKING_URI": f"sqlite:///{tmp}/mc.db",  # absolute path: four slashes
-               "MODELCYCLE_ARTIFACT_URI": f"{tmp}/artifacts",
-               "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-               "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "false",
-               "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
-        args = [python, __file__, "--side", name, "--variant", variant, "--workdir", tmp] + \
-            (["--quick"] if quick else [])
-        out = subprocess.run(args, env=env, cwd=tmp, capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise SystemExit(f"{name} ({variant}) side failed:\n{out.stderr[-4000:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_side(python, name, quick, script=__file__, extra=("--variant", variant), in_workdir=True)
 
 
 def main() -> None:

@@ -303,8 +303,11 @@ def mlflow_python(explicit: str | None) -> str:
 
 
 # ---------------------------------------------------------------------- driver
-def side(python: str, name: str, quick: bool, env_extra: dict | None = None) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+def side(python: str, name: str, quick: bool, env_extra: dict | None = None, script: str = __file__,
+         extra: tuple[str, ...] = (), in_workdir: bool = False) -> dict:
+    """The results of one side: ``script --side name`` run by ``python`` in its own process and
+    temporary folder (also its working directory with ``in_workdir``)."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{Path(script).stem}-{name}-") as tmp:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MODELCYCLE_", "MLFLOW_"))},
                "MODELCYCLE_HOME": tmp,
                "MODELCYCLE_TRACKING_URI": f"sqlite:///{tmp}/mc.db",  # absolute path: four slashes
@@ -313,10 +316,11 @@ def side(python: str, name: str, quick: bool, env_extra: dict | None = None) -> 
                "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "false",
                "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
                **(env_extra or {})}
-        args = [python, __file__, "--side", name, "--workdir", tmp] + (["--quick"] if quick else [])
-        out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+        args = [python, script, "--side", name, *extra, "--workdir", tmp] + (["--quick"] if quick else [])
+        out = subprocess.run(args, env=env, cwd=tmp if in_workdir else None, capture_output=True, text=True,
+                             check=False)
         if out.returncode != 0:
-            raise SystemExit(f"{name} side failed:\n{out.stderr[-4000:]}")
+            raise SystemExit(f"{' '.join([name, *extra])} side failed:\n{out.stderr[-4000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
