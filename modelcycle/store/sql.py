@@ -103,7 +103,7 @@ class SqlStore(SqlRegistry, Store):
         self._sql_experiment_deleted = Prepared(
             engine, select(e.deleted_at).where(e.id == bindparam("id")), ["id"])
         self._sql_insert_run = Prepared(engine, insert(t.runs), [
-            "id", "experiment_id", "name", "status", "start_time", "parent_id", "tags_json"])
+            "id", "experiment_id", "name", "status", "start_time", "parent_id"])
         self._sql_experiment_by_id = Prepared(engine, experiment.where(e.id == bindparam("id")), ["id"])
         self._sql_experiment_by_name = Prepared(engine, experiment.where(e.name == bindparam("name")), ["name"])
         # A run's params and tags are also kept on its row as JSON objects, rewritten from their
@@ -332,8 +332,10 @@ class SqlStore(SqlRegistry, Store):
                 if parent_id is not None and self._sql_run_deleted.execute(cur, (parent_id,)).fetchone() is None:
                     raise NotFound(f"No parent run {parent_id}.")
                 self._sql_insert_run.execute(cur, (run_id, experiment_id, name, RunStatus.RUNNING.value,
-                                                   start_time, parent_id, orjson.dumps(tags).decode()))
-                self._sql_upsert_tags.executemany(cur, [(run_id, k, v) for k, v in tags.items()])
+                                                   start_time, parent_id))
+                if tags:
+                    self._sql_upsert_tags.executemany(cur, [(run_id, k, v) for k, v in tags.items()])
+                    self._sql_rewrite_tags.execute(cur, (run_id,))
         except self._db_errors as exc:
             raise StoreUnavailable(f"The database {self._safe_uri()} refused a write: {exc}") from exc
         return Run(run_id, experiment_id, name, RunStatus.RUNNING, start_time, None, parent_id,
