@@ -1,4 +1,4 @@
-"""`modelcycle models ...`: the registry from the command line. Thin: parse, call, render."""
+"""`modelcycle models ...`: the registry from the command line."""
 
 from __future__ import annotations
 
@@ -7,18 +7,13 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
+from modelcycle.cli.common import client, parse_pairs
 from modelcycle.render import Output, OutputOpt, console, emit, fmt_time
 
-models_app = typer.Typer(help="Registered models: versions, stages, aliases, promotion, rollback, lineage.",
-                         no_args_is_help=True)
+app = typer.Typer(name="models", help="Registered models: versions, stages, aliases, promotion, rollback, lineage.",
+                  no_args_is_help=True)
 
 ReasonOpt = Annotated[str, typer.Option("--reason", "-m", help="Why: kept in the audit log.")]
-
-
-def _client():
-    from modelcycle.tracking.fluent import client
-
-    return client()
 
 
 def _api():
@@ -27,7 +22,7 @@ def _api():
     return registry
 
 
-@models_app.command("ls")
+@app.command("ls")
 def models_ls(output: OutputOpt = Output.table) -> None:
     """List registered models with their latest and Production versions and aliases."""
     rows = [{"name": m.name, "latest": m.latest_version, "production": m.production_version,
@@ -44,22 +39,22 @@ def _versions_rows(versions) -> list[dict]:
             for v in versions]
 
 
-@models_app.command("versions")
+@app.command("versions")
 def models_versions(
     name: str,
     all_: Annotated[bool, typer.Option("--all", help="Include deleted versions.")] = False,
     output: OutputOpt = Output.table,
 ) -> None:
     """The versions of a model, oldest first."""
-    versions = _client().store.list_model_versions(name, include_deleted=all_)
+    versions = client().store.list_model_versions(name, include_deleted=all_)
     columns = ["version", "stage", "aliases", "run_id", "path", "created", "by", "tags"] + (["deleted"] if all_ else [])
     emit(_versions_rows(versions), columns, output.value, title=f"Versions of {name}")
 
 
-@models_app.command("show")
+@app.command("show")
 def models_show(name: str) -> None:
     """A model: description, tags, promotion policy, versions and aliases."""
-    model = _client().store.get_registered_model(name)
+    model = client().store.get_registered_model(name)
     policy = _api().get_promotion_policy(name)
     console.print(Text.assemble((model.name, "bold"), f"  latest version {model.latest_version or '-'}, "
                                 f"Production: {model.production_version or 'none'}",
@@ -70,11 +65,11 @@ def models_show(name: str) -> None:
     if policy.required_tags:
         rules.append(f"required tags: {', '.join(policy.required_tags)}")
     console.print("  Promotion gates: " + "; ".join(rules), markup=False)
-    emit(_versions_rows(_client().store.list_model_versions(name)),
+    emit(_versions_rows(client().store.list_model_versions(name)),
          ["version", "stage", "aliases", "run_id", "created", "by", "tags"], "table", title="Versions")
 
 
-@models_app.command("register")
+@app.command("register")
 def models_register(
     source: Annotated[str, typer.Argument(help="runs:/RUN_ID/PATH of a model logged with mc.log_model.")],
     name: Annotated[str, typer.Argument(help="The registered model's name (created if new).")],
@@ -82,13 +77,11 @@ def models_register(
     tag: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE, repeatable.")] = None,
 ) -> None:
     """Register a logged model as the next version of NAME (checked first: nothing half-registered)."""
-    from modelcycle.cli import _parse_pairs
-
-    version = _api().register_model(source, name, description, _parse_pairs(tag))
+    version = _api().register_model(source, name, description, parse_pairs(tag))
     console.print(Text.assemble("Registered ", (version.name, "bold"), f" version {version.version} from {source}."))
 
 
-@models_app.command("promote")
+@app.command("promote")
 def models_promote(
     name: str,
     version: int,
@@ -122,7 +115,7 @@ def _print_gates(report) -> None:
          styles={"result": "bold"})
 
 
-@models_app.command("alias")
+@app.command("alias")
 def models_alias(
     name: str,
     alias: str,
@@ -141,30 +134,30 @@ def models_alias(
     console.print(f"{name}@{alias} → version {version}.", markup=False)
 
 
-@models_app.command("rollback")
+@app.command("rollback")
 def models_rollback(name: str, reason: ReasonOpt = "") -> None:
     """Give Production back to the version that held it before the current one."""
-    before = _client().store.get_registered_model(name).production_version
+    before = client().store.get_registered_model(name).production_version
     version = _api().rollback(name, reason)
     console.print(f"Rolled back {name}: Production is version {version.version} again "
                   f"(version {before} archived).", markup=False)
 
 
-@models_app.command("archive")
+@app.command("archive")
 def models_archive(name: str, version: int, reason: ReasonOpt = "") -> None:
     """Move a version to Archived."""
     _api().archive(name, version, reason)
     console.print(f"Archived {name} version {version}.", markup=False)
 
 
-@models_app.command("delete")
+@app.command("delete")
 def models_delete(name: str, version: int, reason: ReasonOpt = "") -> None:
     """Delete a version (its number is not reused; the audit log keeps its history)."""
     _api().delete_model_version(name, version, reason)
     console.print(f"Deleted {name} version {version}.", markup=False)
 
 
-@models_app.command("policy")
+@app.command("policy")
 def models_policy(
     name: str,
     metric: Annotated[Optional[str], typer.Option(help="Run metric the candidate must beat the champion on.")] = None,
@@ -184,7 +177,7 @@ def models_policy(
     models_show(name)
 
 
-@models_app.command("lineage")
+@app.command("lineage")
 def models_lineage(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@ALIAS, NAME@production, models:/NAME/VERSION.")],
     output: OutputOpt = Output.table,
@@ -208,7 +201,7 @@ def models_lineage(
         + (f"  {code['entry_point']}" if code["entry_point"] else "")))
 
 
-@models_app.command("history")
+@app.command("history")
 def models_history(
     name: str,
     output: OutputOpt = Output.table,

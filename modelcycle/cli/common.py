@@ -1,0 +1,52 @@
+"""What every command group shares: the client, options, argument parsing and error handling."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from modelcycle.exceptions import ModelcycleError
+from modelcycle.render import err_console
+
+# Names, paths and messages come from users: they are printed with markup off, or as Text,
+# never inside console markup, so that a name like '[/]' is shown as it is.
+
+
+class View(str, Enum):
+    active = "active"
+    deleted = "deleted"
+    all = "all"
+
+
+ViewOpt = Annotated[View, typer.Option("--view", help="active, deleted or all.")]
+
+
+def client():
+    """The client of the tracking URI in use (--tracking-uri, MODELCYCLE_TRACKING_URI or the embedded store)."""
+    from modelcycle.tracking.fluent import client as fluent_client
+
+    return fluent_client()
+
+
+def parse_pairs(items: list[str] | None) -> dict[str, str]:
+    pairs = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+def run(app: typer.Typer) -> None:
+    """Run the command line. Usage errors are answered by the command-line parser itself
+    (exit 2); errors of modelcycle become one line on stderr and the exit code of their class."""
+    try:
+        app()
+    except ModelcycleError as exc:
+        err_console.print(Text.assemble(("Error:", "red"), " ", exc.message))
+        sys.exit(exc.exit_code)
