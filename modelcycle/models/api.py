@@ -190,15 +190,22 @@ class _Source:
     def trusted(self) -> bool:
         return self.local is None
 
+    def _cache(self, rel: str) -> Path:
+        digest = self.manifest.files[rel]["sha256"]
+        # Named by content, with the file's suffix: some libraries read the format from it.
+        return config.home() / "cache" / "blobs" / digest[:2] / (digest + Path(rel).suffix)
+
     def fetch(self, rel: str) -> Path:
-        """A local copy of one file, verified against the manifest's digest."""
+        """A local copy of one file, verified against the manifest's digest: also when it is
+        already in the cache, where anyone who can write to the folder could replace it."""
         digest = self.manifest.files[rel]["sha256"]
         if self.local is not None:
             return self.local / rel
-        # Named by content, with the file's suffix: some libraries read the format from it.
-        cache = config.home() / "cache" / "blobs" / digest[:2] / (digest + Path(rel).suffix)
+        cache = self._cache(rel)
         if cache.is_file():
-            return cache
+            if file_digest(cache)[0] == digest:
+                return cache
+            cache.unlink(missing_ok=True)  # damaged or replaced: fetched again from the store
         cache.parent.mkdir(parents=True, exist_ok=True)
         part = cache.with_name(f".{digest}.{uuid.uuid4().hex}.part")
         sha = hashlib.sha256()
@@ -214,6 +221,19 @@ class _Source:
         finally:
             part.unlink(missing_ok=True)
         return cache
+
+    def read(self, rel: str) -> bytes:
+        """The bytes of one file, checked after they are read: what is checked is what is used
+        (a pickle is unpickled from these bytes, never from a file that could change meanwhile)."""
+        digest = self.manifest.files[rel]["sha256"]
+        for _attempt in range(2):
+            data = self.fetch(rel).read_bytes()
+            if hashlib.sha256(data).hexdigest() == digest:
+                return data
+            if self.local is None:
+                self._cache(rel).unlink(missing_ok=True)  # replaced after it was checked
+        raise InvalidInput(f"The file {rel!r} of {self._where()} keeps changing while it is read; "
+                           "check who writes to the folder it is read from.")
 
 
 class LoadedModel:
@@ -280,8 +300,10 @@ def load_model(uri: str, backend: str = "native", store=None) -> LoadedModel:
     if relevant:
         warnings.warn(f"Loading {uri}: {'; '.join(relevant)}. Predictions may differ; install the "
                       "logged versions (requirements.txt in the model folder).", stacklevel=2)
-    predictor = flavors.load_native(manifest.native, source.fetch(manifest.native["file"]),
-                                    manifest.model_class, manifest.task, manifest.classes)
+    native_file = manifest.native["file"]
+    native = source.read(native_file) if manifest.native["format"] == "pickle" else source.fetch(native_file)
+    predictor = flavors.load_native(manifest.native, native, manifest.model_class, manifest.task,
+                                    manifest.classes)
     return LoadedModel(uri, manifest, predictor, "native", source.version)
 
 

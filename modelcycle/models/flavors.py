@@ -97,15 +97,19 @@ def save_native(model: Any, flavor: str, directory: Path) -> dict[str, str]:
     return {"file": "model.pkl", "format": "pickle"}
 
 
-def load_native(native: dict[str, str], path: Path, model_class: str, task: str, classes: list | None):
+def load_native(native: dict[str, str], source: Path | bytes, model_class: str, task: str,
+                classes: list | None):
+    """``source``: the checked bytes of a pickle, or the path of a file in another format."""
     fmt = native["format"]
     if fmt == "pickle":
         import cloudpickle  # noqa: F401  - models pickled by value need it present
 
         import pickle
 
-        with open(path, "rb") as f:
-            return pickle.load(f)
+        if not isinstance(source, bytes):
+            raise InvalidInput("A pickled model loads from bytes checked against their digest, not from a path.")
+        return pickle.loads(source)
+    path = source
     if fmt == "xgboost-ubj":
         module, _, name = model_class.rpartition(".")
         if not module.startswith("xgboost"):
