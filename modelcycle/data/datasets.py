@@ -27,7 +27,7 @@ def log_dataset(data: Any, name: str, role: str = "train", source: str | None = 
     from modelcycle.data.profile import Profiler
     from modelcycle.data.reading import open_batches
     from modelcycle.data.schema import infer_schema
-    from modelcycle.store.sql import check_dataset_role
+    from modelcycle.store.validation import check_dataset_role
     from modelcycle.tracking.fluent import active_run
 
     check_dataset_role(role)

@@ -221,3 +221,13 @@ def check_file_to_log(local_file: str | Path) -> Path:
     if local_file.is_dir():
         raise InvalidInput(f"{str(local_file)!r} is a folder; log it with log_artifacts.")
     return local_file
+
+
+_DATASET_ROLE = re.compile(r"^[A-Za-z0-9_.\-]{1,50}$")
+
+
+def check_dataset_role(role: object) -> str:
+    if not isinstance(role, str) or not _DATASET_ROLE.match(role):
+        raise InvalidInput(f"A dataset role is 1-50 letters, digits, '_', '-' or '.' (train, eval, "
+                           f"reference, ...); got {role!r}.")
+    return role
