@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-from pathlib import Path
 
 import orjson
 from fastapi import FastAPI, Request
@@ -20,6 +18,7 @@ import modelcycle
 from modelcycle import config
 from modelcycle.exceptions import InvalidInput, ModelcycleError
 from modelcycle.server import wire
+from modelcycle.server.uploads import file_chunks, spooled
 from modelcycle.store.entities import Metric, RunStatus, ViewType, float_to_wire
 from modelcycle.store.sql import SqlStore
 
@@ -170,18 +169,8 @@ def create_app(store: SqlStore) -> FastAPI:
              openapi_extra={"requestBody": {"content": {"application/octet-stream": {
                  "schema": {"type": "string", "format": "binary"}}}, "required": True}})
     async def upload_artifact(run_id: str, path: str, request: Request):
-        # Spooled to disk chunk by chunk, then stored: no upload is held whole in memory,
-        # and a broken upload never reaches the store.
-        tmp_dir = Path(tempfile.mkdtemp(prefix="modelcycle-upload-"))
-        tmp = tmp_dir / "body"
-        try:
-            with open(tmp, "wb") as out:
-                async for chunk in request.stream():
-                    await run_in_threadpool(out.write, chunk)
-            info = await run_in_threadpool(store.log_artifact, run_id, tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-            tmp_dir.rmdir()
+        async with spooled(request.stream()) as body:
+            info = await run_in_threadpool(store.log_artifact, run_id, body, path)
         return info.to_dict()
 
     @app.get("/api/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"],
@@ -206,18 +195,10 @@ def create_app(store: SqlStore) -> FastAPI:
             meta = wire.DatasetMeta.model_validate_json(meta_text)
         except ValidationError as exc:
             raise InvalidInput(_describe_validation(exc).replace("request", "dataset metadata")) from None
-        tmp_dir = Path(tempfile.mkdtemp(prefix="modelcycle-dataset-"))
-        tmp = tmp_dir / "data.parquet"
-        try:
-            with open(tmp, "wb") as out:
-                while chunk := await upload.read(1 << 20):
-                    await run_in_threadpool(out.write, chunk)
+        async with spooled(file_chunks(upload), "data.parquet") as data:
             dataset = await run_in_threadpool(
-                store.log_dataset, name, meta.digest, tmp, meta.source, meta.num_rows,
+                store.log_dataset, name, meta.digest, data, meta.source, meta.num_rows,
                 meta.num_columns, meta.schema_text, meta.profile)
-        finally:
-            tmp.unlink(missing_ok=True)
-            tmp_dir.rmdir()
         return dataset.to_dict()
 
     @app.get("/api/datasets", tags=["datasets"])
