@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelcycle.exceptions import InvalidInput
 from modelcycle.models.signature import Signature, TensorSpec
 
 OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -28,6 +29,7 @@ class OnnxPredictor:
         options.log_severity_level = 3
         source = str(model) if isinstance(model, Path) else model
         self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.source = source  # a file path or the model's bytes: a server builds its own session from it
         self.inputs, self.task, self.columns = inputs, task, columns
         self.string_columns = set(string_columns or ())
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -35,10 +37,10 @@ class OnnxPredictor:
     def _feed(self, X) -> dict[str, np.ndarray]:
         if self.inputs == "columns":
             return {name: (X[name].astype(str).to_numpy(dtype=object) if name in self.string_columns
-                           else X[name].to_numpy(dtype=np.float32)).reshape(-1, 1)
+                           else _float32(_numbers(X[name]), f"Column {name!r}")).reshape(-1, 1)
                     for name in self.input_names}
-        array = X.to_numpy(dtype=np.float32) if isinstance(X, pd.DataFrame) else np.asarray(X, dtype=np.float32)
-        return {self.input_names[0]: array}
+        return {self.input_names[0]: _float32(_numbers(X) if isinstance(X, pd.DataFrame) else np.asarray(X),
+                                              "The input")}
 
     def _run(self, X) -> list:
         return self.session.run(None, self._feed(X))
@@ -49,6 +51,25 @@ class OnnxPredictor:
 
     def predict_proba(self, X) -> np.ndarray:
         return np.asarray(self._run(X)[1])
+
+
+def _numbers(data: pd.DataFrame | pd.Series) -> np.ndarray:
+    dtypes = data.dtypes if isinstance(data, pd.DataFrame) else [data.dtype]
+    if any(isinstance(d, pd.api.extensions.ExtensionDtype) for d in dtypes):  # nullable: NA becomes NaN
+        return data.to_numpy(dtype=np.float64, na_value=np.nan)
+    return data.to_numpy()
+
+
+def _float32(values: np.ndarray, what: str) -> np.ndarray:
+    """The ONNX forms compute in float32: a finite value beyond its range is refused, not made infinite."""
+    if values.dtype.kind == "f" and values.dtype.itemsize > 4:
+        with np.errstate(invalid="ignore"):
+            beyond = np.flatnonzero(np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max))
+        if beyond.size:
+            where = ", ".join(str(int(i)) for i in np.unravel_index(beyond[0], values.shape))
+            raise InvalidInput(f"{what} has {values.flat[beyond[0]].item()!r} at [{where}], beyond the range of "
+                               "float32, in which the ONNX form computes. Load the model with backend='native'.")
+    return values.astype(np.float32)
 
 
 def _initial_types(signature: Signature, flavor: str):

@@ -14,6 +14,8 @@ from modelcycle.exceptions import InvalidInput
 
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "datetime")
 _NUMERIC = ("integer", "long", "float", "double")
+_DTYPES = {"integer": np.dtype("int32"), "long": np.dtype("int64"), "float": np.dtype("float32"),
+           "double": np.dtype("float64")}
 
 
 @lru_cache(maxsize=256)  # called per column on every prediction
@@ -158,14 +160,63 @@ def _sample(values: pd.Series) -> str:
     return ", ".join(repr(v) for v in shown) or "only missing values"
 
 
+def _first_out_of_range(array: np.ndarray, target: np.dtype) -> int | None:
+    """The flat index of the first value ``target`` cannot hold (a cast would wrap an integer
+    or make a float infinite), or None when every value fits."""
+    if array.size == 0:
+        return None
+    if target.kind in "iu" and array.dtype.kind in "iu":
+        info = np.iinfo(target)
+        if array.min() >= info.min and array.max() <= info.max:
+            return None
+        bad = (array < info.min) | (array > info.max)
+    elif target.kind == "f" and array.dtype.kind == "f" and array.dtype.itemsize > target.itemsize:
+        with np.errstate(invalid="ignore"):
+            bad = np.isfinite(array) & (np.abs(array) > np.finfo(target).max)
+        if not bad.any():
+            return None
+    else:
+        return None
+    return int(np.flatnonzero(bad)[0])
+
+
+def _range_of(target: np.dtype) -> str:
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        return f"{info.min} to {info.max}"
+    return f"±{float(np.finfo(target).max):.8g}"
+
+
+def _cast_column(name: str, expected: str, values: pd.Series) -> pd.Series:
+    target = _DTYPES[expected]
+    missing = values.isna()
+    if target.kind in "iu" and missing.any():
+        raise InvalidInput(f"Column {name!r} has a missing value (row {int(np.flatnonzero(missing)[0])}); the model "
+                           f"takes {expected}, which has none. Fill or drop the missing values before predicting.")
+    dtype = getattr(values.dtype, "numpy_dtype", values.dtype)  # a nullable dtype's numpy counterpart
+    array = values.to_numpy(dtype=np.float64 if missing.any() else dtype, na_value=np.nan) \
+        if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) else values.to_numpy()
+    bad = _first_out_of_range(array, target)
+    if bad is not None:
+        raise InvalidInput(f"Column {name!r} has {array[bad].item()!r} (row {bad}), outside the range of {expected} "
+                           f"({_range_of(target)}). Pass values in that range, or log the model with a signature "
+                           f"that takes {'long' if target.kind in 'iu' else 'double'}.")
+    return pd.Series(array.astype(target), index=values.index, name=values.name)
+
+
+def _unsigned(dtype) -> bool:
+    """Unsigned integers have no signature type of their own: they pass as long, checked."""
+    return getattr(dtype, "kind", None) == "u" or getattr(getattr(dtype, "numpy_dtype", None), "kind", None) == "u"
+
+
 def _conform_column(name: str, expected: str, values: pd.Series) -> pd.Series:
     got = type_of_dtype(values.dtype)
-    if got == expected:
+    if got == expected and not _unsigned(values.dtype):
         return values
     if expected in ("float", "double") and got in _NUMERIC + ("boolean",):
-        return values.astype("float32" if expected == "float" else "float64")
+        return _cast_column(name, expected, values)
     if expected in ("integer", "long") and got in ("integer", "long", "boolean"):
-        return values.astype("int32" if expected == "integer" else "int64")
+        return _cast_column(name, expected, values)
     if expected == "string" and got == "string":
         return values
     if expected == "datetime" and got == "string":
@@ -190,8 +241,15 @@ def enforce(signature: Signature, data: Any) -> pd.DataFrame | np.ndarray:
         expected = np.dtype(spec.dtype)
         if array.dtype == expected:
             return array
-        if np.can_cast(array.dtype, expected, casting="same_kind") or (
-                expected.kind == "f" and array.dtype.kind in "iub"):
+        if np.can_cast(array.dtype, expected, casting="safe"):
+            return array.astype(expected)
+        if (array.dtype.kind in "iub" and expected.kind in "iuf") or array.dtype.kind == expected.kind == "f":
+            bad = _first_out_of_range(array, expected)
+            if bad is not None:
+                where = ", ".join(str(int(i)) for i in np.unravel_index(bad, array.shape))
+                raise InvalidInput(f"The tensor has {array.flat[bad].item()!r} at [{where}], outside the range of "
+                                   f"{expected} ({_range_of(expected)}). Pass values in that range, or log the "
+                                   "model with a wider tensor dtype.")
             return array.astype(expected)
         raise InvalidInput(f"The model takes a tensor of {expected}; got {array.dtype}, which does not "
                            f"convert without loss.")
@@ -208,7 +266,7 @@ def enforce(signature: Signature, data: Any) -> pd.DataFrame | np.ndarray:
                            f"the model takes {shown}.")
     if list(data.columns) != names:
         data = data[names]
-    mismatched = [c for c, dtype in zip(spec, data.dtypes) if type_of_dtype(dtype) != c.type]
+    mismatched = [c for c, dtype in zip(spec, data.dtypes) if type_of_dtype(dtype) != c.type or _unsigned(dtype)]
     if not mismatched:
         return data  # the common case: nothing to convert, nothing copied
     data = data.copy()
