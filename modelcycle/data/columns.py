@@ -58,6 +58,13 @@ def numeric_values(array: pa.Array, physical: str) -> np.ndarray:
     return values if values.dtype == np.float64 else values.astype(np.float64)
 
 
+def integer_values(array: pa.Array) -> np.ndarray:
+    """The present values of an integer column as int64 (uint64 for unsigned 64-bit)."""
+    present = array.drop_null() if array.null_count else array
+    kind = pa.uint64() if pa.types.is_uint64(array.type) else pa.int64()
+    return present.cast(kind).to_numpy(zero_copy_only=False)
+
+
 def category_counts(array: pa.Array) -> tuple[list[str], np.ndarray]:
     """Distinct non-missing values as text keys (booleans as "true"/"false") and their counts."""
     if pa.types.is_dictionary(array.type):

@@ -30,6 +30,7 @@ from modelcycle.data.columns import (
     NUMERIC,
     STRING,
     category_counts,
+    integer_values,
     merged_physical_type,
     numeric_values,
     physical_type,
@@ -41,6 +42,7 @@ from modelcycle.data.sketches import (
     DistinctSketch,
     Histogram,
     Moments,
+    hash_integers,
     hash_numbers,
     hash_strings,
 )
@@ -165,7 +167,10 @@ class ColumnProfile:
                 column.histogram = Histogram.on_grid(finite, low, high, grid)
             else:
                 column.histogram = Histogram.of(finite, low, high, bins, physical == INTEGER)
-            column.distinct_sketch.add(hash_numbers(finite))
+            if physical == INTEGER:  # from the integers themselves: float64 merges large ones
+                column.distinct_sketch.add(hash_integers(integer_values(array)))
+            else:
+                column.distinct_sketch.add(hash_numbers(finite))
         elif physical in (BOOLEAN, STRING):
             keys, counts = category_counts(array)
             column.missing = array.null_count

@@ -304,10 +304,37 @@ def hash_numbers(values: np.ndarray) -> np.ndarray:
     scratch array: use it before the next call."""
     values = np.asarray(values, np.float64)
     z = scratch("hash", values.size, np.uint64)
-    shifted = scratch("hash_shift", values.size, np.uint64)
     np.add(values, 0.0, out=z.view(np.float64))
+    return _splitmix(z, 0x9E3779B97F4A7C15)
+
+
+# Added to the bits of whole numbers that float64 cannot hold, one constant per signedness, so they
+# hash apart from every float and from each other.
+_INT64_OFFSET, _UINT64_OFFSET = 0xD1B54A32D192ED03, 0x8CB92BA72F3D8DD7
+
+
+def hash_integers(values: np.ndarray) -> np.ndarray:
+    """64-bit hashes of int64 or uint64 values. Those that float64 holds exactly hash as that float
+    (an integer and the equal float are one value); larger ones (ids near 1.5e18, say) hash by
+    their own bits instead of colliding on the nearest float. The result may be a scratch array:
+    use it before the next call."""
+    values = np.asarray(values)
+    if values.size == 0 or (int(values.min()) >= -2**53 and int(values.max()) <= 2**53):
+        return hash_numbers(values)
+    as_float = values.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        inexact = as_float.astype(values.dtype) != values  # 2**63 wraps around, so it is caught too
+    hashes = hash_numbers(as_float).copy()
+    offset = _UINT64_OFFSET if values.dtype == np.uint64 else _INT64_OFFSET
+    hashes[inexact] = _splitmix(values[inexact].view(np.uint64).copy(), offset)
+    return hashes
+
+
+def _splitmix(z: np.ndarray, offset: int) -> np.ndarray:
+    """The splitmix64 finaliser of ``z + offset``, in place on ``z`` (uint64)."""
+    shifted = scratch("hash_shift", z.size, np.uint64)
     with np.errstate(over="ignore"):
-        np.add(z, np.uint64(0x9E3779B97F4A7C15), out=z)
+        np.add(z, np.uint64(offset), out=z)
         for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
             np.bitwise_xor(z, np.right_shift(z, np.uint64(shift), out=shifted), out=z)
             np.multiply(z, np.uint64(factor), out=z)

@@ -84,6 +84,19 @@ def test_distinct_is_approximate_above_the_sketch_size():
     assert abs(column.distinct - true) / true < 0.1  # about 3% standard error
 
 
+def test_distinct_counts_large_64_bit_integers_one_by_one():
+    ids = 1_500_000_000_000_000_000 + np.arange(1_000, dtype=np.int64) * 7  # float64 would merge them
+    column = profile(pd.DataFrame({"id": ids}))["id"]
+    assert (column.distinct, column.distinct_exact) == (1_000, True)
+    unsigned = profile(pa.table({"u": pa.array(np.uint64(2**64 - 1) - np.arange(900, dtype=np.uint64))}))["u"]
+    assert (unsigned.distinct, unsigned.distinct_exact) == (900, True)
+    many = profile(pd.DataFrame({"id": np.repeat(ids[0] + np.arange(20_000), 3)}))["id"]
+    assert not many.distinct_exact and abs(many.distinct - 20_000) / 20_000 < 3 * 0.031  # 3 standard errors
+    # An integer and the equal float are one value, so integer and float parts still merge.
+    merged = profile(pd.DataFrame({"x": [1, 2, 3]})).merge(profile(pd.DataFrame({"x": [3.0, 4.5]})))
+    assert merged["x"].distinct == 4
+
+
 def test_infinite_values_are_counted_apart():
     column = profile(pd.DataFrame({"x": [1.0, np.inf, -np.inf, np.nan, 3.0]}))["x"]
     assert (column.count, column.missing, column.infinite, column.max) == (2, 1, 2, 3.0)
