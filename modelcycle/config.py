@@ -53,3 +53,92 @@ def sqlite_busy_timeout_ms() -> int:
 def http_timeout_s() -> float:
     """MODELCYCLE_HTTP_TIMEOUT: seconds the client waits for a tracking server (default 60)."""
     return float(os.environ.get("MODELCYCLE_HTTP_TIMEOUT", "60"))
+
+
+def _setting(variable: str, default, kind, valid, expected: str):
+    """The value of ``variable`` converted by ``kind``, or an error naming it and what it takes."""
+    raw = os.environ.get(variable)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        from modelcycle.exceptions import InvalidInput
+
+        raise InvalidInput(f"{variable} must be {expected}; got {raw!r}.")
+    return value
+
+
+def prediction_log_uri() -> str:
+    """MODELCYCLE_PREDICTION_LOG_URI: where the prediction log and feedback are written, a local
+    folder or any fsspec URL (default {artifact_uri}/predictions)."""
+    return os.environ.get("MODELCYCLE_PREDICTION_LOG_URI") or f"{artifact_uri().rstrip('/')}/predictions"
+
+
+def prediction_log_queue_size() -> int:
+    """MODELCYCLE_PREDICTION_LOG_QUEUE_SIZE: requests held in memory before the writer takes them (default 10000)."""
+    return _setting("MODELCYCLE_PREDICTION_LOG_QUEUE_SIZE", 10_000, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def prediction_log_sample_rate() -> float:
+    """MODELCYCLE_PREDICTION_LOG_SAMPLE_RATE: the share of requests logged, 0 to 1 (default 1)."""
+    return _setting("MODELCYCLE_PREDICTION_LOG_SAMPLE_RATE", 1.0, float, lambda v: 0 <= v <= 1,
+                    "a number from 0 to 1")
+
+
+def prediction_log_segment_rows() -> int:
+    """MODELCYCLE_PREDICTION_LOG_SEGMENT_ROWS: rows after which a segment is closed (default 100000)."""
+    return _setting("MODELCYCLE_PREDICTION_LOG_SEGMENT_ROWS", 100_000, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def prediction_log_segment_bytes() -> int:
+    """MODELCYCLE_PREDICTION_LOG_SEGMENT_BYTES: in-memory size after which a segment is closed (default 64 MiB)."""
+    return _setting("MODELCYCLE_PREDICTION_LOG_SEGMENT_BYTES", 64 << 20, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def prediction_log_segment_age_s() -> float:
+    """MODELCYCLE_PREDICTION_LOG_SEGMENT_AGE_S: seconds after which a segment is closed, which
+    bounds what a killed server loses (default 60)."""
+    return _setting("MODELCYCLE_PREDICTION_LOG_SEGMENT_AGE_S", 60.0, float, lambda v: v > 0, "a number > 0")
+
+
+def prediction_log_on_full() -> str:
+    """MODELCYCLE_PREDICTION_LOG_ON_FULL: what a request does when the log's queue is full:
+    drop (the record is dropped and counted; default) or wait (the request waits for room)."""
+    return _setting("MODELCYCLE_PREDICTION_LOG_ON_FULL", "drop", str.lower, lambda v: v in ("drop", "wait"),
+                    "drop or wait")
+
+
+# ---------------------------------------------------------------- model server (modelcycle serve)
+
+def serve_max_batch_size() -> int:
+    """MODELCYCLE_SERVE_MAX_BATCH_SIZE: most requests coalesced into one predict call (default 64)."""
+    return _setting("MODELCYCLE_SERVE_MAX_BATCH_SIZE", 64, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def serve_max_batch_delay_ms() -> float:
+    """MODELCYCLE_SERVE_MAX_BATCH_DELAY_MS: longest a request waits for others to join its batch
+    when the server is busy (default 2). A request that arrives alone never waits."""
+    return _setting("MODELCYCLE_SERVE_MAX_BATCH_DELAY_MS", 2.0, float, lambda v: 0 <= v < float("inf"),
+                    "a number >= 0")
+
+
+def serve_request_timeout_s() -> float:
+    """MODELCYCLE_SERVE_REQUEST_TIMEOUT_S: longest a prediction may take, queueing included,
+    before the server answers 504 (default 30)."""
+    return _setting("MODELCYCLE_SERVE_REQUEST_TIMEOUT_S", 30.0, float, lambda v: 0 < v < float("inf"),
+                    "a number > 0")
+
+
+def serve_max_body_bytes() -> int:
+    """MODELCYCLE_SERVE_MAX_BODY_BYTES: largest request body the model server reads; larger ones
+    get 413 (default 16 MiB)."""
+    return _setting("MODELCYCLE_SERVE_MAX_BODY_BYTES", 16 << 20, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def serve_onnx_threads() -> int:
+    """MODELCYCLE_SERVE_ONNX_THREADS: onnxruntime threads per predict call in the model server
+    (default 1: one-row requests run fastest on one thread, and workers are the unit of parallelism)."""
+    return _setting("MODELCYCLE_SERVE_ONNX_THREADS", 1, int, lambda v: v >= 1, "an integer >= 1")
