@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,21 +32,106 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 class RowDigest:
     """SHA-256 over the column names and types and a hash of every row, in order. It does not
-    depend on how the rows are split into batches or on the file format they came in."""
+    depend on how the rows are split into batches, on the file format they came in, or on how
+    their types were spelled: text as string or large_string, categorical (dictionary) or
+    plain, integers of any width, datetimes in any unit hash alike (see ``canonical_type``)."""
 
     def __init__(self, schema: pa.Schema):
         self.sha = hashlib.sha256()
         for field in schema:
-            self.sha.update(f"{field.name}\x1f{field.type}\x1e".encode())
+            self.sha.update(f"{field.name}\x1f{canonical_type(field.type)}\x1e".encode())
 
     def update(self, batch: pa.RecordBatch) -> None:
-        import pandas as pd
-
-        frame = batch.to_pandas()
-        self.sha.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        self.sha.update(_combine(column_hashes(column) for column in batch.columns).tobytes())
 
     def hexdigest(self) -> str:
         return self.sha.hexdigest()
+
+
+def canonical_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The type a column is digested as. The canonical types are those pandas' own dtypes give
+    (int64, float64, bool, large_string, timestamp[us]), so data that arrives in them keeps the
+    digest it had before types were normalised."""
+    if pa.types.is_dictionary(arrow_type):
+        return canonical_type(arrow_type.value_type)
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type):
+        return pa.large_string()
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type) or pa.types.is_binary_view(arrow_type):
+        return pa.binary()
+    if pa.types.is_integer(arrow_type):
+        return pa.uint64() if pa.types.is_uint64(arrow_type) else pa.int64()
+    if pa.types.is_floating(arrow_type):
+        return pa.float64()
+    if pa.types.is_timestamp(arrow_type):
+        return pa.timestamp("us", arrow_type.tz)
+    if pa.types.is_date(arrow_type):
+        return pa.date32()
+    return arrow_type
+
+
+# What pandas gives a missing text value; missing integers and booleans hash the same, whatever
+# the batch around them (pandas would turn their whole batch into floats or objects).
+_MISSING = np.uint64(0xFFFFFFFFFFFFFFFF)
+_SUB_MICROSECOND = np.uint64(0x9E3779B97F4A7C15)
+_NAT = np.iinfo(np.int64).min
+_MICROSECONDS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def column_hashes(array: pa.Array) -> np.ndarray:
+    """One uint64 per value, equal to pandas' ``hash_array`` of the value in its canonical type."""
+    import pandas as pd
+
+    hash_array = pd.util.hash_array
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    kind = canonical_type(array.type)
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        values = array.cast(kind) if pa.types.is_integer(kind) else array
+        hashes = hash_array(values.fill_null(0 if pa.types.is_integer(kind) else False)
+                            .to_numpy(zero_copy_only=False))
+        return _mark_missing(hashes, array)
+    if pa.types.is_floating(kind):
+        return hash_array(array.cast(kind).to_numpy(zero_copy_only=False))  # missing: NaN
+    if pa.types.is_timestamp(kind):
+        raw = array.cast(pa.int64()).fill_null(_NAT).to_numpy()
+        unit = array.type.unit
+        if unit != "ns":
+            micros = np.where(raw == _NAT, _NAT, raw * _MICROSECONDS[unit])
+            return hash_array(micros)
+        whole = (raw % 1000 == 0) | (raw == _NAT)
+        hashes = hash_array(np.where(whole, raw // 1000, 0))
+        hashes[raw == _NAT] = hash_array(np.array([_NAT]))[0]
+        if not whole.all():  # finer than a microsecond: kept apart, never rounded together
+            hashes[~whole] = hash_array(raw[~whole]) ^ _SUB_MICROSECOND
+        return hashes
+    if pa.types.is_large_string(kind):
+        return hash_array(array.cast(kind).to_numpy(zero_copy_only=False))
+    if kind != array.type:
+        array = array.cast(kind)
+    return pd.util.hash_pandas_object(array.to_pandas(), index=False).to_numpy()
+
+
+def _mark_missing(hashes: np.ndarray, array: pa.Array) -> np.ndarray:
+    if array.null_count:
+        hashes[~array.is_valid().to_numpy(zero_copy_only=False)] = _MISSING
+    return hashes
+
+
+def _combine(columns: Iterator[np.ndarray]) -> np.ndarray:
+    """Row hashes from column hashes, as pandas' ``hash_pandas_object`` combines them."""
+    columns = list(columns)
+    if not columns:
+        return np.zeros(0, np.uint64)
+    out = np.zeros_like(columns[0]) + np.uint64(0x345678)
+    multiplier = np.uint64(1000003)
+    with np.errstate(over="ignore"):
+        for i, hashes in enumerate(columns):
+            inverse = len(columns) - i
+            out ^= hashes
+            out *= multiplier
+            multiplier += np.uint64(82520 + inverse + inverse)
+        out += np.uint64(97531)
+    return out
 
 
 def spool_to_parquet(batches: Iterator[pa.RecordBatch], directory: str | Path,

@@ -37,6 +37,79 @@ def test_same_content_same_version_in_any_form(tracking, wine, tmp_path):
     assert len(mc.load_dataset("wine@latest")) == 100 and len(mc.load_dataset("wine")) == 100
 
 
+def every_kind_of_column(rows: int = 300) -> pd.DataFrame:
+    """Text, categorical, datetime, nullable-integer, boolean and float columns, with gaps."""
+    rng = np.random.default_rng(5)
+    city = pd.Series(rng.choice(["Zürich", "Lyon", "東京"], rows), dtype="category")
+    code = pd.Series(rng.integers(-3, 10**6, rows), dtype="Int64")
+    code[rng.random(rows) < 0.1] = pd.NA
+    flag = pd.Series(rng.random(rows) < 0.4, dtype="boolean")
+    flag[rng.random(rows) < 0.1] = pd.NA
+    note = pd.Series([f"note {i}" for i in rng.integers(0, 10**5, rows)], dtype=object)
+    note[rng.random(rows) < 0.1] = None
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365 * 86400, rows), unit="s")
+    return pd.DataFrame({"note": note, "city": city, "when": when.as_unit("ns"), "code": code,
+                         "flag": flag, "amount": rng.normal(100, 20, rows).round(2)})
+
+
+def test_same_data_same_version_however_it_arrives(tracking, tmp_path):
+    data = every_kind_of_column()
+    csv, parquet = tmp_path / "data.csv", tmp_path / "data.parquet"
+    data.to_csv(csv, index=False)
+    data.to_parquet(parquet)
+    typed = {"parse_dates": ["when"], "dtype": {"city": "category"}}
+    arrivals = {
+        "DataFrame": data,
+        "CSV path": str(csv),
+        "Parquet path": parquet,
+        "pd.read_csv, nullable dtypes": pd.read_csv(csv, dtype_backend="numpy_nullable", **typed),
+        "pd.read_csv, pyarrow dtypes": pd.read_csv(csv, dtype_backend="pyarrow", parse_dates=["when"]),
+        "pd.read_parquet": pd.read_parquet(parquet),
+        "pyarrow dtypes": data.convert_dtypes(dtype_backend="pyarrow"),
+        "object text, us datetimes": data.astype({"note": object, "city": str}).assign(
+            when=data["when"].dt.as_unit("us")),
+        "Arrow, large_string and int32": pa.table({
+            "note": pa.array(data["note"], pa.large_string()),
+            "city": pa.array(data["city"].astype(str), pa.string()).dictionary_encode(),
+            "when": pa.array(data["when"]).cast(pa.timestamp("ms")),
+            "code": pa.array(data["code"]).cast(pa.int32()),
+            "flag": pa.array(data["flag"]), "amount": pa.array(data["amount"], pa.float64())}),
+    }
+    versions = {how: mc.log_dataset(arrival, name="kinds") for how, arrival in arrivals.items()}
+    assert {how: v.ref for how, v in versions.items()} == {how: "kinds@1" for how in arrivals}
+    changed = data.copy()
+    changed.loc[7, "city"] = "Lyon" if data.loc[7, "city"] != "Lyon" else "Zürich"
+    assert mc.log_dataset(changed, name="kinds").ref == "kinds@2"
+    assert mc.log_dataset(data.assign(code=data["code"].astype("Float64")), name="kinds").ref == "kinds@3"
+
+
+def test_already_normal_data_keeps_the_digest_it_had():
+    """Numpy and pandas' own dtypes were hashed as they came; normalising must not move them."""
+    import hashlib
+
+    from modelcycle.data.versions import RowDigest
+
+    def digest_before_normalising(table: pa.Table) -> str:
+        sha = hashlib.sha256()
+        for field in table.schema:
+            sha.update(f"{field.name}\x1f{field.type}\x1e".encode())
+        for batch in table.to_batches():
+            sha.update(pd.util.hash_pandas_object(batch.to_pandas(), index=False).to_numpy().tobytes())
+        return sha.hexdigest()
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"n": rng.integers(0, 100, 500), "x": rng.normal(size=500), "b": rng.random(500) < 0.5,
+                          "s": pd.Series(rng.choice(["a", "b", None], 500)),
+                          "t": pd.Timestamp("2024-05-01") + pd.to_timedelta(rng.integers(0, 10**6, 500), unit="s")})
+    frame.loc[3, "x"] = np.nan
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    assert [str(f.type) for f in table.schema] == ["int64", "double", "bool", "large_string", "timestamp[us]"]
+    digest = RowDigest(table.schema)
+    for batch in table.to_batches(max_chunksize=128):
+        digest.update(batch)
+    assert digest.hexdigest() == digest_before_normalising(table)
+
+
 def test_schema_and_profile_are_stored_with_the_version(tracking, wine):
     mc.log_dataset(wine, name="wine")
     schema, profile = load_schema("wine@1"), load_profile("wine@1")
