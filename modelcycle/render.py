@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -18,7 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 # Piped output is not cut at 80 columns: ids and filters must stay whole to be copied.
-console = Console(width=None if sys.stdout.isatty() else 240)
+# COLUMNS, when set, is the width either way.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

@@ -185,7 +185,7 @@ def test_runs_ls_json_lists_every_run_newest_first(seeded):
     assert [r["name"] for r in rows] == ["e", "d", "c", "b", "a"]
     a = next(r for r in rows if r["name"] == "a")
     assert a == {
-        "run_id": seeded["a"], "name": "a", "experiment": 1, "status": "FINISHED",
+        "run_id": seeded["a"], "name": "a", "experiment": 1, "experiment_name": "fraud", "status": "FINISHED",
         "started": "2026-01-01 00:00:01", "duration": "1.5s",
         "metrics.auc": 0.91, "metrics.f1": 0.70, "params.depth": "6", "params.model": "rf",
     }
@@ -216,7 +216,8 @@ def test_runs_ls_filter_and_order_by(seeded):
 def test_runs_ls_csv_has_a_header_and_one_row_per_run_in_order(seeded):
     out = run("runs", "ls", "-e", "fraud", "--order-by", "metrics.f1 desc", "-o", "csv").stdout
     lines = out.splitlines()
-    assert lines[0] == "run_id,name,experiment,status,started,duration,metrics.auc,metrics.f1,params.depth,params.model"
+    assert lines[0] == ("run_id,name,experiment,experiment_name,status,started,duration,"
+                        "metrics.auc,metrics.f1,params.depth,params.model")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["name"], r["metrics.f1"], r["params.model"]) for r in rows] == [
         ("b", "0.75", "xgb"), ("a", "0.7", "rf"), ("c", "0.6", "rf"), ("d", "0.55", "lr")]
@@ -228,8 +229,12 @@ def test_runs_ls_table_shows_whole_ids_and_the_columns(seeded):
     table = run("runs", "ls", "-e", "fraud").stdout
     for run_id in (seeded[n] for n in "abcd"):
         assert run_id in table  # never cut: ids are copied from here
-    for header in ("run_id", "status", "metrics.auc", "params.model"):
-        assert header in table
+    headers = [line for line in table.splitlines() if line.startswith("┃")]
+    assert len(headers) == 2  # keys under their group's name
+    assert [c.strip() for c in headers[0].strip("┃").split("┃")] == [""] * 6 + ["metrics", "", "params", ""]
+    assert [c.strip() for c in headers[1].strip("┃").split("┃")] == [
+        "run_id", "name", "experiment", "status", "started", "duration", "auc", "f1", "depth", "model"]
+    assert "Runs in fraud" in table
     assert seeded["e"] not in table
 
 
@@ -243,7 +248,8 @@ def test_runs_ls_max_results_says_more_runs_match(seeded):
 
 def test_runs_ls_on_an_empty_store():
     assert as_json("runs", "ls") == []
-    assert run("runs", "ls", "-o", "csv").stdout.splitlines() == ["run_id,name,experiment,status,started,duration"]
+    assert run("runs", "ls", "-o", "csv").stdout.splitlines() == [
+        "run_id,name,experiment,experiment_name,status,started,duration"]
 
 
 # ---------------------------------------------------------------------- runs show
