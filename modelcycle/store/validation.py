@@ -24,8 +24,12 @@ _INTEGER = re.compile(r"-?[0-9]+")
 
 
 def check_text(what: str, text: str) -> str:
-    """Refuse lone UTF-16 surrogates: JSON can carry them ("\\ud800") but they are not text,
-    and no database can store them."""
+    """Refuse what no database stores as text: the NUL character (PostgreSQL refuses it) and
+    lone UTF-16 surrogates (JSON can carry them, "\\ud800", but they are not text)."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise InvalidInput(f"{what} contains a NUL character (\\x00) at position {nul}, which text "
+                           "cannot hold. Remove it, or log binary data as an artifact.")
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -183,6 +187,8 @@ def check_model_name(name: object) -> str:
 
 
 def check_alias(alias: object) -> str:
+    if isinstance(alias, str):
+        check_text("The alias", alias)
     if not isinstance(alias, str) or not _ALIAS.match(alias):
         raise InvalidInput(f"An alias starts with a letter or '_' and has up to 250 letters, digits, "
                            f"'_', '-' or '.' (e.g. champion, challenger); got {alias!r}.")
