@@ -1,0 +1,734 @@
+"""Serving: modelcycle's model server, `mlflow models serve` and MLServer on one model and machine.
+
+    python bench/serving.py                  # full: 30 s per load; writes bench/results/serving-<date>.txt/.json
+    python bench/serving.py --quick          # 5 s per load and smaller batch files, for a smoke run (nothing written)
+    python bench/serving.py --only mlflow,mlserver   # some of the servers (mlflow, mlserver, modelcycle)
+    python bench/serving.py --no-batch       # the online part alone
+
+One model: a RandomForestClassifier(n_estimators=100, random_state=0) trained on scikit-learn's
+breast-cancer data (569 rows x 30 columns), pickled once with joblib and served from those bytes by
+  - modelcycle: logged with mc.log_model (which adds its ONNX form), registered as "cancer" and
+    promoted to Production, served by `modelcycle serve cancer@production`;
+  - MLflow: saved with mlflow.sklearn.save_model (cloudpickle), served by `mlflow models serve
+    --env-manager local`, from its own virtual environment (bench/.venvs/mlflow, the newest
+    mlflow pip installs);
+  - MLServer: model.joblib and a model-settings.json for its scikit-learn runtime, served by
+    `mlserver start`, from its own virtual environment (bench/.venvs/mlserver: mlserver and
+    mlserver-sklearn). Its default parallel inference workers crash on start here ("There is no
+    current event loop"), so it runs with parallel_workers 0 (inference in the server process).
+Each server binds 127.0.0.1 on a free port and is driven by wrk (Debian's package) with one row
+per request: 50 and then 100 connections, each for 30 s (5 s with --quick) after a warm-up at the
+same load. wrk runs on the same 2 cores as the server. Bodies: V2 infer (one FP64 [1, 30]
+tensor) for modelcycle and MLServer; MLflow's /invocations with dataframe_split for MLflow, and
+the same body to modelcycle's /invocations for a like-for-like row. Every server's answer to
+that body is checked against the trained model's label before its load starts.
+
+Batch scoring, 1,000,000 rows sampled from the data (100,000 with --quick): modelcycle's
+predict_batch (Parquet in, Parquet out) against MLflow's pyfunc predict on the same model and
+rows (in memory; and with its Parquet read and write, for the like-for-like figure); then the peak
+memory (RSS) of the process scoring 10,000,000 rows (1,000,000 with --quick) from Parquet with
+modelcycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tracking import side
+
+HERE = Path(__file__).resolve().parent
+VENVS = HERE / ".venvs"
+PEER_PACKAGES = {  # each peer's own virtual environment; scikit-learn as in ours, so the pickle loads
+    "mlflow": ["mlflow"],
+    "mlserver": ["mlserver", "mlserver-sklearn"],
+}
+MODEL_NAME = "cancer"
+REF = f"{MODEL_NAME}@production"
+FULL = {"seconds": 30, "warmup": 5, "batch_rows": 1_000_000, "memory_rows": 10_000_000}
+QUICK = {"seconds": 5, "warmup": 2, "batch_rows": 100_000, "memory_rows": 1_000_000}
+CONNECTIONS = (50, 100)
+WRK_THREADS = 2
+WRK_TIMEOUT_S = 10
+CHUNK_ROWS = 1_000_000  # rows per write when making the Parquet files
+START_TIMEOUT_S = 180
+
+
+# ---------------------------------------------------------------------- environments
+def dist_versions(python: str, *names: str) -> dict:
+    code = ("import json, sys\nfrom importlib import metadata\nout = {}\nfor n in sys.argv[1:]:\n"
+            "    try:\n        out[n] = metadata.version(n)\n"
+            "    except metadata.PackageNotFoundError:\n        out[n] = None\nprint(json.dumps(out))")
+    out = subprocess.run([python, "-c", code, *names], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def peer_python(name: str) -> str:
+    """The Python of bench/.venvs/<name>, made and filled on first use."""
+    python = VENVS / name / "bin" / "python"
+    modules = {"mlflow": "mlflow", "mlserver": "mlserver_sklearn"}[name]
+    if python.exists() and subprocess.run([str(python), "-c", f"import {modules}"], capture_output=True,
+                                          check=False).returncode == 0:
+        return str(python)
+    print(f"Creating {python.parent.parent} (once)...", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(python.parent.parent)], check=True)
+    ours = dist_versions(sys.executable, "scikit-learn", "numpy")
+    pins = [f"scikit-learn=={ours['scikit-learn']}", f"numpy=={ours['numpy']}"]
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES[name], *pins], check=True)
+    return str(python)
+
+
+def wrk_binary() -> str:
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    return wrk
+
+
+def mc_env(workdir: Path) -> dict:
+    """The store every modelcycle process of the benchmark reads: the one the setup filled."""
+    return {"MODELCYCLE_HOME": str(workdir / "home"),
+            "MODELCYCLE_TRACKING_URI": f"sqlite:///{workdir / 'mc.db'}",
+            "MODELCYCLE_ARTIFACT_URI": str(workdir / "artifacts")}
+
+
+# ---------------------------------------------------------------------- sides (subprocesses)
+def workload():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X, RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
+
+
+def write_rows(path: Path, X, rows: int, seed: int) -> None:
+    """``rows`` rows sampled with replacement from X, written CHUNK_ROWS at a time (bounded memory)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    values = X.to_numpy()
+    writer = None
+    for start in range(0, rows, CHUNK_ROWS):
+        n = min(CHUNK_ROWS, rows - start)
+        chunk = values[rng.integers(0, len(values), n)]
+        table = pa.table({name: chunk[:, j] for j, name in enumerate(X.columns)})
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    writer.close()
+
+
+def side_setup(workdir: Path, sizes: dict) -> dict:
+    """Train the model once, log and promote it in modelcycle's store, lay out MLServer's folder,
+    write the request bodies and the batch files."""
+    import joblib
+    import numpy as np
+
+    import modelcycle as mc
+
+    X, model = workload()
+    joblib.dump(model, workdir / "model.joblib")
+    with mc.start_run(experiment="serving-bench"):
+        info = mc.log_model(model, "model", input_example=X.head(20))
+    version = mc.register_model(info.uri, MODEL_NAME)
+    mc.promote(MODEL_NAME, version.version, reason="serving benchmark")
+
+    served = workdir / "mlserver"
+    served.mkdir()
+    shutil.copy(workdir / "model.joblib", served / "model.joblib")
+    (served / "model-settings.json").write_text(json.dumps({
+        "name": MODEL_NAME, "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib", "version": "1"}}))
+
+    row = X.iloc[[0]]
+    values = [float(v) for v in row.to_numpy()[0]]
+    v2 = {"inputs": [{"name": "input-0", "shape": [1, len(values)], "datatype": "FP64", "data": values}]}
+    split = {"dataframe_split": {"columns": list(X.columns), "data": [values]}}
+    bodies = {"v2": v2, "dataframe_split": split}
+    for name, body in bodies.items():
+        (workdir / f"body-{name}.json").write_text(json.dumps(body))
+
+    write_rows(workdir / "batch.parquet", X, sizes["batch_rows"], seed=0)
+    write_rows(workdir / "memory.parquet", X, sizes["memory_rows"], seed=1)
+    return {"label": int(model.predict(row)[0]), "proba": model.predict_proba(row)[0].tolist(),
+            "version": version.version, "onnx": info.manifest.onnx.get("file"),
+            "columns": list(X.columns)}
+
+
+def side_mlflow_save(workdir: Path, sizes: dict) -> dict:
+    import joblib
+    import mlflow
+
+    X, _ = workload()
+    model = joblib.load(workdir / "model.joblib")
+    mlflow.sklearn.save_model(model, str(workdir / "mlflow-model"), input_example=X.head(20),
+                              serialization_format="cloudpickle")
+    return {"mlflow": mlflow.__version__}
+
+
+def side_mlflow_batch(workdir: Path, sizes: dict) -> dict:
+    """MLflow's pyfunc predict on the batch rows: in memory, and with a Parquet read and write."""
+    import mlflow
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(str(workdir / "mlflow-model"))
+    start = time.perf_counter()
+    frame = pd.read_parquet(workdir / "batch.parquet")
+    read_s = time.perf_counter() - start
+    model.predict(frame.head(1000))  # warm-up
+    start = time.perf_counter()
+    labels = model.predict(frame)
+    predict_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pd.DataFrame({"prediction": labels}).to_parquet(workdir / "mlflow-predictions.parquet")
+    write_s = time.perf_counter() - start
+    return {"rows": len(frame), "read_s": read_s, "predict_s": predict_s, "write_s": write_s,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def side_modelcycle_batch(workdir: Path, sizes: dict, source: str) -> dict:
+    """modelcycle's predict_batch from a Parquet file to a Parquet file, in a fresh process, so
+    its peak RSS is this call's."""
+    import pyarrow.parquet as pq
+
+    from modelcycle.serving.batch import predict_batch
+
+    before = peak_rss_mb()
+    out = workdir / f"modelcycle-{source}-predictions.parquet"
+    start = time.perf_counter()
+    result = predict_batch(REF, str(workdir / f"{source}.parquet"), str(out))
+    seconds = time.perf_counter() - start
+    return {"rows": pq.ParquetFile(out).metadata.num_rows, "seconds": seconds,
+            "peak_rss_mb_before": before, "peak_rss_mb": peak_rss_mb(), "result": repr(result)[:500]}
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+SIDES = {"setup": side_setup, "mlflow-save": side_mlflow_save, "mlflow-batch": side_mlflow_batch,
+         "modelcycle-batch": lambda w, s: side_modelcycle_batch(w, s, "batch"),
+         "modelcycle-memory": lambda w, s: side_modelcycle_batch(w, s, "memory")}
+
+
+# ---------------------------------------------------------------------- servers
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, data=body, method=method,
+                                     headers={"Content-Type": "application/json"} if body else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def tree_usage(pid: int) -> tuple[float, float] | None:
+    """CPU seconds and resident MB of a process and all its descendants (the server's workers)."""
+    try:
+        import psutil
+
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+        cpu = sum(t.user + t.system for t in (p.cpu_times() for p in processes))
+        return cpu, sum(p.memory_info().rss for p in processes) / 2**20
+    except Exception:  # psutil missing, or the process gone  # noqa: BLE001
+        return None
+
+
+@contextlib.contextmanager
+def running(argv: list[str], ready_url: str, log: Path, env: dict, cwd: Path | None = None):
+    """A server started in its own process group, ready when ``ready_url`` answers 200; stopped
+    (the whole group) on exit."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited with {process.returncode} before it was ready:\n"
+                                   + log.read_text(errors="replace")[-3000:])
+            try:
+                if http("GET", ready_url, timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} was not ready after {START_TIMEOUT_S} s:\n"
+                                   + log.read_text(errors="replace")[-3000:])
+            time.sleep(0.2)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def peer_env(python: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELCYCLE_", "MLFLOW_", "MLSERVER_"))}
+    env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+    return env
+
+
+def mlflow_server(python: str, workdir: Path, workers: int):
+    port = free_port()
+    argv = [str(Path(python).parent / "mlflow"), "models", "serve", "-m", str(workdir / "mlflow-model"),
+            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    base = f"http://127.0.0.1:{port}"
+    return running(argv, f"{base}/ping", workdir / f"mlflow-{workers}.log", peer_env(python)), base
+
+
+def mlserver_server(python: str, workdir: Path):
+    port = free_port()
+    folder = workdir / "mlserver"
+    (folder / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
+        "parallel_workers": 0}))
+    argv = [str(Path(python).parent / "mlserver"), "start", str(folder)]
+    base = f"http://127.0.0.1:{port}"
+    return (running(argv, f"{base}/v2/models/{MODEL_NAME}/ready", workdir / "mlserver.log",
+                    peer_env(python), cwd=folder), base)
+
+
+GRANIAN = VENVS / "granian" / "bin" / "granian"  # a venv over ours (--system-site-packages) with granian
+
+
+def granian_binary() -> str:
+    if not GRANIAN.exists():
+        print(f"Creating {GRANIAN.parent.parent} (once)...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(GRANIAN.parent.parent)],
+                       check=True)
+        subprocess.run([str(GRANIAN.parent / "python"), "-m", "pip", "install", "--quiet", "granian"], check=True)
+    return str(GRANIAN)
+
+
+def mc_serve_help() -> str | None:
+    """The help of `modelcycle serve`, or None while the command does not exist."""
+    out = subprocess.run([sys.executable, "-m", "modelcycle", "serve", "--help"], capture_output=True, text=True,
+                         check=False, env={**os.environ, "COLUMNS": "200"})
+    return out.stdout if out.returncode == 0 else None
+
+
+def modelcycle_server(workdir: Path, workers: int, batching: bool, http_server: str, tag: str):
+    """`modelcycle serve cancer@production`; with http_server "granian" (while the command cannot
+    pick it), the same worker app (modelcycle.serving.server:app_from_env) under granian's CLI."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MODELCYCLE_")}, **mc_env(workdir)}
+    if not batching:
+        env["MODELCYCLE_SERVE_BATCHING"] = "false"
+    help_text = mc_serve_help() or ""
+    if http_server == "granian" and "granian" not in help_text:
+        from modelcycle.serving.server import ServeOptions
+
+        env.update(ServeOptions(ref=REF, host="127.0.0.1", port=port, workers=workers).to_env())
+        if workers > 1:
+            env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=workdir)
+        argv = [granian_binary(), "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+                "modelcycle.serving.server:app_from_env"]
+    elif help_text:
+        argv = [sys.executable, "-m", "modelcycle", "serve", REF, "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers)]
+        if not batching and "--no-batching" in help_text:
+            argv.append("--no-batching")
+        if "granian" in help_text:
+            argv += ["--http-server", http_server]
+    else:  # before the command exists: the function it calls
+        code = ("import sys\nfrom modelcycle.serving.server import ServeOptions, run\n"
+                "run(ServeOptions(ref=sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]), workers=int(sys.argv[3])))")
+        argv = [sys.executable, "-c", code, REF, str(port), str(workers)]
+    base = f"http://127.0.0.1:{port}"
+    return running(argv, f"{base}/v2/health/ready", workdir / f"modelcycle-{tag}.log", env), base, argv
+
+
+# ---------------------------------------------------------------------- wrk
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[%s]==]
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %%d, "duration_us": %%d, "bytes": %%d, "connect": %%d, "read": %%d, ' ..
+    '"write": %%d, "status": %%d, "timeout": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
+    '"p999_us": %%d, "max_us": %%d, "mean_us": %%.1f}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.max, latency.mean))
+end
+"""
+
+
+def lua_script(workdir: Path, body_name: str) -> Path:
+    path = workdir / f"wrk-{body_name}.lua"
+    if not path.exists():
+        path.write_text(LUA % (workdir / f"body-{body_name}.json").read_text())
+    return path
+
+
+def wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
+    argv = [wrk_binary(), f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s",
+            f"--timeout={WRK_TIMEOUT_S}s", "-s", str(script), url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    line = next(line for line in out.stdout.splitlines() if line.startswith("BENCH "))
+    result = json.loads(line[len("BENCH "):])
+    errors = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    seconds_run = result["duration_us"] / 1e6
+    return {**result, "errors": errors, "rps": result["requests"] / seconds_run,
+            "p50_ms": result["p50_us"] / 1e3, "p99_ms": result["p99_us"] / 1e3}
+
+
+def check_answer(kind: str, url: str, body: bytes, expected: dict) -> dict:
+    """One request before the load: status 200 and the trained model's label."""
+    status, headers, raw = http("POST", url, body)
+    if status != 200:
+        raise RuntimeError(f"{url} answered {status}: {raw[:500]!r}")
+    answer = json.loads(raw)
+    if kind == "v2":
+        label = answer["outputs"][0]["data"][0]
+    else:  # MLflow's {"predictions": [...]}
+        label = answer["predictions"][0]
+    if int(label) != expected["label"]:
+        raise RuntimeError(f"{url} predicted {label!r}; the trained model says {expected['label']}")
+    version = {k.lower(): v for k, v in headers.items()}.get("x-modelcycle-model-version")
+    return {"label": label, "outputs": [o["name"] for o in answer.get("outputs", [])],
+            **({"model_version_header": version} if version else {})}
+
+
+def drive(base: str, path: str, kind: str, body_name: str, workdir: Path, sizes: dict, expected: dict,
+          pid: int) -> dict:
+    """The answer check, then for each connection count a warm-up and a measured wrk run."""
+    url = base + path
+    script = lua_script(workdir, body_name)
+    checked = check_answer(kind, url, (workdir / f"body-{body_name}.json").read_bytes(), expected)
+    runs = {}
+    for connections in CONNECTIONS:
+        wrk(url, script, connections, sizes["warmup"])
+        load_before, usage_before = os.getloadavg()[0], tree_usage(pid)
+        result = wrk(url, script, connections, sizes["seconds"])
+        usage_after = tree_usage(pid)
+        result.update({"load_1min_before": load_before, "load_1min_after": os.getloadavg()[0],
+                       "server_rss_mb": usage_after[1] if usage_after else None,
+                       # CPU time the server spent per answered request: less moved by other load than req/s
+                       "server_cpu_ms_per_request": (usage_after[0] - usage_before[0]) * 1e3 / result["requests"]
+                       if usage_before and usage_after and result["requests"] else None})
+        runs[str(connections)] = result
+        print(f"    {connections} connections: {result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+              f"p99 {result['p99_ms']:.1f} ms, {result['errors']} errors", file=sys.stderr, flush=True)
+    return {"check": checked, "runs": runs}
+
+
+# ---------------------------------------------------------------------- driver
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 s per load and smaller batch files; nothing written")
+    parser.add_argument("--only", default="modelcycle,mlflow,mlserver", help="servers to measure, comma-separated")
+    parser.add_argument("--no-batch", action="store_true", help="skip batch scoring")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (server logs, files)")
+    parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
+    parser.add_argument("--shared", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    if args.side:
+        print(json.dumps(SIDES[args.side](Path(args.shared), sizes)))
+        return
+    wrk_binary()
+    only = set(args.only.split(","))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    try:
+        run(workdir, sizes, args.quick, only, not args.no_batch)
+    finally:
+        if args.keep:
+            print(f"Kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_side(python: str, name: str, workdir: Path, quick: bool, env: dict | None = None) -> dict:
+    return side(python, name, quick, env_extra=env, script=__file__, extra=("--shared", str(workdir)))
+
+
+def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool) -> None:
+    from rich.console import Console
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    uptime_before = uptime()
+    progress("Training the model; logging it to modelcycle; writing MLServer's folder and the batch files...")
+    expected = run_side(sys.executable, "setup", workdir, quick, mc_env(workdir))
+    pythons = {name: peer_python(name) for name in ("mlflow", "mlserver")
+               if name in only or (name == "mlflow" and batch)}
+    if "mlflow" in pythons:
+        run_side(pythons["mlflow"], "mlflow-save", workdir, quick)
+    online: list[dict] = []
+
+    def measure(server: str, label: str, config: dict, started, path: str, kind: str, body: str):
+        progress(f"  {label}")
+        context, base = started[:2]
+        with context as process:
+            online.append({"server": server, "label": label, "config": config, "endpoint": path, "body": body,
+                           **({"argv": started[2]} if len(started) > 2 else {}),
+                           **drive(base, path, kind, body, workdir, sizes, expected, process.pid)})
+
+    v2_path = f"/v2/models/{MODEL_NAME}/infer"
+    if "mlflow" in only:
+        for workers in (1, 2):
+            measure("mlflow", f"MLflow, {workers} worker{'s' * (workers > 1)}",
+                    {"command": "mlflow models serve --env-manager local", "workers": workers,
+                     "http": "uvicorn, h11", "batching": "none"},
+                    mlflow_server(pythons["mlflow"], workdir, workers), "/invocations", "mlflow", "dataframe_split")
+    if "mlserver" in only:
+        measure("mlserver", "MLServer, parallel_workers 0",
+                {"command": "mlserver start", "workers": 1, "parallel_workers": 0,
+                 "http": "uvicorn, h11, uvloop", "batching": "adaptive batching off (default)"},
+                mlserver_server(pythons["mlserver"], workdir), v2_path, "v2", "v2")
+    if "modelcycle" in only:
+        for http_server, workers, batching in MC_CONFIGS:
+            tag = f"{http_server}-{workers}-{'batching' if batching else 'no-batching'}"
+            label = (f"modelcycle, {workers} worker{'s' * (workers > 1)}, {http_server}, "
+                     f"batching {'on' if batching else 'off'}")
+            measure("modelcycle", label, mc_config(http_server, workers, batching),
+                    modelcycle_server(workdir, workers, batching, http_server, tag), v2_path, "v2", "v2")
+        http_server, workers, batching = MC_HEADLINE
+        measure("modelcycle", f"modelcycle /invocations, {workers} workers, {http_server}, batching on",
+                mc_config(http_server, workers, batching),
+                modelcycle_server(workdir, workers, batching, http_server, "invocations"),
+                "/invocations", "mlflow", "dataframe_split")
+
+    batch_results = None
+    if batch:
+        progress(f"Batch: MLflow pyfunc predict on {sizes['batch_rows']:,} rows...")
+        batch_results = {"mlflow": run_side(pythons["mlflow"], "mlflow-batch", workdir, quick)}
+        if "modelcycle" in only:
+            progress(f"Batch: modelcycle predict_batch on {sizes['batch_rows']:,} rows...")
+            batch_results["modelcycle"] = run_side(sys.executable, "modelcycle-batch", workdir, quick,
+                                                   mc_env(workdir))
+            batch_results["agreement"] = agreement(workdir)
+            progress(f"Batch: modelcycle predict_batch on {sizes['memory_rows']:,} rows (peak memory)...")
+            batch_results["memory"] = run_side(sys.executable, "modelcycle-memory", workdir, quick,
+                                               mc_env(workdir))
+    uptime_after = uptime()
+
+    record = {"date": datetime.date.today().isoformat(), "sizes": sizes, "connections": list(CONNECTIONS),
+              "wrk": {"threads": WRK_THREADS, "timeout_s": WRK_TIMEOUT_S, "version": wrk_version()},
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "uptime_before": uptime_before, "uptime_after": uptime_after},
+              "expected": expected, "online": online, "batch": batch_results,
+              "versions": versions(pythons)}
+    console = Console(record=True, width=160)
+    report(console, record)
+    if not quick:
+        stem = HERE / "results" / f"serving-{record['date']}"
+        stem.parent.mkdir(exist_ok=True)
+        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
+        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+        console.print(f"Results written to {stem}.txt and .json")
+
+
+MC_HTTP_SERVERS = ("uvicorn", "granian")
+MC_CONFIGS = [(http_server, workers, batching) for http_server in MC_HTTP_SERVERS
+              for workers in (1, 2) for batching in (True, False)]
+MC_HEADLINE = ("uvicorn", 2, True)  # what `modelcycle serve REF --workers 2` runs: the ratios' row
+
+
+def mc_config(http_server: str, workers: int, batching: bool) -> dict:
+    return {"command": "modelcycle serve" if http_server == "uvicorn" or "granian" in (mc_serve_help() or "")
+            else "granian --interface asgi --factory modelcycle.serving.server:app_from_env",
+            "workers": workers, "http": "uvicorn, httptools, uvloop" if http_server == "uvicorn" else "granian",
+            "batching": "on (defaults)" if batching else "off", "backend": "auto (ONNX)"}
+
+
+def agreement(workdir: Path) -> dict:
+    """Rows where modelcycle's batch predictions differ from MLflow's, on the same rows."""
+    import pyarrow.parquet as pq
+
+    ours = pq.read_table(workdir / "modelcycle-batch-predictions.parquet")
+    theirs = pq.read_table(workdir / "mlflow-predictions.parquet").column("prediction").to_numpy()
+    name = "prediction" if "prediction" in ours.column_names else ours.column_names[-1]
+    mine = ours.column(name).to_numpy()
+    return {"rows": len(mine), "column": name, "mismatches": int((mine.astype(str) != theirs.astype(str)).sum())}
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def wrk_version() -> str:
+    out = subprocess.run([wrk_binary(), "-v"], capture_output=True, text=True, check=False)
+    text = out.stdout or out.stderr
+    return text.splitlines()[0].split(" Copyright")[0].strip() if text else "?"
+
+
+def versions(pythons: dict) -> dict:
+    out = {"modelcycle": {**dist_versions(sys.executable, "modelcycle", "uvicorn", "httptools", "uvloop",
+                                          "starlette", "onnxruntime", "scikit-learn", "numpy", "pyarrow"),
+                          "granian": dist_versions(str(GRANIAN.parent / "python"), "granian")["granian"]
+                          if GRANIAN.exists() else None, "python": platform.python_version()}}
+    if "mlflow" in pythons:
+        out["mlflow"] = dist_versions(pythons["mlflow"], "mlflow", "uvicorn", "fastapi", "scikit-learn", "numpy",
+                                      "pandas")
+    if "mlserver" in pythons:
+        out["mlserver"] = dist_versions(pythons["mlserver"], "mlserver", "mlserver-sklearn", "uvicorn", "fastapi",
+                                        "uvloop", "scikit-learn", "numpy", "pandas")
+    from models import source_state
+
+    out["modelcycle_source"] = source_state(HERE.parent / "modelcycle")
+    return out
+
+
+# ---------------------------------------------------------------------- report
+def report(console, record: dict) -> None:
+    from rich.table import Table
+
+    online, sizes = record["online"], record["sizes"]
+
+    def reference(server: str, connections: str):
+        rows = [r for r in online if r["server"] == server]
+        return rows[0]["runs"][connections]["rps"] if rows else None
+
+    table = Table(title=f"Online: 1 row per request, {sizes['seconds']} s per load after a {sizes['warmup']} s "
+                        f"warm-up (wrk, {WRK_THREADS} threads, on the same 2 cores as the server)")
+    for column in ("server", "endpoint", "conns", "req/s", "p50 ms", "p99 ms", "errors", "vs MLflow",
+                   "vs MLServer", "CPU ms/req", "RSS MB", "load"):
+        table.add_column(column, justify="left" if column in ("server", "endpoint") else "right", no_wrap=True)
+    ratios = {}
+    for row in online:
+        for connections, r in row["runs"].items():
+            mlflow, mlserver = reference("mlflow", connections), reference("mlserver", connections)
+            vs_mlflow = r["rps"] / mlflow if mlflow and row["server"] != "mlflow" else None
+            vs_mlserver = r["rps"] / mlserver if mlserver and row["server"] != "mlserver" else None
+            ratios.setdefault(row["label"], {})[connections] = {"vs_mlflow": vs_mlflow, "vs_mlserver": vs_mlserver}
+            kinds = ", ".join(f"{r[k]} {k}" for k in ("status", "timeout", "connect", "read", "write") if r[k])
+            table.add_row(row["label"], f"{row['endpoint'].replace(f'/v2/models/{MODEL_NAME}', 'V2 ')}",
+                          connections, f"{r['rps']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                          f"{r['errors']}" + (f" ({kinds})" if kinds else ""),
+                          f"{vs_mlflow:.1f}x" if vs_mlflow else "", f"{vs_mlserver:.1f}x" if vs_mlserver else "",
+                          f"{r['server_cpu_ms_per_request']:.2f}" if r.get("server_cpu_ms_per_request") else "",
+                          f"{r['server_rss_mb']:.0f}" if r.get("server_rss_mb") else "",
+                          f"{r['load_1min_before']:.1f}")
+        table.add_section()
+    table.caption = ("errors: non-2xx answers (status), wrk timeouts (no answer within "
+                     f"{WRK_TIMEOUT_S} s; not in the latencies), socket errors. vs MLflow / vs MLServer: req/s over "
+                     "the peer's at the same connections (MLflow: 1 worker, its default). CPU ms/req: CPU time of the "
+                     "server's processes during the load over the requests answered. RSS: the server's "
+                     "processes after the load. load: the machine's 1-minute load average before the load.")
+    console.print(table)
+    record["ratios"] = ratios
+    configs = Table(title="Server configurations measured")
+    for column in ("server", "command", "workers", "HTTP server", "batching"):
+        configs.add_column(column, no_wrap=True)
+    for row in online:
+        c = row["config"]
+        configs.add_row(row["label"], c["command"], str(c["workers"]), c["http"], c["batching"])
+    configs.caption = ("h11: the peers' default installs have no httptools, so their uvicorn parses HTTP with "
+                       "h11. MLServer's inference runs in its server process (parallel_workers 0).")
+    console.print(configs)
+    targets(console, record)
+    if record["batch"]:
+        batch_report(console, record)
+    v, m = record["versions"], record["machine"]
+    mc_v = v["modelcycle"]
+    line = (f"Versions: modelcycle {mc_v['modelcycle']} (uvicorn {mc_v['uvicorn']}, httptools {mc_v['httptools']}, "
+            f"uvloop {mc_v['uvloop']}, granian {mc_v['granian']}, onnxruntime {mc_v['onnxruntime']}, scikit-learn "
+            f"{mc_v['scikit-learn']}, Python {mc_v['python']})")
+    if "mlflow" in v:
+        line += (f"; MLflow {v['mlflow']['mlflow']} (uvicorn {v['mlflow']['uvicorn']}, scikit-learn "
+                 f"{v['mlflow']['scikit-learn']})")
+    if "mlserver" in v:
+        line += (f"; MLServer {v['mlserver']['mlserver']} with mlserver-sklearn {v['mlserver']['mlserver-sklearn']} "
+                 f"(uvicorn {v['mlserver']['uvicorn']}, scikit-learn {v['mlserver']['scikit-learn']})")
+    src = v["modelcycle_source"]
+    console.print(line + f"; {record['wrk']['version']}. modelcycle measured from commit "
+                  f"{(src['commit'] or 'unknown')[:12]}" + (f" with uncommitted changes to "
+                  f"{len(src['uncommitted_changes'])} files" if src["uncommitted_changes"] else "") + ".")
+    console.print(f"Machine: {m['cpus']} CPUs, {m['platform']}; wrk and the server share the cores, and other "
+                  f"work may run beside them. uptime before: {m['uptime_before']}; after: {m['uptime_after']}.")
+
+
+def targets(console, record: dict) -> None:
+    """The issue's targets, on the headline modelcycle row (`modelcycle serve --workers 2`)."""
+    http_server, workers, batching = MC_HEADLINE
+    label = f"modelcycle, {workers} workers, {http_server}, batching on"
+    rows = {r["label"]: r for r in record["online"]}
+    if label not in rows:
+        return
+    head, ratios, met = rows[label]["runs"], record["ratios"][label], {}
+    if ratios["50"]["vs_mlflow"] is not None:
+        met["100x MLflow's req/s"] = all(r["vs_mlflow"] >= 100 for r in ratios.values())
+    if ratios["50"]["vs_mlserver"] is not None:
+        met["ahead of MLServer"] = all(r["vs_mlserver"] > 1 for r in ratios.values())
+    met["p99 under 20 ms at 50 connections"] = head["50"]["p99_ms"] < 20
+    met["0 errors"] = all(r["errors"] == 0 for r in head.values())
+    record["targets"] = {"row": label, "met": met}
+    console.print(f"Targets, on the row \"{label}\": " + "; ".join(
+        f"{name}: {'met' if ok else 'MISSED'}" for name, ok in met.items()) + ".")
+
+
+def batch_report(console, record: dict) -> None:
+    from rich.table import Table
+
+    b, sizes = record["batch"], record["sizes"]
+    ml = b["mlflow"]
+    rows_n = ml["rows"]
+    table = Table(title=f"Batch scoring, {rows_n:,} rows sampled from the data")
+    for column in ("", "seconds", "rows/s", "vs MLflow predict", "peak RSS MB"):
+        table.add_column(column, justify="left" if not column else "right", no_wrap=True)
+    predict_rate = rows_n / ml["predict_s"]
+    table.add_row("MLflow pyfunc predict (DataFrame in memory)", f"{ml['predict_s']:.2f}",
+                  f"{predict_rate:,.0f}", "", "")
+    io_s = ml["read_s"] + ml["predict_s"] + ml["write_s"]
+    table.add_row("MLflow: read Parquet + pyfunc predict + write Parquet", f"{io_s:.2f}", f"{rows_n / io_s:,.0f}",
+                  "", f"{ml['peak_rss_mb']:.0f}")
+    if "modelcycle" in b:
+        mc = b["modelcycle"]
+        rate = mc["rows"] / mc["seconds"]
+        b["ratio_vs_mlflow_predict"] = rate / predict_rate
+        b["ratio_vs_mlflow_with_io"] = rate / (rows_n / io_s)
+        table.add_row("modelcycle predict_batch (Parquet in, Parquet out)", f"{mc['seconds']:.2f}", f"{rate:,.0f}",
+                      f"{rate / predict_rate:.1f}x", f"{mc['peak_rss_mb']:.0f}")
+        mem = b["memory"]
+        table.add_row(f"modelcycle predict_batch, {mem['rows']:,} rows", f"{mem['seconds']:.2f}",
+                      f"{mem['rows'] / mem['seconds']:,.0f}", "", f"{mem['peak_rss_mb']:.0f}")
+        a = b["agreement"]
+        table.caption = (f"modelcycle's and MLflow's labels differ on {a['mismatches']} of {a['rows']:,} rows. "
+                         f"Target: >= 3x MLflow's pyfunc predict: "
+                         f"{'met' if rate / predict_rate >= 3 else 'MISSED'}. Peak RSS: the scoring process's "
+                         f"maximum resident memory (modelcycle: {mem['peak_rss_mb_before']:.0f} MB before the "
+                         f"call, after its imports).")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
