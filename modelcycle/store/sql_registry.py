@@ -221,6 +221,7 @@ class SqlRegistry:
             return self._version(conn, model_id, version)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        _alias_to_find(alias)
         a, v = t.model_aliases.c, t.model_versions.c
         with self._read() as conn:
             model_id = self._model_id(conn, name)
@@ -255,7 +256,6 @@ class SqlRegistry:
         with self._write() as conn:
             model_id = self._model_id(conn, name)
             row = self._version_row(conn, model_id, name, version)
-        _alias_to_find(alias)
             conn.execute(update(t.model_versions).where(t.model_versions.c.id == row.id)
                          .values(description=description, updated_at=now_ms()))
             return self._version(conn, model_id, version)
@@ -357,6 +357,7 @@ class SqlRegistry:
             self._audit(conn, model_id, version, "alias", user, reason, before, version, alias=alias)
 
     def delete_model_alias(self, name: str, alias: str, user: str, reason: str = "") -> None:
+        _alias_to_find(alias)
         check_audit(user, reason)
         a = t.model_aliases.c
         with self._write() as conn:
@@ -391,7 +392,6 @@ class SqlRegistry:
         tr = t.model_transitions.c
         with self._read() as conn:
             model_id = self._model_id(conn, name)
-        _alias_to_find(alias)
             rows = conn.execute(select(t.model_transitions).where(tr.model_id == model_id).order_by(tr.id)).all()
         return [Transition(r.id, name, r.version, r.action, r.alias, r.from_value, r.to_value, r.user,
                            r.reason, r.forced, r.created_at) for r in rows]
