@@ -3,7 +3,8 @@
     python bench/serving.py                  # full: 30 s per load; writes bench/results/serving-<date>.txt/.json
     python bench/serving.py --quick          # 5 s per load and smaller batch files, for a smoke run (nothing written)
     python bench/serving.py --only mlflow,mlserver   # some of the servers (mlflow, mlserver, modelcycle)
-    python bench/serving.py --no-batch       # the online part alone
+    python bench/serving.py --no-batch       # the online part alone (partial runs write nothing)
+    python bench/serving.py --profile uvicorn,1,on   # py-spy over one modelcycle server under load
 
 One model: a RandomForestClassifier(n_estimators=100, random_state=0) trained on scikit-learn's
 breast-cancer data (569 rows x 30 columns), pickled once with joblib and served from those bytes by
@@ -163,8 +164,9 @@ def side_setup(workdir: Path, sizes: dict) -> dict:
     for name, body in bodies.items():
         (workdir / f"body-{name}.json").write_text(json.dumps(body))
 
-    write_rows(workdir / "batch.parquet", X, sizes["batch_rows"], seed=0)
-    write_rows(workdir / "memory.parquet", X, sizes["memory_rows"], seed=1)
+    if sizes["batch_rows"]:
+        write_rows(workdir / "batch.parquet", X, sizes["batch_rows"], seed=0)
+        write_rows(workdir / "memory.parquet", X, sizes["memory_rows"], seed=1)
     return {"label": int(model.predict(row)[0]), "proba": model.predict_proba(row)[0].tolist(),
             "version": version.version, "onnx": info.manifest.onnx.get("file"),
             "columns": list(X.columns)}
@@ -344,7 +346,7 @@ def modelcycle_server(workdir: Path, workers: int, batching: bool, http_server: 
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MODELCYCLE_")}, **mc_env(workdir)}
     if not batching:
-        env["MODELCYCLE_SERVE_BATCHING"] = "false"
+        env["MODELCYCLE_SERVE_BATCHING"] = "0"
     help_text = mc_serve_help() or ""
     if http_server == "granian" and "granian" not in help_text:
         from modelcycle.serving.server import ServeOptions
@@ -448,6 +450,57 @@ def drive(base: str, path: str, kind: str, body_name: str, workdir: Path, sizes:
     return {"check": checked, "runs": runs}
 
 
+# ---------------------------------------------------------------------- profile
+PY_SPY = VENVS / "tools" / "bin" / "py-spy"
+
+
+def py_spy_binary() -> str:
+    if not PY_SPY.exists():
+        print(f"Creating {PY_SPY.parent.parent} (once)...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PY_SPY.parent.parent)], check=True)
+        subprocess.run([str(PY_SPY.parent / "python"), "-m", "pip", "install", "--quiet", "py-spy"], check=True)
+    return str(PY_SPY)
+
+
+def profile(workdir: Path, sizes: dict, config: tuple, body: str, seconds: int, top: int = 25) -> None:
+    """py-spy over every process of one modelcycle server while wrk drives it at 50 connections;
+    prints the functions with the most samples (inclusive and self)."""
+    http_server, workers, batching = config
+    path = f"/v2/models/{MODEL_NAME}/infer" if body == "v2" else "/invocations"
+    kind = "v2" if body == "v2" else "mlflow"
+    context, base, _ = modelcycle_server(workdir, workers, batching, http_server, "profile")
+    expected = json.loads((workdir / "expected.json").read_text())
+    with context as process:
+        url = base + path
+        script = lua_script(workdir, body)
+        check_answer(kind, url, (workdir / f"body-{body}.json").read_bytes(), expected)
+        wrk(url, script, 50, sizes["warmup"])
+        raw = workdir / "profile.txt"
+        spy = subprocess.Popen([py_spy_binary(), "record", "--pid", str(process.pid), "--subprocesses",
+                                "--nonblocking", "--duration", str(seconds), "--format", "raw", "--output", str(raw)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1)
+        result = wrk(url, script, 50, seconds - 1)
+        spy.wait()
+    print(f"{result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms under py-spy")
+    inclusive, own, total = {}, {}, 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        n = int(count)
+        total += n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+    for title, counts in (("inclusive", inclusive), ("self", own)):
+        print(f"\nTop {top} by {title} samples ({total} samples):")
+        for frame, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"  {100 * n / total:5.1f}%  {frame[:150]}")
+    shutil.copy(raw, HERE / ".venvs" / "last-profile.txt")
+    print(f"\nCollapsed stacks kept in {HERE / '.venvs' / 'last-profile.txt'}")
+
+
 # ---------------------------------------------------------------------- driver
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -455,18 +508,31 @@ def main() -> None:
     parser.add_argument("--only", default="modelcycle,mlflow,mlserver", help="servers to measure, comma-separated")
     parser.add_argument("--no-batch", action="store_true", help="skip batch scoring")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (server logs, files)")
+    parser.add_argument("--profile", metavar="HTTP,WORKERS,BATCHING",
+                        help="instead: profile one modelcycle server with py-spy under 50 connections, "
+                             "e.g. uvicorn,1,on")
+    parser.add_argument("--profile-body", default="v2", choices=["v2", "dataframe_split"], help=argparse.SUPPRESS)
     parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--shared", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.side:
+        if args.no_batch:
+            sizes = {**sizes, "batch_rows": 0, "memory_rows": 0}
         print(json.dumps(SIDES[args.side](Path(args.shared), sizes)))
         return
     wrk_binary()
     only = set(args.only.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
+        if args.profile:
+            http_server, workers, batching = args.profile.split(",")
+            (workdir / "expected.json").write_text(json.dumps(run_side(sys.executable, "setup", workdir, True,
+                                                                       mc_env(workdir), batch=False)))
+            profile(workdir, sizes, (http_server, int(workers), batching == "on"), args.profile_body,
+                    sizes["seconds"] if args.quick else 20)
+            return
         run(workdir, sizes, args.quick, only, not args.no_batch)
     finally:
         if args.keep:
@@ -475,8 +541,10 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_side(python: str, name: str, workdir: Path, quick: bool, env: dict | None = None) -> dict:
-    return side(python, name, quick, env_extra=env, script=__file__, extra=("--shared", str(workdir)))
+def run_side(python: str, name: str, workdir: Path, quick: bool, env: dict | None = None,
+             batch: bool = True) -> dict:
+    return side(python, name, quick, env_extra=env, script=__file__,
+                extra=("--shared", str(workdir), *(() if batch else ("--no-batch",))))
 
 
 def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool) -> None:
@@ -487,7 +555,7 @@ def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool) ->
 
     uptime_before = uptime()
     progress("Training the model; logging it to modelcycle; writing MLServer's folder and the batch files...")
-    expected = run_side(sys.executable, "setup", workdir, quick, mc_env(workdir))
+    expected = run_side(sys.executable, "setup", workdir, quick, mc_env(workdir), batch)
     pythons = {name: peer_python(name) for name in ("mlflow", "mlserver")
                if name in only or (name == "mlflow" and batch)}
     if "mlflow" in pythons:
@@ -549,7 +617,7 @@ def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool) ->
               "versions": versions(pythons)}
     console = Console(record=True, width=160)
     report(console, record)
-    if not quick:
+    if not quick and batch and only >= {"modelcycle", "mlflow", "mlserver"}:  # partial runs write nothing
         stem = HERE / "results" / f"serving-{record['date']}"
         stem.parent.mkdir(exist_ok=True)
         stem.with_suffix(".txt").write_text(console.export_text(clear=False))
@@ -672,9 +740,11 @@ def report(console, record: dict) -> None:
     src = v["modelcycle_source"]
     console.print(line + f"; {record['wrk']['version']}. modelcycle measured from commit "
                   f"{(src['commit'] or 'unknown')[:12]}" + (f" with uncommitted changes to "
-                  f"{len(src['uncommitted_changes'])} files" if src["uncommitted_changes"] else "") + ".")
+                  f"{len(src['uncommitted_changes'])} files" if src["uncommitted_changes"] else "") + ".",
+                  markup=False, highlight=False)
     console.print(f"Machine: {m['cpus']} CPUs, {m['platform']}; wrk and the server share the cores, and other "
-                  f"work may run beside them. uptime before: {m['uptime_before']}; after: {m['uptime_after']}.")
+                  f"work may run beside them. uptime before: {m['uptime_before']}; after: {m['uptime_after']}.",
+                  markup=False, highlight=False)
 
 
 def targets(console, record: dict) -> None:
