@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import Enum
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from modelcycle.exceptions import ModelcycleError
+from modelcycle.exceptions import InvalidInput, ModelcycleError, NotFound
 from modelcycle.render import err_console
 
 # Names, paths and messages come from users: they are printed with markup off, or as Text,
@@ -30,6 +31,23 @@ def client():
     from modelcycle.tracking.fluent import client as fluent_client
 
     return fluent_client()
+
+
+def experiment(value: str, by_id: bool = False, id_option: str = "--id"):
+    """The experiment a command names. Arguments are names, whatever they look like ("2024" is a
+    name); an id is given with an option (`--id`, `--experiment-id`)."""
+    store = client().store
+    if by_id:
+        if not re.fullmatch(r"[0-9]{1,12}", value):
+            raise InvalidInput(f"{id_option} takes an experiment id, a number such as 3; got {value!r}.")
+        return store.get_experiment(int(value))
+    try:
+        return store.get_experiment_by_name(value)
+    except NotFound as exc:
+        if re.fullmatch(r"[0-9]{1,12}", value):  # most likely an id copied from `experiments ls`
+            raise NotFound(f"{exc.message} If {value} is the experiment's id, give it as {id_option} {value}.") \
+                from None
+        raise
 
 
 def parse_pairs(items: list[str] | None) -> dict[str, str]:

@@ -198,12 +198,14 @@ def data_lineage(
     from modelcycle.data.datasets import dataset_runs
 
     c = client()
-    rows = []
+    rows, experiments = [], {}
     for use in dataset_runs(ref):
         run = c.get_run(use.run_id)
+        if run.experiment_id not in experiments:
+            experiments[run.experiment_id] = c.store.get_experiment(run.experiment_id).name
         rows.append({"dataset": use.dataset, "role": use.role, "run_id": run.id, "run": run.name,
-                     "experiment": run.experiment_id, "status": run.status.value,
-                     "started": fmt_time(run.start_time)})
+                     "experiment": run.experiment_id, "experiment_name": experiments[run.experiment_id],
+                     "status": run.status.value, "started": fmt_time(run.start_time)})
     versions = c.store.list_model_versions(run_ids=sorted({r["run_id"] for r in rows})) if rows else []
     columns = ["dataset", "role", "run_id", "run", "experiment", "status", "started"]
     if output is not Output.table:  # one list of rows: each run with the model versions made from it
@@ -211,9 +213,10 @@ def data_lineage(
             row["models"] = [f"{v.ref} ({v.stage.value})" for v in versions if v.run_id == row["run_id"]]
             if output is Output.csv:
                 row["models"] = ", ".join(row["models"])
-        emit(rows, [*columns, "models"], output.value)
+        emit(rows, [*columns[:5], "experiment_name", *columns[5:], "models"], output.value)
         return
-    emit(rows, columns, output.value, title=f"Runs that used {ref}")
+    emit([{**row, "experiment": row["experiment_name"]} for row in rows], columns, output.value,
+         title=f"Runs that used {ref}")
     uses = {}
     for row in rows:
         uses.setdefault(row["run_id"], []).append(f"{row['dataset']} ({row['role']})")

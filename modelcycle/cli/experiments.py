@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated, Optional
 
 import typer
 from rich.text import Text
 
 from modelcycle.cli.common import View, ViewOpt, client, parse_pairs
+from modelcycle.cli.common import experiment as resolve
 from modelcycle.render import Output, OutputOpt, console, emit, fmt_time
 
 app = typer.Typer(name="experiments", help="Create, list, rename, delete and restore experiments.",
@@ -33,23 +35,30 @@ def experiments_create(
     console.print(Text.assemble("Created experiment ", (experiment.name, "bold"), f" (id {experiment.id})."))
 
 
+ById = Annotated[bool, typer.Option("--id", help="EXPERIMENT is the experiment's id, not its name.")]
+
+
 @app.command("rename")
-def experiments_rename(experiment: str, new_name: str) -> None:
-    """Rename an experiment (by name or id)."""
-    renamed = client().rename_experiment(experiment, new_name)
-    console.print(Text.assemble(f"Renamed experiment {renamed.id} to ", (renamed.name, "bold"), "."))
+def experiments_rename(experiment: str, new_name: str, by_id: ById = False) -> None:
+    """Rename an experiment, given by name (or id with --id)."""
+    old = resolve(experiment, by_id)
+    renamed = client().rename_experiment(old.id, new_name)
+    console.print(Text.assemble("Renamed experiment ", old.name, f" (id {renamed.id}) to ", (renamed.name, "bold"),
+                                "."))
 
 
 @app.command("delete")
-def experiments_delete(experiment: str) -> None:
-    """Delete an experiment (it can be restored)."""
-    client().delete_experiment(experiment)
-    console.print(f"Deleted experiment {experiment}. Undo with `modelcycle experiments restore {experiment}`.",
-                  markup=False)
+def experiments_delete(experiment: str, by_id: ById = False) -> None:
+    """Delete an experiment, given by name (or id with --id); it can be restored."""
+    found = resolve(experiment, by_id)
+    client().delete_experiment(found.id)
+    console.print(f"Deleted experiment {found.name} (id {found.id}). "
+                  f"Undo with `modelcycle experiments restore {shlex.quote(found.name)}`.", markup=False)
 
 
 @app.command("restore")
-def experiments_restore(experiment: str) -> None:
-    """Restore a deleted experiment."""
-    client().restore_experiment(experiment)
-    console.print(f"Restored experiment {experiment}.", markup=False)
+def experiments_restore(experiment: str, by_id: ById = False) -> None:
+    """Restore a deleted experiment, given by name (or id with --id)."""
+    found = resolve(experiment, by_id)
+    client().restore_experiment(found.id)
+    console.print(f"Restored experiment {found.name} (id {found.id}).", markup=False)

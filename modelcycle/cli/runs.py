@@ -10,6 +10,7 @@ import typer
 from rich.text import Text
 
 from modelcycle.cli.common import View, ViewOpt, client
+from modelcycle.cli.common import experiment as resolve
 from modelcycle.exceptions import InvalidInput
 from modelcycle.render import (Output, OutputOpt, console, emit, err_console, fmt_duration, fmt_time,
                                fmt_value)
@@ -20,7 +21,9 @@ app = typer.Typer(name="runs", help="List, show, compare, delete and restore run
 @app.command("ls")
 def runs_ls(
     experiment: Annotated[Optional[list[str]], typer.Option(
-        "--experiment", "-e", help="Experiment name or id, repeatable (default: all).")] = None,
+        "--experiment", "-e", help="Experiment name, repeatable (default: all experiments).")] = None,
+    experiment_id: Annotated[Optional[list[str]], typer.Option(
+        "--experiment-id", help="Experiment id, repeatable.")] = None,
     filter: Annotated[Optional[str], typer.Option(
         "--filter", "-f", help="e.g. \"metrics.auc > 0.9 and params.model = 'rf'\"")] = None,
     order_by: Annotated[Optional[list[str]], typer.Option(
@@ -35,7 +38,9 @@ def runs_ls(
 ) -> None:
     """List runs matching a filter, newest first unless --order-by says otherwise."""
     c = client()
-    page = c.search_runs(experiment or None, filter, order_by, max_results, None, view.value)
+    wanted = [resolve(e, id_option="--experiment-id").id for e in experiment or ()]
+    wanted += [resolve(e, by_id=True, id_option="--experiment-id").id for e in experiment_id or ()]
+    page = c.search_runs(list(dict.fromkeys(wanted)) or None, filter, order_by, max_results, None, view.value)
     names = _experiment_names(c, {r.experiment_id for r in page.runs})
     rows = _runs_rows(page.runs, names)
     available = _runs_columns(page.runs)
@@ -210,8 +215,10 @@ def runs_show(run_id: str, output: OutputOpt = Output.table) -> None:
                     + [{"section": "tag", "key": k, "value": v} for k, v in run.tags.items()])
             emit(rows, ["section", "key", "value"], "csv")
         return
+    experiment = c.store.get_experiment(run.experiment_id).name
     console.print(Text.assemble(
-        (run.name, "bold"), f"  {run.id}\n  experiment {run.experiment_id}  status {run.status.value}  "
+        (run.name, "bold"), f"  {run.id}\n  experiment ", experiment, f" (id {run.experiment_id})  "
+        f"status {run.status.value}  "
         f"started {fmt_time(run.start_time)}  duration {fmt_duration(run.start_time, run.end_time) or '-'}"
         + (f"\n  parent {run.parent_id}" if run.parent_id else ""),
         ("\n  deleted" if run.deleted else "", "red")))

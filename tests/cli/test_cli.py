@@ -144,8 +144,8 @@ def test_experiments_create_and_ls_in_every_format():
 def test_experiments_rename_delete_restore_by_name_and_id():
     created = run("experiments", "create", "fraud").stdout
     assert "Created experiment fraud (id 1)." in created
-    assert "Renamed experiment 1 to fraud-v2." in run("experiments", "rename", "fraud", "fraud-v2").stdout
-    run("experiments", "rename", "1", "fraud-v3")  # by id
+    assert "Renamed experiment fraud (id 1) to fraud-v2." in run("experiments", "rename", "fraud", "fraud-v2").stdout
+    run("experiments", "rename", "--id", "1", "fraud-v3")
     assert [e["name"] for e in as_json("experiments", "ls")] == ["fraud-v3"]
 
     deleted = run("experiments", "delete", "fraud-v3").stdout
@@ -154,7 +154,7 @@ def test_experiments_rename_delete_restore_by_name_and_id():
     assert [(e["name"], e["deleted"]) for e in as_json("experiments", "ls", "--view", "deleted")] == [("fraud-v3", "yes")]
     assert [e["name"] for e in as_json("experiments", "ls", "--view", "all")] == ["fraud-v3"]
 
-    run("experiments", "restore", "1")
+    assert run("experiments", "restore", "--id", "1").stdout.strip() == "Restored experiment fraud-v3 (id 1)."
     assert [(e["name"], e["deleted"]) for e in as_json("experiments", "ls")] == [("fraud-v3", "")]
     assert as_json("experiments", "ls", "--view", "deleted") == []
 
@@ -171,12 +171,40 @@ def test_experiment_errors_have_their_exit_codes(main_):
     run("experiments", "create", "other")
     assert_clean_failure(main_("experiments", "rename", "other", "fraud"), 4, "already exists")
     assert_clean_failure(main_("experiments", "rename", "nope", "x"), 3, "No experiment named 'nope'")
-    assert_clean_failure(main_("experiments", "delete", "424242"), 3, "No experiment with id 424242")
+    assert_clean_failure(main_("experiments", "delete", "424242"), 3, "No experiment named '424242'",
+                         "give it as --id 424242")
+    assert_clean_failure(main_("experiments", "delete", "--id", "424242"), 3, "No experiment with id 424242")
+    assert_clean_failure(main_("experiments", "delete", "--id", "fraud"), 2, "--id takes an experiment id")
     assert_clean_failure(main_("experiments", "restore", "nope"), 3, "nope")
     assert_clean_failure(main_("experiments", "create", "x", "--tag", "no-equals-sign"), 2, "KEY=VALUE")
     assert_clean_failure(main_("experiments", "create", " "), 2, "non-empty")
     assert_clean_failure(main_("experiments", "create"), 2, "Missing argument")
     assert [e["name"] for e in as_json("experiments", "ls")] == ["fraud", "other"]  # nothing else changed
+
+
+def test_an_experiment_argument_is_a_name_even_when_it_looks_like_an_id(main_):
+    run("experiments", "create", "fraud")  # id 1
+    run("experiments", "create", "1")  # id 2, named "1"
+    client = mc.Client(*store_uris())
+    in_fraud = client.create_run("fraud", name="in-fraud", capture_context=False).id
+    in_one = client.create_run(2, name="in-one", capture_context=False).id
+    assert [r["run_id"] for r in as_json("runs", "ls", "-e", "1")] == [in_one]
+    assert [r["run_id"] for r in as_json("runs", "ls", "--experiment-id", "1")] == [in_fraud]
+    assert run("experiments", "rename", "1", "one").stdout.strip() == "Renamed experiment 1 (id 2) to one."
+    assert [(e["id"], e["name"]) for e in as_json("experiments", "ls")] == [(1, "fraud"), (2, "one")]
+
+    # A name of digits that no experiment has is not taken for an id, and the message says how to give one.
+    for args in (["runs", "ls", "-e", "2"], ["experiments", "delete", "2"]):
+        out = main_(*args)
+        option = "--experiment-id" if args[0] == "runs" else "--id"
+        assert_clean_failure(out, 3, "No experiment named '2'", f"give it as {option} 2")
+        assert out.stderr.count("\n") == 1
+    assert [e["name"] for e in as_json("experiments", "ls")] == ["fraud", "one"]
+
+    run("experiments", "create", "2024")
+    assert "Deleted experiment 2024 (id 3)" in run("experiments", "delete", "2024").stdout
+    assert [e["name"] for e in as_json("experiments", "ls", "--view", "deleted")] == ["2024"]
+    assert_clean_failure(main_("runs", "ls", "--experiment-id", "x"), 2, "--experiment-id")
 
 
 # ---------------------------------------------------------------------- runs ls
@@ -195,8 +223,10 @@ def test_runs_ls_json_lists_every_run_newest_first(seeded):
 
 def test_runs_ls_by_experiment_name_or_id(seeded):
     assert [r["name"] for r in as_json("runs", "ls", "--experiment", "churn")] == ["e"]
-    assert [r["name"] for r in as_json("runs", "ls", "-e", "1")] == ["d", "c", "b", "a"]
+    assert [r["name"] for r in as_json("runs", "ls", "--experiment-id", "1")] == ["d", "c", "b", "a"]
     assert [r["name"] for r in as_json("runs", "ls", "-e", "churn", "-e", "fraud")] == ["e", "d", "c", "b", "a"]
+    assert [r["name"] for r in as_json("runs", "ls", "-e", "churn", "--experiment-id", "1", "-e", "fraud")] == [
+        "e", "d", "c", "b", "a"]
 
 
 def test_runs_ls_filter_and_order_by(seeded):
@@ -272,7 +302,8 @@ def test_runs_show_csv_lists_params_metrics_and_tags(seeded):
 
 def test_runs_show_table(seeded):
     out = run("runs", "show", seeded["b"]).stdout
-    for text in (seeded["b"], "FINISHED", "2026-01-01 00:00:02", "1.5s", "Params", "xgb", "Metrics (latest)",
+    for text in (seeded["b"], "experiment fraud (id 1)", "FINISHED", "2026-01-01 00:00:02", "1.5s", "Params", "xgb",
+                 "Metrics (latest)",
                  "0.97", "Tags", "stage", "Artifacts", "notes/readme.txt"):
         assert text in out, text
 

@@ -90,7 +90,9 @@ def test_lineage_of_a_version_and_of_a_dataset(env, seeded):
     assert strong in printed and "cancer-eval@1" in printed
     data = cli(env, "data", "lineage", "cancer-eval@1").stdout
     assert "cancer@1" in data and "Production" in data
+    assert data.count(" cli-models ") == 2  # each run's experiment, by name
     uses = json.loads(cli(env, "data", "lineage", "cancer-eval@1", "-o", "json").stdout)
+    assert {(u["experiment"], u["experiment_name"]) for u in uses} == {(1, "cli-models")}
     assert {u["run_id"]: (u["role"], u["models"]) for u in uses} == {
         run_id: ("eval", ["cancer@1 (Production)"] if run_id == strong else []) for run_id, _ in seeded.values()}
     lines = cli(env, "data", "lineage", "cancer-eval@1", "-o", "csv").stdout.splitlines()

@@ -28,8 +28,16 @@ def test_group_modules_import_only_common():
     assert _cli_imports(PACKAGE / "common.py") == set()
 
 
-def test_every_group_is_registered_once_in_help_order():
+def test_every_group_is_registered_in_help_order():
+    import importlib
+
     import typer.main
 
-    commands = typer.main.get_command(cli.app).commands
-    assert list(commands) == ["quickstart", "server", "experiments", "runs", "data", "models"]
+    commands = list(typer.main.get_command(cli.app).commands)
+    expected = []
+    for group in cli.GROUPS:
+        sub = importlib.import_module(f"modelcycle.cli.{group}").app
+        expected += [sub.info.name] if sub.info.name else [c.name or c.callback.__name__
+                                                           for c in sub.registered_commands]
+    assert commands == expected
+    assert commands[:6] == ["quickstart", "server", "experiments", "runs", "data", "models"]
