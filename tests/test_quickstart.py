@@ -152,6 +152,11 @@ def test_stdout_has_the_comparison_table_best_first(client, runs, stdout):
     assert f"Best: {ranked[0].name} (roc_auc {ranked[0].metrics['roc_auc'].value:.4f})" in stdout
 
 
+def test_the_fresh_batch_has_no_error_and_its_two_drifted_columns_are_found(stdout):
+    assert "A fresh batch checked against breast-cancer-train@1: 0 errors, 2 warnings; " \
+           "2 of 31 columns drifted (mean radius, worst area)." in stdout
+
+
 def test_stdout_says_what_to_do_next(stdout):
     assert "modelcycle runs ls" in stdout
     assert "modelcycle server" in stdout

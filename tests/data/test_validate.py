@@ -103,6 +103,34 @@ def test_dataset_drift_is_a_dataset_anomaly(frame, schema):
     assert (None, "dataset_drift", "warning") in kinds(report)
 
 
+def one_distribution(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "normal": rng.normal(10, 2, rows), "lognormal": rng.lognormal(0, 1, rows),
+        "exponential": rng.exponential(3, rows), "gamma": rng.gamma(2, 2, rows),
+        "student": rng.standard_t(5, rows), "uniform": rng.uniform(-1, 1, rows), "poisson": rng.poisson(20, rows),
+        "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365 * 86400, rows), unit="s")})
+
+
+@pytest.mark.parametrize("rows, pairs", [(1_000, 20), (1_000_000, 2)])
+def test_a_sample_of_the_same_distribution_fits_the_inferred_ranges(rows, pairs):
+    for seed in range(pairs):
+        schema = infer_schema(one_distribution(rows, 2 * seed))
+        report = validate(one_distribution(rows, 2 * seed + 1), schema)
+        assert report.ok and report.anomalies == [], (seed, [a.message for a in report.anomalies])
+
+
+def test_a_value_far_outside_the_inferred_range_still_fails():
+    reference = one_distribution(1_000, 0)
+    schema = infer_schema(reference)
+    far = {"normal": 10 + 2 * 40, "lognormal": reference["lognormal"].max() * 100, "exponential": -0.5,
+           "poisson": -1, "uniform": 5.0, "when": pd.Timestamp("2031-01-01")}
+    for column, value in far.items():
+        data = reference.copy()
+        data.loc[17, column] = value
+        assert kinds(validate(data, schema)) == [(column, "out_of_range", "error")], column
+
+
 # ---------------------------------------------------------------------- bad inputs
 def test_empty_data_is_an_anomaly_not_a_traceback(frame, schema):
     report = validate(frame.iloc[:0], schema, profile(frame))
