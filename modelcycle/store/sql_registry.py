@@ -78,6 +78,14 @@ class SqlRegistry:
             to_value=None if to_value is None else str(to_value),
             user=user, reason=reason, forced=bool(forced), created_at=now_ms()))
 
+    def _set_tag(self, conn: Connection, table, owner: str, owner_id: int, key: str, value: str | None) -> None:
+        """Set (an upsert, so that concurrent writers of one key both succeed) or delete a tag."""
+        if value is None:
+            conn.execute(delete(table).where(table.c[owner] == owner_id, table.c.key == key))
+            return
+        stmt = self._insert(table).values({owner: owner_id, "key": key, "value": check_tag_value(key, value)})
+        conn.execute(stmt.on_conflict_do_update(index_elements=[owner, "key"], set_={"value": stmt.excluded.value}))
+
     def _versions(self, conn: Connection, where, name_of: dict[int, str] | None = None) -> list[ModelVersion]:
         v, m = t.model_versions.c, t.registered_models.c
         rows = conn.execute(select(t.model_versions, m.name).join(
@@ -165,12 +173,8 @@ class SqlRegistry:
 
     def set_registered_model_tag(self, name: str, key: str, value: str | None) -> None:
         check_key("tag", key)
-        tt = t.registered_model_tags
         with self._write() as conn:
-            model_id = self._model_id(conn, name)
-            conn.execute(delete(tt).where(tt.c.model_id == model_id, tt.c.key == key))
-            if value is not None:
-                conn.execute(insert(tt).values(model_id=model_id, key=key, value=check_tag_value(key, value)))
+            self._set_tag(conn, t.registered_model_tags, "model_id", self._model_id(conn, name), key, value)
 
     # ------------------------------------------------------------------ versions
     def create_model_version(self, name: str, run_id: str, artifact_path: str, user: str,
@@ -263,12 +267,9 @@ class SqlRegistry:
     def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
         check_model_version(version)
         check_key("tag", key)
-        tt = t.model_version_tags
         with self._write() as conn:
             row = self._version_row(conn, self._model_id(conn, name), name, version)
-            conn.execute(delete(tt).where(tt.c.version_id == row.id, tt.c.key == key))
-            if value is not None:
-                conn.execute(insert(tt).values(version_id=row.id, key=key, value=check_tag_value(key, value)))
+            self._set_tag(conn, t.model_version_tags, "version_id", row.id, key, value)
 
     # ------------------------------------------------------------------ transitions
     def _set_stage(self, conn: Connection, model_id: int, row, stage: Stage, action: str, user: str,

@@ -168,3 +168,53 @@ def test_writers_of_tags_and_params_to_one_run_lose_none(backend, tmp_path, requ
     assert got.params == {f"p{w}-{i}": str(i) for w in range(writers) for i in range(rounds)}
     assert got.tags == {"start": "0", **{f"last{w}": str(rounds - 1) for w in range(writers)},
                         **{f"t{w}-{i}": str(i) for w in range(writers) for i in range(rounds) if i % 5 != 3}}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_writers_of_one_registry_tag_all_succeed(backend, tmp_path, request):
+    """Eight threads set, overwrite and delete the same model and version tags (as concurrent
+    set_promotion_policy calls do): none gets an error, and the last write of each key wins."""
+    import threading
+
+    from modelcycle.store import open_store
+
+    uri = f"sqlite:///{tmp_path / 'reg.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_uri")
+    store = open_store(uri, str(tmp_path / "artifacts"))
+    if backend == "postgresql":
+        from tests.conftest import _truncate
+
+        _truncate(uri)
+    run = store.create_run(store.create_experiment("reg").id)
+    store.create_model_version("m", run.id, "model", "ana")
+    writers, rounds = 8, 30
+    barrier = threading.Barrier(writers)
+    errors: list[str] = []
+
+    def writer(w: int) -> None:
+        barrier.wait(30)
+        for i in range(rounds):
+            try:
+                store.set_registered_model_tag("m", "policy", f"{w}-{i}")
+                store.set_model_version_tag("m", 1, "policy", f"{w}-{i}")
+                if i % 3 == 2:
+                    store.set_registered_model_tag("m", "gone", None)
+                    store.set_model_version_tag("m", 1, "gone", None)
+                else:
+                    store.set_registered_model_tag("m", "gone", "x")
+                    store.set_model_version_tag("m", 1, "gone", "x")
+            except Exception as exc:  # any error fails the test, with its type
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    model, version = store.get_registered_model("m"), store.get_model_version("m", 1)
+    assert set(model.tags) <= {"policy", "gone"} and set(version.tags) <= {"policy", "gone"}
+    assert model.tags["policy"].split("-")[0] in {str(w) for w in range(writers)}
+    assert version.tags["policy"].split("-")[0] in {str(w) for w in range(writers)}
+    store.set_registered_model_tag("m", "gone", None)
+    store.set_model_version_tag("m", 1, "gone", None)  # deleting an absent tag is no error
+    assert "gone" not in store.get_registered_model("m").tags
