@@ -17,22 +17,20 @@ import pandas as pd
 
 from modelcycle import config
 from modelcycle.artifacts.blobs import file_digest
-from modelcycle.exceptions import InvalidInput, NotFound
+from modelcycle.exceptions import Conflict, InvalidInput, NotFound
 from modelcycle.models import flavors
 from modelcycle.models.manifest import MANIFEST_FILE, Manifest
 from modelcycle.models.onnx import OnnxPredictor, export
 from modelcycle.models.signature import Signature, as_input, enforce, spec_of
 from modelcycle.models.uris import resolve
+from modelcycle.store.base import Store
 from modelcycle.store.entities import ModelVersion
+from modelcycle.store.validation import check_artifact_path
+from modelcycle.tracking.context import current_user
+from modelcycle.tracking.fluent import active_run, client, start_run
 
 EXAMPLE_FILE = "input_example.json"
 EXAMPLE_ROWS = 20
-
-
-def _client():
-    from modelcycle.tracking.fluent import client
-
-    return client()
 
 
 @dataclass(frozen=True)
@@ -71,9 +69,6 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
     ``input_example``, the signature (inferred from the example when not given), the pinned
     requirements, and the datasets and metrics of its run. The manifest is written last: a
     folder without one is not a model, so an interrupted call leaves nothing loadable."""
-    from modelcycle.store.validation import check_artifact_path
-    from modelcycle.tracking.fluent import _run_id
-
     artifact_path = check_artifact_path(name)
     flavor = flavors.detect(model)
     task, classes = flavors.task_of(model)
@@ -96,10 +91,10 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
     if example is not None and signature is not None:
         enforce(signature, example)  # a given signature must accept the example
 
-    client = _client()
-    run_id = run_id or _run_id()
-    run = client.get_run(run_id)
-    uses = client.store.dataset_uses(run_id=run_id)
+    tracking = client()
+    run_id = run_id or (active_run() or start_run()).id  # like logging a metric: no run starts one
+    run = tracking.get_run(run_id)
+    uses = tracking.store.dataset_uses(run_id=run_id)
     with tempfile.TemporaryDirectory(prefix="modelcycle-model-") as tmp:
         folder = Path(tmp)
         native = flavors.save_native(model, flavor, folder)
@@ -112,7 +107,7 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
                                                  encoding="utf-8")
         files = {}
         for file in sorted(folder.iterdir()):  # the store hashes what it stores: its digests go in the manifest
-            stored = client.store.log_artifact(run_id, file, f"{artifact_path}/{file.name}")
+            stored = tracking.store.log_artifact(run_id, file, f"{artifact_path}/{file.name}")
             files[file.name] = {"sha256": stored.digest, "size": stored.size}
         manifest = Manifest(
             flavor=flavor, model_class=f"{type(model).__module__}.{type(model).__qualname__}", task=task,
@@ -125,14 +120,34 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
         )
         manifest_file = folder / MANIFEST_FILE
         manifest_file.write_text(manifest.to_yaml(), encoding="utf-8")
-        client.store.log_artifact(run_id, manifest_file, f"{artifact_path}/{MANIFEST_FILE}")
+        tracking.store.log_artifact(run_id, manifest_file, f"{artifact_path}/{MANIFEST_FILE}")
     uri = f"runs:/{run_id}/{artifact_path}"
     registered = None
     if registered_model_name is not None:
-        from modelcycle.registry.api import register_model
-
-        registered = register_model(uri, registered_model_name)
+        registered = register_version(tracking.store, uri, registered_model_name, current_user())
     return ModelInfo(uri, run_id, artifact_path, manifest, registered)
+
+
+def register_version(store: Store, uri: str, name: str, user: str, description: str = "",
+                     tags: dict[str, str] | None = None) -> ModelVersion:
+    """Register the model at ``uri`` (``runs:/<run_id>/<path>``) as the next version of ``name``.
+    The folder is checked first (manifest, every file and its digest), so a broken model is
+    refused; the store then pins the digests of the folder's files, which must be the ones
+    checked: a folder changed in between is refused, and the version withdrawn."""
+    if not isinstance(uri, str) or not uri.startswith("runs:/"):
+        raise InvalidInput(f"Register a model logged in a run: runs:/<run_id>/<path> (as returned by "
+                           f"mc.log_model); got {uri!r}.")
+    source = _Source(uri, store)
+    version = store.create_model_version(name, source.run_id, source.path, user, description, tags)
+    checked = {rel: meta["sha256"] for rel, meta in source.manifest.files.items()}
+    checked[MANIFEST_FILE] = source.digests[MANIFEST_FILE]
+    changed = sorted(rel for rel, digest in checked.items() if version.files.get(rel) != digest)
+    if changed:
+        store.delete_model_version(name, version.version, user,
+                                   f"its files changed while it was registered: {', '.join(changed)}")
+        raise Conflict(f"The model at {uri} changed while it was registered ({', '.join(changed)}), so version "
+                       f"{version.version} of {name!r} was withdrawn. Register it again.")
+    return version
 
 
 class _Source:
@@ -153,22 +168,45 @@ class _Source:
         if self.local is not None:
             self.manifest = self._local_manifest()
             return
-        self.store = store or _client().store
+        self.store = store or client().store
         self.run_id, self.path, self.version = resolve(self.store, uri)
-        digests = {info.path: info.digest for info in self.store.list_artifact_files(self.run_id, self.path)}
-        manifest_path = f"{self.path}/{MANIFEST_FILE}"
-        if manifest_path not in digests:
+        prefix = f"{self.path}/"
+        # What the run's folder holds now: relative path -> digest.
+        self.digests = {info.path[len(prefix):]: info.digest
+                        for info in self.store.list_artifact_files(self.run_id, self.path)
+                        if info.path.startswith(prefix)}
+        if self.version is not None:
+            self._check_pinned()
+        if MANIFEST_FILE not in self.digests:
             raise NotFound(f"There is no model at {self._where()}: no {MANIFEST_FILE} in runs:/{self.run_id}/"
                            f"{self.path}. Log one with mc.log_model(model, {self.path!r}).")
         where = f"{MANIFEST_FILE} of {self._where()}"
-        self.manifest = Manifest.from_yaml(b"".join(self.store.open_artifact(self.run_id, manifest_path)), where)
+        text = b"".join(self.store.open_artifact(self.run_id, prefix + MANIFEST_FILE))
+        if hashlib.sha256(text).hexdigest() != self.digests[MANIFEST_FILE]:
+            raise InvalidInput(f"The {where} arrived with another digest than the store recorded; it was "
+                               "changed outside modelcycle.")
+        self.manifest = Manifest.from_yaml(text, where)
         for rel, meta in self.manifest.files.items():
-            digest = digests.get(f"{self.path}/{rel}")
+            digest = self.digests.get(rel)
             if digest is None:
                 raise NotFound(f"The model at {self._where()} is missing its file {rel!r}; log the model again.")
             if digest != meta["sha256"]:
                 raise InvalidInput(f"The file {rel!r} of the model at {self._where()} is not the one its manifest "
                                    "lists (its digest differs); log the model again.")
+
+    def _check_pinned(self) -> None:
+        """A registered version is the files pinned when it was registered, byte for byte: the
+        folder must still hold exactly those (every file read later is checked against them
+        through the manifest, itself one of them)."""
+        pinned = self.version.files
+        if MANIFEST_FILE not in pinned:
+            raise NotFound(f"There is no model in {self._where()}: its folder runs:/{self.run_id}/{self.path} held no "
+                           f"{MANIFEST_FILE} when it was registered. Register a model logged with mc.log_model.")
+        for rel, digest in sorted(pinned.items()):
+            if self.digests.get(rel) != digest:
+                raise Conflict(f"The file {rel!r} of {self._where()} is not the one registered: the run's folder "
+                               "no longer holds the bytes pinned at registration. Load another version, or log "
+                               "the model again and register it as a new version.")
 
     def _where(self) -> str:
         return self.uri if self.version is None else f"{self.uri} (version {self.version.version})"

@@ -5,25 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.exceptions import InvalidInput
 from modelcycle.models.uris import resolve_version
 from modelcycle.registry.gates import (
     POLICY_TAG, GateReport, PromotionPolicy, PromotionRefused, check_gates, policy_of,
 )
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
+from modelcycle.tracking import fluent
 from modelcycle.tracking.context import current_user
 
 if TYPE_CHECKING:
     from modelcycle.models.api import ModelInfo
     from modelcycle.tracking.client import Client
-
-
-def _client(client: Client | None) -> Client:
-    if client is not None:
-        return client
-    from modelcycle.tracking.fluent import client as fluent_client
-
-    return fluent_client()
 
 
 @dataclass(frozen=True)
@@ -37,36 +29,30 @@ def register_model(source: str | ModelInfo, name: str, description: str = "",
                    tags: dict[str, Any] | None = None, client: Client | None = None) -> ModelVersion:
     """Register the model at ``source`` (``runs:/<run_id>/<path>``) as the next version of
     ``name``. The model folder is checked first (manifest, every file and its digest), so a
-    broken model is refused and nothing is half-registered."""
-    from modelcycle.models.api import ModelInfo, read_manifest  # the model stack, only when used
-    from modelcycle.models.uris import resolve
+    broken model is refused and nothing is half-registered; the version keeps the digests of
+    its files, and the folder can no longer change."""
+    from modelcycle.models.api import ModelInfo, register_version  # the model stack, only when used
 
-    c = _client(client)
     uri = source.uri if isinstance(source, ModelInfo) else source
-    if not isinstance(uri, str) or not uri.startswith("runs:/"):
-        raise InvalidInput(f"Register a model logged in a run: runs:/<run_id>/<path> (as returned by "
-                           f"mc.log_model); got {uri!r}.")
-    run_id, path, _ = resolve(c.store, uri)
-    read_manifest(uri, c.store)
-    return c.store.create_model_version(name, run_id, path, current_user(), description,
-                                        {k: str(v) for k, v in (tags or {}).items()})
+    return register_version((client or fluent.client()).store, uri, name, current_user(), description,
+                            {k: str(v) for k, v in (tags or {}).items()})
 
 
 def get_model_version(ref: str, client: Client | None = None) -> ModelVersion:
     """``name@3``, ``name@champion``, ``name@production``, ``models:/name/3``, ..."""
-    return resolve_version(_client(client).store, ref)
+    return resolve_version((client or fluent.client()).store, ref)
 
 
 def set_promotion_policy(name: str, policy: PromotionPolicy | None = None, client: Client | None = None,
                          **rules) -> PromotionPolicy:
     """Store the gates ``promote`` applies to ``name`` (see PromotionPolicy for the rules)."""
     policy = policy or PromotionPolicy(**rules)
-    _client(client).store.set_registered_model_tag(name, POLICY_TAG, policy.to_json())
+    (client or fluent.client()).store.set_registered_model_tag(name, POLICY_TAG, policy.to_json())
     return policy
 
 
 def get_promotion_policy(name: str, client: Client | None = None) -> PromotionPolicy:
-    return policy_of(_client(client).store.get_registered_model(name))
+    return policy_of((client or fluent.client()).store.get_registered_model(name))
 
 
 def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: bool = False,
@@ -75,7 +61,7 @@ def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: 
     """Move a version to a stage. Into Production it must first pass the model's gates (or
     ``policy``); a refusal raises PromotionRefused naming the rule and the numbers. ``force``
     overrides, and the audit log records the override and what it overrode."""
-    c = _client(client)
+    c = client or fluent.client()
     stage = Stage.parse(to)
     candidate = c.store.get_model_version(name, version)
     report = None
@@ -95,38 +81,38 @@ def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: 
 
 
 def archive(name: str, version: int, reason: str = "", client: Client | None = None) -> ModelVersion:
-    return _client(client).store.transition_model_version_stage(name, version, Stage.ARCHIVED, current_user(),
-                                                                reason)
+    store = (client or fluent.client()).store
+    return store.transition_model_version_stage(name, version, Stage.ARCHIVED, current_user(), reason)
 
 
 def rollback(name: str, reason: str = "", client: Client | None = None) -> ModelVersion:
     """Give Production back to the version that held it before the current one."""
-    return _client(client).store.rollback_model(name, current_user(), reason)
+    return (client or fluent.client()).store.rollback_model(name, current_user(), reason)
 
 
 def set_alias(name: str, alias: str, version: int, reason: str = "", client: Client | None = None) -> None:
-    _client(client).store.set_model_alias(name, alias, version, current_user(), reason)
+    (client or fluent.client()).store.set_model_alias(name, alias, version, current_user(), reason)
 
 
 def delete_alias(name: str, alias: str, reason: str = "", client: Client | None = None) -> None:
-    _client(client).store.delete_model_alias(name, alias, current_user(), reason)
+    (client or fluent.client()).store.delete_model_alias(name, alias, current_user(), reason)
 
 
 def delete_model_version(name: str, version: int, reason: str = "", client: Client | None = None) -> None:
-    _client(client).store.delete_model_version(name, version, current_user(), reason)
+    (client or fluent.client()).store.delete_model_version(name, version, current_user(), reason)
 
 
 def list_models(client: Client | None = None) -> list[RegisteredModel]:
-    return _client(client).store.list_registered_models()
+    return (client or fluent.client()).store.list_registered_models()
 
 
 def model_history(name: str, client: Client | None = None) -> list[Transition]:
-    return _client(client).store.model_history(name)
+    return (client or fluent.client()).store.model_history(name)
 
 
 def lineage(ref: str, client: Client | None = None) -> dict[str, Any]:
     """version -> run -> datasets (name@version, role) -> code (git commit), as plain data."""
-    c = _client(client)
+    c = client or fluent.client()
     version = resolve_version(c.store, ref)
     run = c.get_run(version.run_id)
     experiment = c.store.get_experiment(run.experiment_id)

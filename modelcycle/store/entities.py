@@ -257,6 +257,8 @@ class ModelVersion:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     deleted: bool = False
+    # path below artifact_path -> SHA-256, pinned at registration: the version is these bytes
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -277,13 +279,15 @@ class ModelVersion:
                 "artifact_path": self.artifact_path, "stage": self.stage.value,
                 "description": self.description, "created_at": self.created_at,
                 "updated_at": self.updated_at, "created_by": self.created_by, "tags": dict(self.tags),
-                "aliases": list(self.aliases), "deleted": self.deleted, "status": self.status}
+                "aliases": list(self.aliases), "deleted": self.deleted, "status": self.status,
+                "files": dict(self.files)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
         return cls(d["name"], int(d["version"]), d["run_id"], d["artifact_path"], Stage(d["stage"]),
                    d["description"], d["created_at"], d["updated_at"], d["created_by"],
-                   dict(d.get("tags") or {}), tuple(d.get("aliases") or ()), d.get("deleted", False))
+                   dict(d.get("tags") or {}), tuple(d.get("aliases") or ()), d.get("deleted", False),
+                   dict(d.get("files") or {}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,6 +180,18 @@ model_versions = Table(
           sqlite_where=text("stage = 'Production'"), postgresql_where=text("stage = 'Production'")),
 )
 
+# The digests of a version's files, pinned when it is registered: relative to its artifact path.
+# Loading the version checks every byte against them, and the run's folder refuses writes that
+# would change them.
+model_version_files = Table(
+    "model_version_files", metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(1000), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    PrimaryKeyConstraint("version_id", "path"),
+)
+
 model_version_tags = Table(
     "model_version_tags", metadata,
     Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False),

@@ -451,6 +451,7 @@ class SqlTracking:
             if parent_file is not None:
                 raise Conflict(f"{parent_file!r} is a file in run {run_id}, so it cannot hold "
                                f"{artifact_path!r}; choose another path.")
+            self._refuse_changing_a_version(conn, run_id, artifact_path, digest)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["run_id", "path"],
                 set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size,

@@ -484,3 +484,55 @@ def test_an_overlong_user_is_invalid(store, run_id):
 def test_an_overlong_artifact_path_is_invalid(store, run_id):
     with pytest.raises(InvalidInput, match="artifact path"):
         store.create_model_version("churn", run_id, "m" * 1001, "ana")
+
+
+# ---------------------------------------------------------------------------- pinned files
+def _log_file(store, run_id: str, tmp_path, path: str, content: bytes):
+    local = tmp_path / "upload.bin"
+    local.write_bytes(content)
+    return store.log_artifact(run_id, local, path)
+
+
+def test_a_version_pins_the_digests_of_its_files(store, run_id, tmp_path):
+    weights = _log_file(store, run_id, tmp_path, "model/weights.bin", b"weights")
+    manifest = _log_file(store, run_id, tmp_path, "model/model.yaml", b"manifest")
+    nested = _log_file(store, run_id, tmp_path, "model/extra/notes.txt", b"notes")
+    _log_file(store, run_id, tmp_path, "model-2/weights.bin", b"other weights")  # not under model/
+    _log_file(store, run_id, tmp_path, "modelling.txt", b"a sibling with the same prefix")
+    pinned = {"weights.bin": weights.digest, "model.yaml": manifest.digest, "extra/notes.txt": nested.digest}
+
+    version = store.create_model_version("churn", run_id, "model", "ana")
+    assert version.files == pinned
+    store.set_model_alias("churn", "champion", 1, "ana")
+    assert store.get_model_version("churn", 1).files == pinned
+    assert store.get_model_version_by_alias("churn", "champion").files == pinned
+    assert [v.files for v in store.list_model_versions("churn")] == [pinned]
+    assert store.create_model_version("churn", run_id, "nothing-here", "ana").files == {}
+
+
+def test_the_files_of_a_registered_version_cannot_change(store, run_id, tmp_path):
+    weights = _log_file(store, run_id, tmp_path, "model/weights.bin", b"weights")
+    _log_file(store, run_id, tmp_path, "model/model.yaml", b"manifest")
+    store.create_model_version("churn", run_id, "model", "ana")
+    store.transition_model_version_stage("churn", 1, Stage.PRODUCTION, "ana")
+    history = store.model_history("churn")
+
+    for path, content in (("model/weights.bin", b"other weights"), ("model/new.bin", b"new"),
+                          ("model/deeper/new.bin", b"new")):
+        with pytest.raises(Conflict, match=rf"{path}' is in the folder of version 1 of 'churn'.*cannot "
+                                           r"change.*another path"):
+            _log_file(store, run_id, tmp_path, path, content)
+    files = {a.path: a.digest for a in store.list_artifact_files(run_id, "model")}
+    assert files["model/weights.bin"] == weights.digest and len(files) == 2
+    assert b"".join(store.open_artifact(run_id, "model/weights.bin")) == b"weights"
+    assert store.model_history("churn") == history
+
+    # the same bytes again change nothing; other folders of the run stay writable
+    assert _log_file(store, run_id, tmp_path, "model/weights.bin", b"weights").digest == weights.digest
+    _log_file(store, run_id, tmp_path, "model-2/weights.bin", b"other weights")
+    _log_file(store, run_id, tmp_path, "modelling.txt", b"sibling")
+
+    # a deleted version is no longer served, and no longer holds its folder
+    store.transition_model_version_stage("churn", 1, Stage.ARCHIVED, "ana")
+    store.delete_model_version("churn", 1, "ana")
+    _log_file(store, run_id, tmp_path, "model/weights.bin", b"retrained")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from modelcycle import Metric, RunStatus, ViewType
+from modelcycle import Conflict, Metric, RunStatus, ViewType
 from modelcycle.artifacts import BlobStore
 from modelcycle.store import migrate, schema
 from modelcycle.store.engine import make_engine
@@ -171,6 +171,12 @@ def _check_legacy_data(store: SqlStore, tmp_path: Path, revision: str) -> None:
         assert (version.stage.value, version.run_id, version.created_by) == ("Production", gen.RUN, "ann")
         assert [(h.action, h.to_value) for h in store.model_history("legacy-model")] == [
             ("register", "None"), ("stage", "Production")]
+        # pinned at the upgrade to what its folder held; the folder now refuses other bytes
+        assert version.files == {"model.bin": gen.ARTIFACT_DIGEST}
+        other = tmp_path / "other"
+        other.write_bytes(b"other bytes")
+        with pytest.raises(Conflict, match="version 1 of 'legacy-model'"):
+            store.log_artifact(gen.RUN, other, "model/model.bin")
 
     # and the upgraded database takes new writes, ids continuing after the old ones
     assert store.create_experiment("new").id == 3

@@ -67,6 +67,10 @@ def write_rows(conn: Connection) -> None:
          {"r": CHILD, "k": "depth", "v": "3"}])
     run("INSERT INTO tags (run_id, key, value) VALUES (:r, :k, :v)",
         [{"r": RUN, "k": "team", "v": "risk"}, {"r": CHILD, "k": "note", "v": "child"}])
+    if "params_json" in {c["name"] for c in inspect(conn).get_columns("runs")}:  # from 0006: also on the run's row
+        run("UPDATE runs SET params_json = :p, tags_json = :t WHERE id = :r",
+            [{"r": RUN, "p": '{"depth": "6", "model": "rf"}', "t": '{"team": "risk"}'},
+             {"r": CHILD, "p": '{"depth": "3"}', "t": '{"note": "child"}'}])
     points = [(RUN, "loss", v, s, T + 100 + s) for s, v in enumerate(LOSS)]
     points += [(RUN, "nan metric", None, 0, T + 200), (CHILD, "acc", math.inf, 7, T + 300),
                (CHILD, "acc", -math.inf, 3, T + 301)]
