@@ -78,6 +78,24 @@ class SqlRegistry:
             to_value=None if to_value is None else str(to_value),
             user=user, reason=reason, forced=bool(forced), created_at=now_ms()))
 
+    def _refuse_changing_a_version(self, conn: Connection, run_id: str, path: str, digest: str) -> None:
+        """A registered version is the files pinned when it was registered: a write into its
+        folder is refused unless it stores the very bytes pinned at that path. Called with the
+        run locked, as registration locks it."""
+        v, m, f = t.model_versions.c, t.registered_models.c, t.model_version_files.c
+        for version_id, version, name, folder in conn.execute(
+                select(v.id, v.version, m.name, v.artifact_path).join(t.registered_models, m.id == v.model_id)
+                .where(v.run_id == run_id, v.deleted_at.is_(None)).order_by(v.id)):
+            if not path.startswith(folder + "/"):
+                continue
+            pinned = conn.execute(select(f.digest).where(
+                f.version_id == version_id, f.path == path[len(folder) + 1:])).scalar_one_or_none()
+            if pinned != digest:
+                raise Conflict(
+                    f"{path!r} is in the folder of version {version} of {name!r} (runs:/{run_id}/{folder}), "
+                    "and the files of a registered version cannot change. Log to another path (e.g. "
+                    f"mc.log_model(model, '{folder}-2')) or in a new run, and register that as a new version.")
+
     def _set_tag(self, conn: Connection, table, owner: str, owner_id: int, key: str, value: str | None) -> None:
         """Set (an upsert, so that concurrent writers of one key both succeed) or delete a tag."""
         if value is None:
@@ -101,9 +119,15 @@ class SqlRegistry:
         for alias, vid in conn.execute(select(t.model_aliases.c.alias, t.model_aliases.c.version_id).where(
                 t.model_aliases.c.version_id.in_(ids)).order_by(t.model_aliases.c.alias)):
             aliases.setdefault(vid, []).append(alias)
+        f = t.model_version_files.c
+        files: dict[int, dict[str, str]] = {}
+        for vid, path, digest in conn.execute(select(f.version_id, f.path, f.digest).where(
+                f.version_id.in_(ids)).order_by(f.version_id, f.path)):
+            files.setdefault(vid, {})[path] = digest
         return [ModelVersion(r.name, r.version, r.run_id, r.artifact_path, Stage(r.stage), r.description,
                              r.created_at, r.updated_at, r.created_by, tags.get(r.id, {}),
-                             tuple(aliases.get(r.id, ())), r.deleted_at is not None) for r in rows]
+                             tuple(aliases.get(r.id, ())), r.deleted_at is not None, files.get(r.id, {}))
+                for r in rows]
 
     def _version(self, conn: Connection, model_id: int, version: int) -> ModelVersion:
         v = t.model_versions.c
@@ -189,7 +213,10 @@ class SqlRegistry:
         for _attempt in range(5):
             try:
                 with self._write() as conn:
-                    run = conn.execute(select(t.runs.c.deleted_at).where(t.runs.c.id == run_id)).first()
+                    query = select(t.runs.c.deleted_at).where(t.runs.c.id == run_id)
+                    if conn.dialect.name == "postgresql":
+                        query = query.with_for_update()  # artifact writes to the run wait for the pins
+                    run = conn.execute(query).first()
                     if run is None:
                         raise NotFound(f"No run with id {run_id} to register a model from.")
                     if run.deleted_at is not None:
@@ -210,6 +237,13 @@ class SqlRegistry:
                     if tags:
                         conn.execute(insert(t.model_version_tags), [
                             {"version_id": version_id, "key": k, "value": v} for k, v in tags.items()])
+                    a = t.artifacts.c
+                    pins = [{"version_id": version_id, "path": path[len(artifact_path) + 1:], "digest": digest,
+                             "size": size} for path, digest, size in conn.execute(
+                        select(a.path, a.digest, a.size).where(
+                            a.run_id == run_id, a.path.startswith(artifact_path + "/", autoescape=True)))]
+                    if pins:
+                        conn.execute(insert(t.model_version_files), pins)
                     self._audit(conn, model_id, version, "register", user,
                                 f"from runs:/{run_id}/{artifact_path}", None, Stage.NONE.value)
                     return self._version(conn, model_id, version)
