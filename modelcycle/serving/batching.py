@@ -1,0 +1,187 @@
+"""Adaptive micro-batching: concurrent requests are coalesced into one predict call.
+
+A request that arrives while nothing is predicting runs at once. Requests that arrive while a
+predict is running wait for it and then go together, up to ``max_batch_size`` rows; when the
+server is busy a batch also waits up to ``max_batch_delay_ms`` (from its first request's arrival)
+for more to join. Predicts run in a thread, so the event loop keeps accepting requests
+meanwhile. Each request is checked against the signature before it joins a batch, so a bad
+request fails alone; if a batched predict fails anyway, each request of the batch is retried
+alone and only the failing ones fail. The request timeout is not the batch delay: the caller
+bounds ``submit`` with its own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from modelcycle.exceptions import InvalidInput
+
+if TYPE_CHECKING:
+    from modelcycle.serving.runtime import Inputs, Outputs, ServedModel
+
+BatchObserver = Callable[["ServedModel", int, int], None]  # (model, rows, requests)
+
+
+class _Item:
+    __slots__ = ("model", "inputs", "rows", "future", "arrived")
+
+    def __init__(self, model, inputs, rows, future, arrived):
+        self.model, self.inputs, self.rows, self.future, self.arrived = model, inputs, rows, future, arrived
+
+
+def _resolve(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class MicroBatcher:
+    def __init__(self, served_model_getter: Callable[[], ServedModel], max_batch_size: int = 64,
+                 max_batch_delay_ms: float = 2.0, executor: Executor | None = None,
+                 on_batch: BatchObserver | None = None):
+        if max_batch_size < 1:
+            raise InvalidInput(f"max_batch_size must be at least 1; got {max_batch_size}.")
+        if max_batch_delay_ms < 0:
+            raise InvalidInput(f"max_batch_delay_ms must be at least 0; got {max_batch_delay_ms}.")
+        self._get = served_model_getter
+        self.max_batch_size = max_batch_size
+        self.max_batch_delay_s = max_batch_delay_ms / 1000.0
+        self._own_executor = executor is None
+        # One predict at a time: batches are the parallelism inside a worker, processes across them.
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="modelcycle-predict")
+        self._on_batch = on_batch
+        self._pending: deque[_Item] = deque()
+        self._task: asyncio.Task | None = None
+        self._waiter: asyncio.Future | None = None
+        self._busy = False  # requests arrived while a predict ran: batches may wait to fill
+
+    async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False) -> Outputs:
+        """The outputs of ``inputs``, predicted by ``model`` (default: the current one) together
+        with whatever other requests are waiting. Raises InvalidInput for this request alone.
+        ``checked``: the caller already passed ``inputs`` through ``model.check``."""
+        model = model or self._get()
+        if not checked:
+            inputs = model.check(inputs)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append(_Item(model, inputs, model.rows(inputs), future, loop.time()))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain())
+        elif self._waiter is not None and self._pending_rows() >= self.max_batch_size:
+            _resolve(self._waiter)
+        return await future
+
+    def _pending_rows(self) -> int:
+        return sum(item.rows for item in self._pending)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending = self._pending
+        while pending:
+            if self._busy and self.max_batch_delay_s > 0 and self._pending_rows() < self.max_batch_size:
+                remaining = pending[0].arrived + self.max_batch_delay_s - loop.time()
+                if remaining > 0:
+                    self._waiter = waiter = loop.create_future()
+                    handle = loop.call_later(remaining, _resolve, waiter)
+                    try:
+                        await waiter
+                    finally:
+                        handle.cancel()
+                        self._waiter = None
+            batch = self._take()
+            if not batch:
+                continue
+            if self._on_batch is not None:
+                self._on_batch(batch[0].model, sum(i.rows for i in batch), len(batch))
+            results = await loop.run_in_executor(self._executor, _run, batch)
+            for item, result in zip(batch, results):
+                if item.future.done():  # timed out or the client went away
+                    continue
+                if isinstance(result, BaseException):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)
+            self._busy = bool(pending)
+
+    def _take(self) -> list[_Item]:
+        """The requests of the next batch: one model, at most max_batch_size rows (a larger
+        request goes alone)."""
+        pending = self._pending
+        batch: list[_Item] = []
+        rows = 0
+        while pending:
+            item = pending[0]
+            if item.future.done():
+                pending.popleft()
+                continue
+            if batch and (item.model is not batch[0].model or rows + item.rows > self.max_batch_size):
+                break
+            pending.popleft()
+            batch.append(item)
+            rows += item.rows
+        return batch
+
+    def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._own_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _run(batch: list[_Item]) -> list:
+    """Predict a batch in one call, or each request alone if the batch fails."""
+    model = batch[0].model
+    if len(batch) == 1:
+        return [_predict_one(batch[0])]
+    try:
+        outputs = model.predict(model.concat([item.inputs for item in batch]))
+    except Exception:  # one request the signature let through broke the batch: find it
+        return [_predict_one(item) for item in batch]
+    results, start = [], 0
+    for item in batch:
+        stop = start + item.rows
+        results.append({name: values[start:stop] for name, values in outputs.items()})
+        start = stop
+    return results
+
+
+def _predict_one(item: _Item):
+    try:
+        return item.model.predict(item.inputs)
+    except Exception as exc:  # handed to the request's future, raised in its handler
+        return exc
+
+
+class DirectPredictor:
+    """No batching (``--no-batching``): each request is predicted on its own, in a thread."""
+
+    def __init__(self, served_model_getter: Callable[[], ServedModel], executor: Executor | None = None,
+                 on_batch: BatchObserver | None = None):
+        self._get = served_model_getter
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(min(4, os.cpu_count() or 1),
+                                                        thread_name_prefix="modelcycle-predict")
+        self._on_batch = on_batch
+
+    async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False) -> Outputs:
+        model = model or self._get()
+        if not checked:
+            inputs = model.check(inputs)
+        if self._on_batch is not None:
+            self._on_batch(model, model.rows(inputs), 1)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, model.predict, inputs)
+
+    def close(self) -> None:
+        if self._own_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def make_batcher(served_model_getter: Callable[[], ServedModel], batching: bool = True, max_batch_size: int = 64,
+                 max_batch_delay_ms: float = 2.0, on_batch: BatchObserver | None = None):
+    if not batching:
+        return DirectPredictor(served_model_getter, on_batch=on_batch)
+    return MicroBatcher(served_model_getter, max_batch_size, max_batch_delay_ms, on_batch=on_batch)
