@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelcycle.exceptions import InvalidInput
 from modelcycle.models.uris import resolve_version
 from modelcycle.registry.gates import (
-    POLICY_TAG, GateReport, PromotionPolicy, PromotionRefused, check_gates, policy_of,
+    POLICY_TAG, GateReport, PromotionPolicy, PromotionRefused, check_gates, check_policy, policy_of,
 )
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
 from modelcycle.tracking import fluent
@@ -45,7 +46,10 @@ def get_model_version(ref: str, client: Client | None = None) -> ModelVersion:
 
 def set_promotion_policy(name: str, policy: PromotionPolicy | None = None, client: Client | None = None,
                          **rules) -> PromotionPolicy:
-    """Store the gates ``promote`` applies to ``name`` (see PromotionPolicy for the rules)."""
+    """Store the gates ``promote`` applies to ``name``: a PromotionPolicy, or its rules as
+    keywords (see PromotionPolicy)."""
+    if check_policy(policy, "set_promotion_policy") is not None and rules:
+        raise InvalidInput(f"Pass either a PromotionPolicy or rules ({', '.join(rules)}), not both.")
     policy = policy or PromotionPolicy(**rules)
     (client or fluent.client()).store.set_registered_model_tag(name, POLICY_TAG, policy.to_json())
     return policy
@@ -63,6 +67,7 @@ def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: 
     overrides, and the audit log records the override and what it overrode."""
     c = client or fluent.client()
     stage = Stage.parse(to)
+    check_policy(policy, "promote")
     candidate = c.store.get_model_version(name, version)
     report = None
     forced = False

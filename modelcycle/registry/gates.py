@@ -5,16 +5,34 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from numbers import Real
 
 from modelcycle.exceptions import Conflict, InvalidInput
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ModelVersion, RegisteredModel
+from modelcycle.store.validation import check_dataset_role, check_key
 
 POLICY_TAG = "mc.promotion_policy"
 
 
-@dataclass(frozen=True)
+def _invalid(parameter: str, expected: str, value: object, owner: str = "PromotionPolicy") -> InvalidInput:
+    return InvalidInput(f"The {parameter!r} parameter of {owner} must be {expected}. Got {value!r} instead.")
+
+
+def _is_bool(value: object) -> bool:
+    # numpy's booleans too, without importing numpy on every CLI start
+    return isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"))
+
+
+def _flag(parameter: str, value: object) -> bool:
+    if not _is_bool(value):  # "false" and 1 are truthy, not booleans
+        raise _invalid(parameter, "an instance of 'bool'", value)
+    return bool(value)
+
+
+@dataclass(frozen=True, init=False)
 class PromotionPolicy:
     """``metric``: the run metric to compare (none: no metric gate); the candidate must beat the
     Production version's value by at least ``min_delta`` (negative: may be that much worse),
@@ -29,15 +47,37 @@ class PromotionPolicy:
     required_tags: tuple[str, ...] = ()
     check_signature: bool = True
 
-    def __post_init__(self):
-        if self.metric is not None and (not isinstance(self.metric, str) or not self.metric):
-            raise InvalidInput(f"The policy's metric must be a metric key such as 'roc_auc'; got {self.metric!r}.")
-        if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (int, float)) \
-                or not math.isfinite(self.min_delta):
-            raise InvalidInput(f"The policy's min_delta must be a finite number; got {self.min_delta!r}.")
-        if isinstance(self.required_tags, str) or not all(isinstance(t, str) for t in self.required_tags):
-            raise InvalidInput(f"required_tags must be a list of tag keys; got {self.required_tags!r}.")
-        object.__setattr__(self, "required_tags", tuple(self.required_tags))
+    def __init__(self, metric: str | None = None, higher_is_better: bool = True, min_delta: float = 0.0,
+                 eval_role: str = "eval", required_tags: Sequence[str] = (), check_signature: bool = True,
+                 **unknown):
+        if unknown:
+            names = [f.name for f in fields(self)]
+            raise InvalidInput(f"PromotionPolicy has no parameter {next(iter(unknown))!r}. Its parameters are "
+                               f"{', '.join(names[:-1])} and {names[-1]}.")
+        if metric is not None:
+            try:
+                metric = check_key("metric", metric)
+            except InvalidInput:
+                raise _invalid("metric", "a metric key (a non-empty str) or None", metric) from None
+        if _is_bool(min_delta) or not isinstance(min_delta, Real) or not math.isfinite(min_delta):
+            raise _invalid("min_delta", "a finite real number", min_delta)
+        try:
+            eval_role = check_dataset_role(eval_role)
+        except InvalidInput:
+            raise _invalid("eval_role", "a dataset role (1 to 50 letters, digits, '_', '.' or '-'), such as 'eval'",
+                           eval_role) from None
+        tags_expected = "a list of tag keys (non-empty str)"
+        if isinstance(required_tags, (str, bytes)) or not isinstance(required_tags, (list, tuple, set, frozenset)):
+            raise _invalid("required_tags", tags_expected, required_tags)
+        try:
+            required_tags = tuple(check_key("tag", tag) for tag in required_tags)
+        except InvalidInput:
+            raise _invalid("required_tags", tags_expected, required_tags) from None
+        for name, value in (("metric", metric), ("higher_is_better", _flag("higher_is_better", higher_is_better)),
+                            ("min_delta", float(min_delta)), ("eval_role", eval_role),
+                            ("required_tags", required_tags),
+                            ("check_signature", _flag("check_signature", check_signature))):
+            object.__setattr__(self, name, value)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -46,10 +86,18 @@ class PromotionPolicy:
     def from_json(cls, text: str) -> PromotionPolicy:
         try:
             data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON object was expected, not {type(data).__name__}")
             return cls(**data)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, InvalidInput) as exc:
             raise InvalidInput(f"The stored promotion policy is malformed ({exc}); set it again with "
                                "`modelcycle models policy`.") from None
+
+
+def check_policy(policy: object, owner: str) -> PromotionPolicy | None:
+    if policy is not None and not isinstance(policy, PromotionPolicy):
+        raise _invalid("policy", "a PromotionPolicy or None", policy, owner)
+    return policy
 
 
 @dataclass(frozen=True)

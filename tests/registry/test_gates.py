@@ -236,6 +236,61 @@ def test_malformed_policies_are_refused(tracking):
         PromotionPolicy.from_json('{"metric": "roc_auc", "threshold": 1}')
 
 
+POLICY_ERRORS = {  # rules: the message, as scikit-learn words its parameter errors
+    "truthy-text": ({"higher_is_better": "false"},
+                    "The 'higher_is_better' parameter of PromotionPolicy must be an instance of 'bool'. "
+                    "Got 'false' instead."),
+    "int-for-bool": ({"check_signature": 1},
+                     "The 'check_signature' parameter of PromotionPolicy must be an instance of 'bool'. Got 1 instead."),
+    "empty-role": ({"eval_role": ""},
+                   "The 'eval_role' parameter of PromotionPolicy must be a dataset role (1 to 50 letters, digits, "
+                   "'_', '.' or '-'), such as 'eval'. Got '' instead."),
+    "role-with-space": ({"eval_role": "hold out"}, "The 'eval_role' parameter of PromotionPolicy must be a dataset "
+                                                   "role"),
+    "empty-metric": ({"metric": ""},
+                     "The 'metric' parameter of PromotionPolicy must be a metric key (a non-empty str) or None. "
+                     "Got '' instead."),
+    "nan-delta": ({"min_delta": float("nan")},
+                  "The 'min_delta' parameter of PromotionPolicy must be a finite real number. Got nan instead."),
+    "text-delta": ({"min_delta": "0.1"}, "The 'min_delta' parameter of PromotionPolicy must be a finite real "
+                                         "number. Got '0.1' instead."),
+    "one-tag-as-text": ({"required_tags": "validated"},
+                        "The 'required_tags' parameter of PromotionPolicy must be a list of tag keys (non-empty "
+                        "str). Got 'validated' instead."),
+    "blank-tag": ({"required_tags": ["validated", " "]}, "The 'required_tags' parameter of PromotionPolicy must be "
+                                                          "a list of tag keys"),
+    "unknown-keyword": ({"threshold": 0.9},
+                        "PromotionPolicy has no parameter 'threshold'. Its parameters are metric, higher_is_better, "
+                        "min_delta, eval_role, required_tags and check_signature."),
+}
+
+
+@pytest.mark.parametrize("case", POLICY_ERRORS)
+def test_policy_parameters_are_validated_like_scikit_learn_does(tracking, case):
+    rules, message = POLICY_ERRORS[case]
+    with pytest.raises(mc.InvalidInput) as caught:
+        PromotionPolicy(**rules)
+    assert str(caught.value).startswith(message)
+    with pytest.raises(mc.InvalidInput) as caught:
+        mc.set_promotion_policy(NAME, **rules)
+    assert str(caught.value).startswith(message)
+    with pytest.raises(mc.NotFound):
+        tracking.store.get_registered_model(NAME)  # nothing stored
+
+
+def test_valid_policy_parameters_are_normalised(tracking):
+    policy = PromotionPolicy("roc_auc", np.bool_(False), np.float32(0.5), "hold-out.v2", ["validated"], True)
+    assert policy == PromotionPolicy(metric="roc_auc", higher_is_better=False, min_delta=0.5,
+                                     eval_role="hold-out.v2", required_tags=("validated",))
+    assert type(policy.higher_is_better) is bool and type(policy.min_delta) is float
+    assert PromotionPolicy.from_json(policy.to_json()) == policy
+    with pytest.raises(mc.InvalidInput, match="either a PromotionPolicy or rules"):
+        mc.set_promotion_policy(NAME, policy, metric="accuracy")
+    with pytest.raises(mc.InvalidInput, match="The 'policy' parameter of set_promotion_policy must be a "
+                                              "PromotionPolicy or None. Got {'metric': 'auc'} instead."):
+        mc.set_promotion_policy(NAME, {"metric": "auc"})
+
+
 def test_lineage_goes_from_version_to_run_datasets_and_commit(tracking, split):
     X_train, X_test, y_train, y_test = split
     commit = "3f786850e387550fdab836ed7e6dc881de23001b"
