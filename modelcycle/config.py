@@ -142,3 +142,24 @@ def serve_onnx_threads() -> int:
     """MODELCYCLE_SERVE_ONNX_THREADS: onnxruntime threads per predict call in the model server
     (default 1: one-row requests run fastest on one thread, and workers are the unit of parallelism)."""
     return _setting("MODELCYCLE_SERVE_ONNX_THREADS", 1, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def _flag(variable: str, default: bool) -> bool:
+    return _setting(variable, default, lambda v: {"1": True, "true": True, "0": False, "false": False}.get(v.lower()),
+                    lambda v: v is not None, "1 or 0")
+
+
+def serve_batching() -> bool:
+    """MODELCYCLE_SERVE_BATCHING: 1 (default) coalesces concurrent requests into one predict call; 0 predicts each alone."""
+    return _flag("MODELCYCLE_SERVE_BATCHING", True)
+
+
+def serve_refresh_interval_s() -> float:
+    """MODELCYCLE_SERVE_REFRESH_INTERVAL_S: seconds between a server's looks at the store for a
+    moved reference (a promotion, an alias move, a rollback; default 5)."""
+    return _setting("MODELCYCLE_SERVE_REFRESH_INTERVAL_S", 5.0, float, lambda v: 0 < v < float("inf"), "a number > 0")
+
+
+def serve_prediction_log() -> bool:
+    """MODELCYCLE_SERVE_PREDICTION_LOG: 1 (default) records every prediction in the prediction log; 0 records none."""
+    return _flag("MODELCYCLE_SERVE_PREDICTION_LOG", True)

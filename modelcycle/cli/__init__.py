@@ -20,6 +20,7 @@ GROUPS = (  # modules of this package, in the order `--help` lists them
     "runs",
     "data",
     "models",
+    "serve",
 )
 
 app = typer.Typer(help="modelcycle: data, experiments, models, serving and monitoring in one tool.",

@@ -1,0 +1,145 @@
+"""`modelcycle serve`: the model server's processes.
+
+The command resolves the reference once (so a typo fails before any worker starts), then hands
+the settings to the workers through the environment: each worker process builds its own app
+(``app_from_env``) with its own model holder, watcher, batcher and prediction-log writer, and
+all of them share one listening socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+from modelcycle.exceptions import InvalidInput
+
+log = logging.getLogger("modelcycle.serving")
+
+_ENV = "MODELCYCLE_SERVE_"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    ref: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    grpc_port: int | None = None
+    backend: str = "auto"
+    tracking_uri: str | None = None
+    artifact_uri: str | None = None
+
+    def to_env(self) -> dict[str, str]:
+        env = {f"{_ENV}REF": self.ref, f"{_ENV}BACKEND": self.backend, f"{_ENV}HOST": self.host}
+        if self.grpc_port:
+            env[f"{_ENV}GRPC_PORT"] = str(self.grpc_port)
+        if self.tracking_uri:
+            env["MODELCYCLE_TRACKING_URI"] = self.tracking_uri
+        if self.artifact_uri:
+            env["MODELCYCLE_ARTIFACT_URI"] = self.artifact_uri
+        return env
+
+    @classmethod
+    def from_env(cls) -> ServeOptions:
+        ref = os.environ.get(f"{_ENV}REF")
+        if not ref:
+            raise InvalidInput(f"{_ENV}REF names the model to serve; start the server with `modelcycle serve REF`.")
+        grpc_port = os.environ.get(f"{_ENV}GRPC_PORT")
+        return cls(ref=ref, backend=os.environ.get(f"{_ENV}BACKEND", "auto"),
+                   host=os.environ.get(f"{_ENV}HOST", "127.0.0.1"), grpc_port=int(grpc_port) if grpc_port else None)
+
+
+def build_app(options: ServeOptions, store=None):
+    """The ASGI app of one worker: the model is loaded, and the watcher, the prediction log and
+    the gRPC server started, in the app's lifespan (the worker accepts requests after that)."""
+    from modelcycle import config
+    from modelcycle.serving.app import create_app
+    from modelcycle.serving.holder import ModelHolder, Ref, store_resolver
+    from modelcycle.serving.predlog import PredictionLog
+    from modelcycle.serving.runtime import ServedModel
+    from modelcycle.serving.settings import ServingSettings
+
+    settings = ServingSettings.from_env()
+    ref = Ref.parse(options.ref)
+    if store is None and ref.uri.startswith(("models:/", "runs:/")):
+        from modelcycle.tracking.fluent import client
+
+        store = client().store
+    holder = ModelHolder(
+        ref, load=lambda uri: ServedModel.load(uri, backend=options.backend, store=store),
+        resolve=store_resolver(ref, store) if store is not None else None,
+        refresh_interval_s=settings.refresh_interval_s)
+    prediction_log = PredictionLog() if config.serve_prediction_log() else None
+    grpc_server = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        nonlocal grpc_server
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, holder.load_initial)
+        holder.start_watching()
+        if options.grpc_port:
+            from modelcycle.serving.grpc_server import start_grpc
+
+            grpc_server = start_grpc(app.state.service, options.host, options.grpc_port, asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            if grpc_server is not None:
+                grpc_server.stop(grace=2).wait(5)
+            holder.stop()
+            if prediction_log is not None:
+                prediction_log.close()
+
+    return create_app(holder, settings, prediction_log, lifespan=lifespan)
+
+
+def app_from_env():
+    """The uvicorn factory each worker process calls."""
+    return build_app(ServeOptions.from_env())
+
+
+def check_ref(options: ServeOptions) -> str:
+    """What ``options.ref`` serves now, checked before any worker starts (a clear error otherwise)."""
+    from modelcycle.serving.holder import Ref
+
+    ref = Ref.parse(options.ref)
+    if not ref.uri.startswith("models:/"):
+        from modelcycle.models import read_manifest
+
+        read_manifest(ref.uri)
+        return ref.uri
+    from modelcycle.models.uris import resolve_version
+    from modelcycle.tracking.fluent import client
+
+    version = resolve_version(client().store, ref.uri)
+    return f"models:/{version.name}/{version.version}"
+
+
+def run(options: ServeOptions) -> None:
+    """Serve until interrupted. With several workers, Prometheus metrics are collected across
+    them through a folder of their own (removed at exit)."""
+    import uvicorn
+
+    from modelcycle.serving.app import uvicorn_options
+
+    if options.backend not in ("auto", "onnx", "native"):
+        raise InvalidInput(f"--backend must be auto, onnx or native; got {options.backend!r}.")
+    os.environ.update(options.to_env())
+    metrics_dir = None
+    if options.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="modelcycle-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("modelcycle.serving.server:app_from_env", factory=True, host=options.host, port=options.port,
+                    workers=options.workers, log_level="warning", access_log=False, timeout_graceful_shutdown=10,
+                    **uvicorn_options())
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
