@@ -19,11 +19,11 @@ def _client():
 
 
 def log_dataset(data: Any, name: str, role: str = "train", source: str | None = None,
-                run_id: str | None = None) -> DatasetVersion:
+                run_id: str | None = None, encoding: str = "utf-8") -> DatasetVersion:
     """Store ``data`` (a DataFrame, a pyarrow Table, or a CSV/Parquet path or URL) as a version
     of ``name`` and link it to the active run (or ``run_id``) as ``role``. The same rows give
     back the same version; new content gets the next version. Schema and profile are computed
-    in the same pass that stores the data."""
+    in the same pass that stores the data. ``encoding``: that of a CSV file."""
     from modelcycle.data.profile import Profiler
     from modelcycle.data.reading import open_batches
     from modelcycle.data.schema import infer_schema
@@ -32,7 +32,7 @@ def log_dataset(data: Any, name: str, role: str = "train", source: str | None = 
 
     check_dataset_role(role)
     store = _client().store
-    opened = open_batches(data)
+    opened = open_batches(data, encoding=encoding)
     profiler = Profiler(mixed_types=opened.mixed_types)
     with tempfile.TemporaryDirectory(prefix="modelcycle-dataset-") as tmp:
         path, digest, rows, columns = spool_to_parquet(opened.batches, tmp, on_batch=profiler.add)

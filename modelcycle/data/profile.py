@@ -67,6 +67,8 @@ class ColumnProfile:
     distinct_sketch: DistinctSketch = field(default_factory=DistinctSketch)
     mixed_types: tuple[str, ...] = ()  # Python types found together in one pandas column
     bins: int = DEFAULT_BINS
+    not_numbers: int = 0  # text in a CSV column read as numbers: left out like missing values
+    not_number_examples: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ derived statistics
     @property
@@ -83,8 +85,8 @@ class ColumnProfile:
 
     @property
     def count(self) -> int:
-        """Values present (neither missing nor infinite)."""
-        return self.rows - self.missing - self.infinite
+        """Values present (neither missing nor infinite nor text where a number belongs)."""
+        return self.rows - self.missing - self.infinite - self.not_numbers
 
     @property
     def missing_fraction(self) -> float:
@@ -191,7 +193,8 @@ class ColumnProfile:
             self.name, physical, self.rows + other.rows, self.missing + other.missing,
             self.infinite + other.infinite, distinct_sketch=self.distinct_sketch.merge(other.distinct_sketch),
             mixed_types=tuple(sorted(set(self.mixed_types) | set(other.mixed_types))),
-            bins=min(self.bins, other.bins))
+            bins=min(self.bins, other.bins), not_numbers=self.not_numbers + other.not_numbers,
+            not_number_examples=tuple(dict.fromkeys(self.not_number_examples + other.not_number_examples))[:5])
         if physical in NUMERIC:
             merged.moments = (self.moments or Moments()).merge(other.moments or Moments())
             if self.histogram is None or other.histogram is None:
@@ -213,6 +216,8 @@ class ColumnProfile:
             "distinct_exact": self.distinct_exact}
         if self.mixed_types:
             out["mixed_types"] = list(self.mixed_types)
+        if self.not_numbers:
+            out["not_numbers"] = self.not_numbers
         if self.numeric:
             show = _iso if self.physical == DATETIME else (lambda v: v)
             out.update(infinite=self.infinite, mean=_maybe(show, self.mean), std=self.std,
@@ -238,6 +243,8 @@ class ColumnProfile:
             data["mixed_types"] = list(self.mixed_types)
         if self.bins != DEFAULT_BINS:
             data["bins"] = self.bins
+        if self.not_numbers:
+            data["not_numbers"] = {"rows": self.not_numbers, "examples": list(self.not_number_examples)}
         return data
 
     @classmethod
@@ -249,7 +256,8 @@ class ColumnProfile:
             Histogram.from_dict(data["histogram"]) if "histogram" in data else None,
             CategoryCounts.from_dict(data["categories"]) if "categories" in data else None,
             DistinctSketch.from_dict(data["distinct"]), tuple(data.get("mixed_types", ())),
-            int(data.get("bins", DEFAULT_BINS)))
+            int(data.get("bins", DEFAULT_BINS)), int(data.get("not_numbers", {}).get("rows", 0)),
+            tuple(map(str, data.get("not_numbers", {}).get("examples", ()))))
 
 
 @dataclass
@@ -351,43 +359,44 @@ class Profiler:
 
 
 def profile(data: Any, reference: Profile | None = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-            bins: int = DEFAULT_BINS, on_bad_rows: str = "error") -> Profile:
+            bins: int = DEFAULT_BINS, on_bad_rows: str = "error", encoding: str = "utf-8",
+            numbers=(), texts=()) -> Profile:
     """Profile a DataFrame, a pyarrow Table/RecordBatch or a CSV/Parquet path or URL.
 
     With ``reference`` (a Profile), numerical columns are binned on the reference's bins so the
-    two can be compared. ``on_bad_rows="skip"`` skips (and counts) CSV rows with the wrong number
-    of fields instead of raising."""
+    two can be compared, and a CSV is read with the reference's types: its numbers as numbers
+    (text among them is counted in ``not_numbers``, not raised), its text as text (codes like
+    "007" stay text). ``numbers`` and ``texts`` name more CSV columns to read so. ``on_bad_rows=
+    "skip"`` skips (and counts) CSV rows with the wrong number of fields instead of raising;
+    ``encoding`` is that of CSV files."""
     if isinstance(data, Profile):
         return data
-    column_types = _csv_types(reference) if reference is not None and is_location(data) else None
-    source = open_batches(data, chunk_rows, column_types=column_types, on_bad_rows=on_bad_rows)
+    numbers, texts = set(numbers), set(texts)
+    if reference is not None:
+        numbers |= {n for n, c in reference.columns.items() if c.physical in (INTEGER, FLOAT)}
+        texts |= {n for n, c in reference.columns.items() if c.physical == STRING}
+    source = open_batches(data, chunk_rows, column_types={name: pa.string() for name in texts - numbers},
+                          numeric_columns=numbers, on_bad_rows=on_bad_rows, encoding=encoding)
     profiler = Profiler(reference, bins=bins, mixed_types=source.mixed_types)
     for batch in source.batches:
         profiler.add(batch)
     result = profiler.result()
     result.bad_rows = source.bad_rows[0]
+    for name, found in source.not_numbers.items():  # read as missing; counted apart
+        column = result.columns[name]
+        column.missing -= found.rows
+        column.not_numbers, column.not_number_examples = found.rows, tuple(found.examples)
     return result
 
 
 def profile_file(path_or_url, reference: Profile | None = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 bins: int = DEFAULT_BINS, on_bad_rows: str = "error") -> Profile:
+                 bins: int = DEFAULT_BINS, on_bad_rows: str = "error", encoding: str = "utf-8") -> Profile:
     """Profile a Parquet file or folder, or a CSV/TSV file, batch by batch in bounded memory."""
     if not is_location(path_or_url):
         raise InvalidInput(f"profile_file takes a path or URL; got {type(path_or_url).__name__}. "
                            "Use profile() for in-memory data.")
-    return profile(path_or_url, reference, chunk_rows=chunk_rows, bins=bins, on_bad_rows=on_bad_rows)
-
-
-def _csv_types(reference: Profile) -> dict[str, pa.DataType]:
-    """Read a CSV with the reference's types: numbers as float64 (an integer column may hold a
-    missing value or a fraction later on), text as text (codes like "007" stay text)."""
-    types = {}
-    for name, column in reference.columns.items():
-        if column.physical in (INTEGER, FLOAT):
-            types[name] = pa.float64()
-        elif column.physical == STRING:
-            types[name] = pa.string()
-    return types
+    return profile(path_or_url, reference, chunk_rows=chunk_rows, bins=bins, on_bad_rows=on_bad_rows,
+                   encoding=encoding)
 
 
 def _iso(seconds: float) -> str:

@@ -30,6 +30,23 @@ class Batches:
     # Columns that mixed Python types (e.g. ints and strings); read as text, reported by validation.
     mixed_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
     bad_rows: list[int] = field(default_factory=lambda: [0])  # CSV rows skipped so far (a cell)
+    # CSV columns read as numbers: how many values were not numbers (read as missing), and a few
+    # of them; filled in while the batches are read.
+    not_numbers: dict[str, NotNumbers] = field(default_factory=dict)
+
+
+@dataclass
+class NotNumbers:
+    rows: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, values: list[str]) -> None:
+        self.rows += len(values)
+        for value in values:
+            if len(self.examples) >= 5:
+                break
+            if value not in self.examples:
+                self.examples.append(value)
 
 
 def is_location(data: Any) -> bool:
@@ -37,12 +54,16 @@ def is_location(data: Any) -> bool:
 
 
 def open_batches(data: Any, chunk_rows: int = DEFAULT_CHUNK_ROWS, *,
-                 column_types: dict[str, pa.DataType] | None = None,
-                 on_bad_rows: str = "error") -> Batches:
+                 column_types: dict[str, pa.DataType] | None = None, numeric_columns=(),
+                 on_bad_rows: str = "error", encoding: str = "utf-8") -> Batches:
+    """``column_types``: types for CSV columns instead of inferring them; ``numeric_columns``:
+    CSV columns read as float64, where a value that is not a number is read as missing and
+    counted in ``Batches.not_numbers`` instead of failing the read. ``encoding``: of CSV files."""
     if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 1:
         raise InvalidInput(f"chunk_rows must be a positive integer; got {chunk_rows!r}.")
     if on_bad_rows not in BAD_ROW_POLICIES:
         raise InvalidInput(f"on_bad_rows must be one of {BAD_ROW_POLICIES}; got {on_bad_rows!r}.")
+    encoding = check_encoding(encoding)
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
@@ -53,9 +74,23 @@ def open_batches(data: Any, chunk_rows: int = DEFAULT_CHUNK_ROWS, *,
         return Batches("pyarrow.RecordBatch",
                        (data.slice(i, chunk_rows) for i in range(0, max(data.num_rows, 1), chunk_rows)))
     if is_location(data):
-        return _from_location(os.fspath(data), chunk_rows, column_types or {}, on_bad_rows)
+        return _from_location(os.fspath(data), chunk_rows, column_types or {}, frozenset(numeric_columns),
+                              on_bad_rows, encoding)
     raise InvalidInput(f"Expected a pandas DataFrame, a pyarrow Table or a path/URL of a CSV or Parquet "
                        f"file; got {type(data).__name__}.")
+
+
+def check_encoding(encoding: Any) -> str:
+    """The codec's name, or InvalidInput for an unknown one."""
+    import codecs
+
+    try:
+        if not isinstance(encoding, str):
+            raise LookupError
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InvalidInput(f"Unknown encoding {encoding!r}; use a Python codec name such as 'utf-8', "
+                           "'latin-1' or 'cp1252'.") from None
 
 
 def _from_pandas(frame, chunk_rows: int) -> Batches:
@@ -83,7 +118,8 @@ def _table_batches(table: pa.Table, chunk_rows: int) -> Iterator[pa.RecordBatch]
     return iter(batches or [pa.RecordBatch.from_pylist([], schema=table.schema)])
 
 
-def _from_location(location: str, chunk_rows: int, column_types: dict, on_bad_rows: str) -> Batches:
+def _from_location(location: str, chunk_rows: int, column_types: dict, numeric_columns: frozenset,
+                   on_bad_rows: str, encoding: str) -> Batches:
     import fsspec
 
     try:
@@ -97,9 +133,10 @@ def _from_location(location: str, chunk_rows: int, column_types: dict, on_bad_ro
     if fs.isdir(path):
         return Batches(location, _dataset_batches(fs, path, location, chunk_rows))
     if lower.endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt")):
-        bad_rows = [0]
-        return Batches(location, _csv_batches(fs, path, location, column_types, on_bad_rows, bad_rows),
-                       bad_rows=bad_rows)
+        source = Batches(location, iter(()))
+        source.batches = _csv_batches(fs, path, location, column_types, numeric_columns, on_bad_rows,
+                                      encoding, source)
+        return source
     if lower.endswith((".parquet", ".pq", ".parq")) or _starts_with_parquet_magic(fs, path):
         return Batches(location, _parquet_batches(fs, path, location, chunk_rows))
     raise InvalidInput(f"Unsupported file type for {location!r}: use .parquet, .csv or .tsv "
@@ -142,16 +179,18 @@ def _dataset_batches(fs, path: str, location: str, chunk_rows: int) -> Iterator[
         raise InvalidInput(f"{location!r} is not a folder of readable Parquet files ({exc}).") from None
 
 
-def _csv_batches(fs, path: str, location: str, column_types: dict, on_bad_rows: str,
-                 bad_rows: list[int]) -> Iterator[pa.RecordBatch]:
+def _csv_batches(fs, path: str, location: str, column_types: dict, numeric_columns: frozenset,
+                 on_bad_rows: str, encoding: str, source: Batches) -> Iterator[pa.RecordBatch]:
     from pyarrow import csv
 
     lower = path.lower().removesuffix(".gz")
     seen: list = []
+    # Numbers are read as text and converted here, so that a stray word is counted, not fatal.
+    column_types = {**column_types, **{name: pa.string() for name in numeric_columns}}
 
     def on_invalid_row(row) -> str:
         if on_bad_rows == "skip":
-            bad_rows[0] += 1
+            source.bad_rows[0] += 1
             return "skip"
         seen.append(row)
         return "error"
@@ -161,7 +200,7 @@ def _csv_batches(fs, path: str, location: str, column_types: dict, on_bad_rows: 
         stream = pa.CompressedInputStream(handle, "gzip") if path.lower().endswith(".gz") else handle
         reader = csv.open_csv(
             stream,
-            read_options=csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+            read_options=csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, encoding=encoding),
             parse_options=csv.ParseOptions(delimiter="\t" if lower.endswith(".tsv") else ",",
                                            invalid_row_handler=on_invalid_row),
             convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=True))
@@ -175,6 +214,10 @@ def _csv_batches(fs, path: str, location: str, column_types: dict, on_bad_rows: 
         if untyped:
             handle.close()
             handle, reader = open_reader({**column_types, **untyped})
+        undecoded = [f.name for f in reader.schema if pa.types.is_binary(f.type)]
+        if undecoded:  # what the reader makes of text it cannot decode
+            raise InvalidInput(_not_decoded(location, encoding, undecoded[0]))
+        numeric = [i for i, name in enumerate(reader.schema.names) if name in numeric_columns]
         any_batch = False
         while True:
             try:
@@ -182,10 +225,12 @@ def _csv_batches(fs, path: str, location: str, column_types: dict, on_bad_rows: 
             except StopIteration:
                 break
             any_batch = True
-            yield batch
+            yield _as_numbers(batch, numeric, source.not_numbers)
         if not any_batch:  # a header alone: no rows, but the columns are known
-            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+            yield _as_numbers(pa.RecordBatch.from_pylist([], schema=reader.schema), numeric, source.not_numbers)
     except pa.ArrowInvalid as exc:
+        if "invalid UTF8" in str(exc):
+            raise InvalidInput(_not_decoded(location, encoding, None)) from None
         if seen:
             row = seen[-1]
             raise InvalidInput(
@@ -200,3 +245,36 @@ def _csv_batches(fs, path: str, location: str, column_types: dict, on_bad_rows: 
     finally:
         if handle is not None:
             handle.close()
+
+
+def _not_decoded(location: str, encoding: str, column: str | None) -> str:
+    where = f" (column {column!r})" if column is not None else ""
+    return (f"{location!r} is not {encoding.upper()} text{where}. Pass the file's "
+            "encoding, e.g. encoding='latin-1' or 'cp1252' (--encoding in the CLI), and the same one "
+            "whenever the file is read.")
+
+
+def _as_numbers(batch: pa.RecordBatch, columns: list[int], not_numbers: dict) -> pa.RecordBatch:
+    """The text ``columns`` of ``batch`` as float64; values that are not numbers become missing
+    and are counted in ``not_numbers``."""
+    if not columns:
+        return batch
+    import pyarrow.compute as pc
+
+    arrays = list(batch.columns)
+    for i in columns:
+        text = arrays[i]
+        try:
+            arrays[i] = pc.cast(text, pa.float64())
+            continue
+        except pa.ArrowInvalid:
+            pass
+        import numpy as np
+        import pandas as pd
+
+        raw = text.to_numpy(zero_copy_only=False)
+        values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(np.float64)
+        bad = np.isnan(values) & text.is_valid().to_numpy(zero_copy_only=False)
+        not_numbers.setdefault(batch.schema.names[i], NotNumbers()).add(list(raw[bad]))
+        arrays[i] = pa.array(values, pa.float64(), mask=np.isnan(values))
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)

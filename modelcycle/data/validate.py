@@ -67,18 +67,23 @@ class ValidationReport:
 def validate(data_or_profile: Any, schema: Schema, reference_profile: Profile | None = None, *,
              columns: Mapping[str, Any] | None = None, types: Mapping[str, Any] | None = None,
              share_threshold: float = SHARE_THRESHOLD, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-             on_bad_rows: str = "error") -> ValidationReport:
+             on_bad_rows: str = "error", encoding: str = "utf-8") -> ValidationReport:
     """Check data (a DataFrame, Table, path/URL or a Profile) against ``schema``.
 
     With ``reference_profile``, also report the columns that drifted from it (as warnings); the
-    drift settings (``columns``, ``types``, ``share_threshold``) are those of ``drift``."""
+    drift settings (``columns``, ``types``, ``share_threshold``) are those of ``drift``. A CSV
+    is read with the schema's types (``encoding`` as when it was profiled): text in a number
+    column is a type anomaly, not an error reading the file."""
     if not isinstance(schema, Schema):
         raise InvalidInput(f"schema must be a Schema (from infer_schema or Schema.from_yaml); "
                            f"got {type(schema).__name__}.")
     if isinstance(data_or_profile, Profile):
         prof = data_or_profile
     else:
-        prof = profile(data_or_profile, reference_profile, chunk_rows=chunk_rows, on_bad_rows=on_bad_rows)
+        numbers = [n for n, c in schema.columns.items() if c.type in ("integer", "float")]
+        texts = [n for n, c in schema.columns.items() if c.type in ("categorical", "text")]
+        prof = profile(data_or_profile, reference_profile, chunk_rows=chunk_rows, on_bad_rows=on_bad_rows,
+                       encoding=encoding, numbers=numbers, texts=texts)
     anomalies: list[Anomaly] = []
     if prof.rows == 0:
         anomalies.append(Anomaly(None, "no_rows", ERROR, "The data has no rows; there is nothing to check."))
@@ -118,6 +123,14 @@ def _check_column(expected: ColumnSchema, column: ColumnProfile) -> list[Anomaly
                              f"Column {name!r} mixes value types ({', '.join(column.mixed_types)}); expected "
                              f"{expected.type}. Give the column one type in the source data.",
                              {"expected": expected.type, "found": list(column.mixed_types)}))
+    elif column.not_numbers:
+        examples = ", ".join(repr(v) for v in column.not_number_examples)
+        found.append(Anomaly(name, "type_mismatch", ERROR,
+                             f"Column {name!r} has {_plural(column.not_numbers, 'value')} that "
+                             f"{'is not a number' if column.not_numbers == 1 else 'are not numbers'} ({examples}); the schema expects {expected.type}. They are left out of its "
+                             "statistics. Fix the data, or change the column's type in the schema.",
+                             {"expected": expected.type, "found": "text", "rows": column.not_numbers,
+                              "values": list(column.not_number_examples)}))
     elif not _type_fits(expected.type, column):
         hint = (" If these are codes, read them as text (e.g. pandas dtype=str)."
                 if expected.type in ("categorical", "text") and column.numeric else "")

@@ -175,6 +175,18 @@ def test_data_commands(tmp_path, wine):
     assert json.loads(cli("data", "lineage", "wine@1", "-o", "json").stdout) == []
 
 
+def test_a_latin_1_csv_is_logged_and_validated_against_itself(tracking, tmp_path):
+    path = tmp_path / "prix.csv"
+    lines = ["ville,prix"] + [f"{city},{i % 9}.25" for i, city in enumerate(["Besançon", "Orléans", "Zürich"] * 100)]
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    with pytest.raises(mc.InvalidInput, match="not UTF-8 text"):
+        mc.log_dataset(path, name="prix")
+    version = mc.log_dataset(path, name="prix", encoding="latin-1")
+    assert sorted(load_schema(version.ref).columns["ville"].categories) == ["Besançon", "Orléans", "Zürich"]
+    report = mc.validate(path, against=version.ref, encoding="latin-1")
+    assert report.ok and report.anomalies == []
+
+
 def test_digest_does_not_depend_on_batching(tmp_path):
     from modelcycle.data.versions import spool_to_parquet
 
@@ -232,6 +244,27 @@ def test_validate_and_diff_commands(tmp_path, wine):
     assert drifted == ["proline"]
     table = cli("data", "diff", "wine@1", "wine@2", "--report", str(tmp_path / "diff.html"))
     assert "1 of 14 columns drifted: proline" in table.stdout
+
+
+def test_validate_command_reports_text_in_a_number_column(tmp_path, wine):
+    env = {**os.environ, "MODELCYCLE_HOME": str(tmp_path / "home")}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "modelcycle", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    typo = wine.astype({"proline": object})
+    typo.loc[150, "proline"] = "1O65"  # a letter O for a zero
+    typo.to_csv(tmp_path / "typo.csv", index=False)
+    assert cli("data", "add", str(tmp_path / "wine.csv"), "--name", "wine").returncode == 0
+    out = cli("data", "validate", str(tmp_path / "typo.csv"), "--against", "wine@1",
+              "--report", str(tmp_path / "typo.html"), "-o", "json")
+    assert out.returncode == 1, out.stderr
+    errors = [a for a in json.loads(out.stdout)["anomalies"] if a["severity"] == "error"]
+    assert [(a["column"], a["kind"], a["details"]["values"]) for a in errors] == [
+        ("proline", "type_mismatch", ["1O65"])]
+    assert "1O65" in (tmp_path / "typo.html").read_text()
 
 
 def test_an_edited_schema_tightens_validation(tmp_path, wine):

@@ -170,6 +170,41 @@ def test_csv_with_a_broken_row(tmp_path, frame, schema):
     assert (None, "skipped_rows", "warning") in kinds(report) and report.rows == 50
 
 
+def test_text_in_a_numeric_csv_column_is_a_type_anomaly(tmp_path, frame):
+    reference = frame[["age", "income k€", "city"]]
+    schema, training = infer_schema(reference), profile(reference)
+    path = tmp_path / "batch.csv"
+    batch = reference.iloc[:3_000].astype({"age": object, "income k€": object})
+    batch.loc[2_900, "age"], batch.loc[2_950, "income k€"], batch.loc[2_999, "income k€"] = "n/a?", "12,5", "12,5"
+    batch.to_csv(path, index=False)  # the text comes after the first block of rows
+    for report in (validate(path, schema, training, chunk_rows=1_000), validate(path, schema)):
+        mismatches = {a.column: a for a in report.anomalies if a.kind == "type_mismatch"}
+        assert set(mismatches) == {"age", "income k€"} and not report.ok
+        assert mismatches["income k€"].details == {"expected": "float", "found": "text", "rows": 2,
+                                                   "values": ["12,5"]}
+        assert "2 values that are not numbers ('12,5')" in mismatches["income k€"].message
+    age = profile(path, training)["age"]
+    assert (age.count, age.missing, age.not_numbers) == (2_999, 0, 1)
+    assert age.mean == pytest.approx(reference["age"].iloc[:3_000].drop(2_900).mean())
+    assert validate(path, schema, training).drift.drifted_columns == []  # the numbers are still compared
+
+
+def test_an_encoding_is_used_alike_when_logging_and_validating(tmp_path):
+    path = tmp_path / "latin1.csv"
+    rows = ["city,price"] + [f"{city},{i % 7}.5" for i, city in enumerate(["café", "Zürich", "Málaga"] * 200)]
+    path.write_bytes("\n".join(rows).encode("latin-1"))
+    with pytest.raises(InvalidInput, match="not UTF-8 text.*encoding='latin-1'"):
+        profile_file(path)
+    reference = profile_file(path, encoding="latin-1")
+    assert sorted(reference["city"].categories.counts) == ["Málaga", "Zürich", "café"]
+    report = validate(path, infer_schema(reference), reference, encoding="latin-1")
+    assert report.ok and report.anomalies == []
+    with pytest.raises(InvalidInput, match="not UTF-8 text"):
+        validate(path, infer_schema(reference), reference)
+    with pytest.raises(InvalidInput, match="Unknown encoding 'latin-99'"):
+        profile_file(path, encoding="latin-99")
+
+
 def test_unreadable_inputs_are_clear_errors(tmp_path, schema):
     with pytest.raises(NotFound, match="No file or folder"):
         validate(tmp_path / "nope.parquet", schema)
