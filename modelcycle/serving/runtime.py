@@ -380,15 +380,19 @@ class ServedModel:
 
     def _feed(self, inputs: Inputs) -> dict[str, np.ndarray]:
         if self.tensor is not None:
-            feed = inputs if inputs.dtype == np.float32 else inputs.astype(np.float32)
-            if feed.dtype != inputs.dtype:
+            if inputs.dtype == np.float32:
+                return {self._onnx_inputs[0]: inputs}
+            with np.errstate(over="ignore"):
+                feed = inputs.astype(np.float32)
+            if not np.isfinite(feed).all():
                 self._check_float32(feed, inputs, None)
             return {self._onnx_inputs[0]: feed}
         if self._matrix:
             names = self.column_names
             # One conversion of the list of columns, then a transposed copy: a third of the
             # cost of filling a matrix column by column.
-            matrix = np.ascontiguousarray(np.array([inputs[n] for n in names], dtype=np.float32).T)
+            with np.errstate(over="ignore"):  # values beyond float32 are found below, and named
+                matrix = np.ascontiguousarray(np.array([inputs[n] for n in names], dtype=np.float32).T)
             if not np.isfinite(matrix).all():
                 self._check_float32(matrix, np.column_stack([inputs[n] for n in names]), names)
             return {self._onnx_inputs[0]: matrix}
@@ -398,7 +402,8 @@ class ServedModel:
             if name in self._string_columns:
                 feed[name] = values.astype(object).reshape(-1, 1) if values.dtype != object else values.reshape(-1, 1)
             else:
-                column = values.astype(np.float32).reshape(-1, 1)
+                with np.errstate(over="ignore"):
+                    column = values.astype(np.float32).reshape(-1, 1)
                 if not np.isfinite(column).all():
                     self._check_float32(column, values.reshape(-1, 1), [name])
                 feed[name] = column

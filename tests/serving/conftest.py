@@ -216,3 +216,17 @@ def serve(serving_store):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def served_models(_serving_store_template, tmp_path_factory) -> dict:
+    """name -> ServedModel (auto backend: ONNX) of every serving model, loaded once per session
+    (read-only: share them, don't change them)."""
+    from modelcycle.serving.runtime import ServedModel
+    from modelcycle.store import open_store
+
+    template = _serving_store_template
+    with pytest.MonkeyPatch.context() as patch:  # the model cache goes to a folder of its own
+        patch.setenv("MODELCYCLE_HOME", str(tmp_path_factory.mktemp("served-home")))
+        store = open_store(template.tracking_uri, template.artifact_uri)
+        return {name: ServedModel.load(m.ref, store=store) for name, m in template.models.items()}
