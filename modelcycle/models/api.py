@@ -22,7 +22,7 @@ from modelcycle.models import flavors
 from modelcycle.models.manifest import MANIFEST_FILE, Manifest
 from modelcycle.models.onnx import OnnxPredictor, export
 from modelcycle.models.signature import Signature, as_input, enforce, spec_of
-from modelcycle.models.uris import resolve
+from modelcycle.models.uris import local_folder, resolve
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ModelVersion
 from modelcycle.store.validation import check_artifact_path
@@ -159,11 +159,7 @@ class _Source:
         if not isinstance(uri, str):
             raise InvalidInput(f"A model URI is a string such as runs:/<run_id>/model or models:/<name>@production; "
                                f"got {uri!r}.")
-        is_file_uri = uri.startswith("file://")
-        local = Path(uri[len("file://"):] if is_file_uri else uri)
-        self.local = local if (is_file_uri or ":/" not in uri) and local.is_dir() else None
-        if is_file_uri and self.local is None:
-            raise NotFound(f"No model folder at {uri!r}.")
+        self.local = local_folder(uri)
         self.version = None
         if self.local is not None:
             self.manifest = self._local_manifest()

@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
 from modelcycle.exceptions import InvalidInput, NotFound
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ModelVersion, Stage
@@ -19,10 +23,49 @@ _URI_HELP = ("use runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name
              "models:/<name>@production or <name>@<version|alias|stage>")
 
 
+_FORMS = "runs:/<run_id>/<path>, models:/<name>@<version|alias|stage> or the path of a local model folder"
+# Two letters at least: "C:" is a drive, not a scheme.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
+_PATH_LIKE = re.compile(r"^(?:[/\\~]|\.{1,2}(?:[/\\]|$)|[A-Za-z]:[/\\])")
+
+
+def _one_slash_too_many(uri: str, scheme: str) -> None:
+    if uri.startswith(f"{scheme}://"):
+        raise InvalidInput(f"{uri!r} has one '/' too many: write {scheme}:/{uri[len(scheme) + 3:]}.")
+
+
+def local_folder(uri: str) -> Path | None:
+    """The local folder ``uri`` names (a path, or a file:// URI), or None when it is a model URI
+    or reference for the store. What is neither is refused, saying what to pass instead."""
+    if not uri.strip():
+        raise InvalidInput(f"The model URI is empty. Pass {_FORMS}.")
+    scheme = _SCHEME.match(uri)
+    if scheme and scheme.group(1) in ("runs", "models"):
+        _one_slash_too_many(uri, scheme.group(1))
+        return None
+    if scheme and scheme.group(1).lower() != "file":
+        name = scheme.group(1).lower()
+        raise InvalidInput(f"Cannot load a model from {uri!r}: {name}:// is not a model URI. Pass {_FORMS}. A model "
+                           f"logged to a store whose artifacts are on {name} loads by its runs:/ or models:/ URI.")
+    path = Path(unquote(urlparse(uri).path)) if scheme else Path(uri).expanduser()
+    if path.is_dir():
+        return path
+    if not (scheme or _PATH_LIKE.match(uri) or path.exists()):
+        return None  # a registry reference such as fraud@production
+    shown = f"{uri!r} ({path})" if uri.startswith("~") else repr(uri)
+    if path.is_file():
+        folder = f"it ({str(path.parent)!r})" if path.name == "model.yaml" else "model.yaml"
+        raise InvalidInput(f"{shown} is a file, not a model folder: pass the folder that holds {folder}.")
+    raise NotFound(f"No model folder at {shown}: the path does not exist. Pass the folder mc.log_model wrote "
+                   "(Client.download_artifacts copies one from the store), or load from the store by a runs:/ or "
+                   "models:/ URI.")
+
+
 def parse_ref(ref: str) -> tuple[str, str]:
     """``name@selector`` or ``models:/name/3`` -> (name, selector); a bare name means latest."""
     if not isinstance(ref, str) or not ref.strip():
         raise InvalidInput(f"A model reference is a non-empty string; {_URI_HELP}.")
+    _one_slash_too_many(ref, "models")
     body = ref[len("models:/"):] if ref.startswith("models:/") else ref
     if "@" in body:
         name, _, selector = body.rpartition("@")
@@ -65,6 +108,7 @@ def resolve_version(store: Store, ref: str) -> ModelVersion:
 def resolve(store: Store, uri: str) -> tuple[str, str, ModelVersion | None]:
     """(run id, artifact path, registered version or None) of a model URI or reference."""
     if isinstance(uri, str) and uri.startswith("runs:/"):
+        _one_slash_too_many(uri, "runs")
         run_id, _, path = uri[len("runs:/"):].partition("/")
         if not path:
             raise InvalidInput(f"{uri!r} names a run but no model folder; use runs:/<run_id>/<path>, e.g. "
