@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from modelcycle.data.versions import parse_ref, read_parquet_chunks, spool_to_parquet
+from modelcycle.exceptions import InvalidInput
 from modelcycle.store.entities import DatasetUse, DatasetVersion
 
 
@@ -84,18 +85,52 @@ def run_datasets(run_id: str) -> list[DatasetUse]:
     return _client().store.dataset_uses(run_id=run_id)
 
 
-def validate(data: Any, against: str, schema=None, **drift_options):
-    """Check ``data`` (a DataFrame, Table, path/URL) against the schema of the dataset version
-    ``against`` (``name@version``) and report drift from its stored profile: training–serving
-    skew when ``data`` is a batch of serving inputs. The reference data is not read again.
+def validate(data: Any, against: Any, schema=None, *, encoding: str = "utf-8", **drift_options):
+    """Check ``data`` (a DataFrame, Table, path/URL) against a reference and report drift from
+    it: training–serving skew when ``data`` is a batch of serving inputs.
 
-    ``schema`` (a Schema, or the path of an edited YAML from ``modelcycle data schema``)
-    replaces the stored one, to tighten or relax the checks."""
-    from modelcycle.data.schema import Schema
+    ``against`` is a stored dataset version (``name@version``, or ``name`` for the latest),
+    whose stored schema and profile are used without reading its data again; or reference data
+    (a DataFrame, Table, CSV/Parquet path or URL, or a Profile), profiled on the way, with its
+    schema inferred. ``schema`` (a Schema, or the path of an edited YAML from ``modelcycle data
+    schema``) replaces that schema, to tighten or relax the checks. ``encoding`` is that of CSV
+    files, current and reference alike."""
+    from modelcycle.data.profile import profile
+    from modelcycle.data.schema import Schema, infer_schema
     from modelcycle.data.validate import validate as check
 
+    if _is_data(against):
+        reference = profile(against, encoding=encoding)
+        default_schema = lambda: infer_schema(reference)  # noqa: E731
+    elif isinstance(against, str):
+        reference = load_profile(against)
+        default_schema = lambda: load_schema(against)  # noqa: E731
+    else:
+        raise InvalidInput(f"against must be a dataset version such as 'transactions@3', or reference data "
+                           f"(a DataFrame, pyarrow Table, CSV/Parquet path or Profile); got "
+                           f"{type(against).__name__}.")
     if schema is None:
-        schema = load_schema(against)
+        schema = default_schema()
     elif not isinstance(schema, Schema):
         schema = Schema.from_yaml(schema)
-    return check(data, schema, load_profile(against), **drift_options)
+    return check(data, schema, reference, encoding=encoding, **drift_options)
+
+
+_DATA_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt", ".parquet", ".pq", ".parq")
+
+
+def _is_data(against: Any) -> bool:
+    """Reference data rather than a stored version's name. A dataset name has no '/', so text
+    with one is a path or URL; a bare file name counts when it is a data file that exists."""
+    import os
+
+    import pandas as pd
+
+    from modelcycle.data.profile import Profile
+
+    if isinstance(against, (pd.DataFrame, pa.Table, pa.RecordBatch, Profile, os.PathLike)):
+        return True
+    if not isinstance(against, str):
+        return False
+    return ("/" in against or os.sep in against or "://" in against
+            or (against.lower().endswith(_DATA_SUFFIXES) and os.path.isfile(against)))

@@ -214,6 +214,30 @@ def test_validate_against_a_stored_version(tracking, wine):
     assert "alcohol" in report.drift.drifted_columns and not report.ok
 
 
+def test_validate_against_reference_data_in_any_form(tmp_path, wine):
+    from modelcycle.data import infer_schema, profile, validate
+
+    wine.to_parquet(tmp_path / "wine.parquet")
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    shifted = wine.assign(proline=wine["proline"] * 1.5)
+    expected = validate(shifted, infer_schema(wine), profile(wine))
+    assert expected.drift.drifted_columns == ["proline"]
+    references = {"DataFrame": wine, "Table": pa.Table.from_pandas(wine, preserve_index=False),
+                  "Parquet path": tmp_path / "wine.parquet", "CSV path": str(tmp_path / "wine.csv"),
+                  "Profile": profile(wine)}
+    for how, reference in references.items():
+        same = mc.validate(wine.sample(frac=1.0, random_state=2), against=reference)
+        assert same.ok and same.anomalies == [] and same.drift.drifted_columns == [], how
+        report = mc.validate(shifted, against=reference)
+        assert [c.column for c in report.drift.columns] == [c.column for c in expected.drift.columns]
+        assert [c.score for c in report.drift.columns] == pytest.approx([c.score for c in expected.drift.columns])
+        assert report.drift.drifted_columns == ["proline"], how
+    with pytest.raises(mc.InvalidInput, match="against must be"):
+        mc.validate(wine, against=42)
+    with pytest.raises(mc.NotFound, match="No file or folder"):
+        mc.validate(wine, against=str(tmp_path / "nothing.csv"))
+
+
 def test_validate_and_diff_commands(tmp_path, wine):
     env = {**os.environ, "MODELCYCLE_HOME": str(tmp_path / "home")}
 
