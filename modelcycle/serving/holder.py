@@ -18,6 +18,8 @@ from modelcycle.exceptions import InvalidInput, ModelcycleError
 
 log = logging.getLogger("modelcycle.serving")
 
+RETRY_FAILED_LOAD_S = 60.0  # a version that failed to load is tried again after this, not on every look
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -63,6 +65,7 @@ class ModelHolder:
         self.current = None
         self.last_check: float | None = None
         self.last_error: str | None = None
+        self._failed: tuple[int | None, float] | None = None  # (version, when) of the last failed load
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -103,6 +106,7 @@ class ModelHolder:
         """One look at the store: swap if the reference names another version. True if swapped."""
         if self._resolve is None:
             return False
+        version = None
         try:
             version = self._resolve()
             self.last_check = time.time()
@@ -110,16 +114,18 @@ class ModelHolder:
             if current is not None and version == current.version:
                 self.last_error = None
                 return False
+            if self._failed is not None and self._failed[0] == version \
+                    and time.monotonic() - self._failed[1] < RETRY_FAILED_LOAD_S:
+                return False
             started = time.perf_counter()
-            new = self._load(self._uri_of(version))
-            self._swap(new)
-            self.last_error = None
+            self._swap(self._load(self._uri_of(version)))
+            self.last_error = self._failed = None
             log.info("loaded %s version %s in %.2f s", self.ref.text, version, time.perf_counter() - started)
             return True
-        except ModelcycleError as exc:
-            self.last_error = f"{type(exc).__name__}: {exc.message}"
         except Exception as exc:  # a broken model must not stop the server: the old one keeps serving
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            message = exc.message if isinstance(exc, ModelcycleError) else str(exc)
+            self.last_error = f"{type(exc).__name__}: {message}"
+            self._failed = (version, time.monotonic())
         log.warning("keeping version %s of %s: %s", getattr(self.current, "version", None), self.ref.text,
                     self.last_error)
         return False
