@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, FromClause, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, FromClause, and_, bindparam, exists, false, not_, or_, select, true
 
 from modelcycle.store import schema as t
 from modelcycle.store.search import BoolOp, Comparison, Field, Node, Not, OrderKey
@@ -115,12 +116,54 @@ def compile_filter(node: Node | None) -> ColumnElement:
     return _compare(column, op, value).is_(true())
 
 
+@dataclass(frozen=True)
+class SortColumn:
+    expression: ColumnElement
+    ascending: bool
+    kind: type  # of its values (float, int or str), which page tokens carry
+
+
+_INTEGER_ATTRIBUTES = {"start_time", "end_time", "experiment_id"}
+_TIEBREAKERS = (OrderKey(Field("attribute", "start_time"), False), OrderKey(Field("attribute", "id"), True))
+
+
+def sort_columns(keys: list[OrderKey]) -> list[SortColumn]:
+    """What a search is ordered by: each key's field once (a repeated field cannot change the
+    order), then the newest start first and the run id, so that every run has one place."""
+    columns, seen = [], set()
+    for key in [*keys, *_TIEBREAKERS]:
+        if key.field in seen:
+            continue
+        seen.add(key.field)
+        field = key.field
+        kind = float if field.kind == "metric" else \
+            int if field.kind == "attribute" and field.key in _INTEGER_ATTRIBUTES else str
+        columns.append(SortColumn(_value_of(field), key.ascending, kind))
+    return columns
+
+
+def ordered(column: ColumnElement, ascending: bool) -> ColumnElement:
+    """NULLs (a key the run lacks, or NaN) come last in both directions."""
+    return (column.asc() if ascending else column.desc()).nulls_last()
+
+
 def compile_order_by(keys: list[OrderKey]) -> list[ColumnElement]:
-    clauses = []
-    for key in keys:
-        column = _value_of(key.field)
-        ordered = column.asc() if key.ascending else column.desc()
-        clauses.append(ordered.nulls_last())
-    clauses.append(t.runs.c.start_time.desc())
-    clauses.append(t.runs.c.id.asc())
-    return clauses
+    return [ordered(c.expression, c.ascending) for c in sort_columns(keys)]
+
+
+def after_place(columns: list[tuple[ColumnElement, bool]], names: list[str],
+                nulls: tuple[bool, ...]) -> ColumnElement:
+    """The rows that come after a place in the order: the place's values are the parameters
+    ``names``, and ``nulls`` says which of them are NULL (those compare with IS NULL, and
+    nothing but NULL follows them: NULLs are last). Flat (an OR of ANDs), as SQLite's parser
+    takes only a few levels of nesting."""
+    disjuncts = []
+    for i, (column, ascending) in enumerate(columns):
+        if nulls[i]:
+            continue
+        value = bindparam(names[i], type_=column.type)
+        beyond = or_(column > value if ascending else column < value, column.is_(None))
+        same = [c.is_(None) if nulls[j] else c == bindparam(names[j], type_=c.type)
+                for j, (c, _asc) in enumerate(columns[:i])]
+        disjuncts.append(and_(*same, beyond))
+    return or_(false(), *disjuncts)

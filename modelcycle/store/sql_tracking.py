@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import math
 import uuid
 from collections.abc import Iterator, Sequence
@@ -21,9 +20,10 @@ from modelcycle.store.names import random_run_name
 from modelcycle.store.prepared import Compiled, Prepared, raw_transaction
 from modelcycle.store.search import parse_filter, parse_order_by
 from modelcycle.store.sql_registry import now_ms
-from modelcycle.store.sql_search import compile_order_by, compile_search
+from modelcycle.store.pages import decode_page_token, encode_page_token, search_fingerprint
+from modelcycle.store.sql_search import after_place, compile_search, ordered, sort_columns
 from modelcycle.store.validation import (
-    INT64_MAX, check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
+    check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
     check_file_to_log, check_name, check_params, check_run_id, check_tag_value, check_tags,
 )
 
@@ -107,16 +107,20 @@ class SqlTracking:
             lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(in_ids(lm.run_id)), ["ids"])
 
     def _search_statement(self, filter: str | None, order_by: tuple[str, ...], experiments: int | None,
-                          view: ViewType) -> Compiled:
-        """The query of run ids for a search, compiled once per filter, ordering and view: a
-        dashboard repeats the same searches. The filter's values are bound parameters."""
+                          view: ViewType, nulls: tuple[bool, ...] | None) -> Compiled:
+        """The query of run ids and their ordering values for a search, compiled once per filter,
+        ordering, view and kind of page token (``nulls``: which values of its place are NULL;
+        None without a token): a dashboard repeats the same searches. The filter's values and
+        the place's are bound parameters."""
         parsed, ordering = parse_filter(filter), parse_order_by(list(order_by))  # checks both first
         in_one = experiments == 1  # `=`, so that the index gives one experiment's runs in order
-        key = (filter, order_by, None if experiments is None else in_one, view)
+        key = (filter, order_by, None if experiments is None else in_one, view, nulls)
         compiled = self._search_cache.get(key)
         if compiled is None:
             source, condition = compile_search(parsed)
-            query = select(t.runs.c.id).select_from(source).where(condition)
+            columns = sort_columns(ordering)
+            query = select(t.runs.c.id.label("run_id"), *[
+                c.expression.label(f"k{i}") for i, c in enumerate(columns)]).select_from(source).where(condition)
             if in_one:
                 query = query.where(t.runs.c.experiment_id == bindparam("experiment"))
             elif experiments is not None:
@@ -125,10 +129,17 @@ class SqlTracking:
                 query = query.where(t.runs.c.deleted_at.is_(None))
             elif view is ViewType.DELETED:
                 query = query.where(t.runs.c.deleted_at.is_not(None))
-            query = (query.order_by(*compile_order_by(ordering))
-                     .offset(bindparam("offset")).limit(bindparam("limit")))
+            # The ordering values are columns of a subquery, so that the place of a page token
+            # compares with them, not with copies of their expressions.
+            page = query.subquery("page")
+            keys = [(page.c[f"k{i}"], c.ascending) for i, c in enumerate(columns)]
+            query = select(page.c.run_id, *[k for k, _ in keys])
+            if nulls is not None:
+                query = query.where(after_place(keys, [f"c{i}" for i in range(len(keys))], nulls))
+            query = query.order_by(*[ordered(k, ascending) for k, ascending in keys]).limit(bindparam("limit"))
             # Stand-ins for the values each execution gives.
-            stand_ins = {"offset": 0, "limit": 1, "experiment": 0, "experiments": self._pack_ids([])}
+            stand_ins = {"limit": 1, "experiment": 0, "experiments": self._pack_ids([]),
+                         **{f"c{i}": c.kind() for i, c in enumerate(columns)}}
             compiled = Compiled(query.params(stand_ins).compile(dialect=self.engine.dialect))
             if len(self._search_cache) >= 256:
                 self._search_cache.clear()
@@ -405,21 +416,28 @@ class SqlTracking:
                 or not 1 <= max_results <= MAX_RESULTS_LIMIT):
             raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
                                f"got {max_results!r}. Page through more with page_token.")
-        offset = _decode_page_token(page_token)
-        values = {"offset": offset, "limit": max_results + 1}
+        order_by = tuple(order_by or ())
+        values: dict = {"limit": max_results + 1}
+        ids = None
         if experiment_ids is not None:
             ids = [check_experiment_id(i) for i in experiment_ids]
             if len(ids) > MAX_SEARCH_EXPERIMENTS:
                 raise InvalidInput(f"A search takes at most {MAX_SEARCH_EXPERIMENTS} experiment ids; got "
                                    f"{len(ids)}. Search all experiments (no ids) and filter instead.")
             values.update(experiment=ids[0] if len(ids) == 1 else None, experiments=self._pack_ids(ids))
-        statement = self._search_statement(filter, tuple(order_by or ()),
-                                           None if experiment_ids is None else len(ids), view)
+        search = search_fingerprint(filter, order_by, ids, view.value)
+        place = None
+        if page_token:
+            kinds = [c.kind for c in sort_columns(parse_order_by(list(order_by)))]
+            place = decode_page_token(page_token, search, kinds)
+            values.update({f"c{i}": value for i, value in enumerate(place) if value is not None})
+        statement = self._search_statement(filter, order_by, None if ids is None else len(ids), view,
+                                           None if place is None else tuple(v is None for v in place))
         with self._raw_read() as cursor:
-            run_ids = [row[0] for row in cursor.execute(statement.sql, statement.params(values)).fetchall()]
-            more = len(run_ids) > max_results
-            runs = self._load_runs(cursor, run_ids[:max_results])
-        token = _encode_page_token(offset + max_results) if more else None
+            rows = cursor.execute(statement.sql, statement.params(values)).fetchall()
+            more = len(rows) > max_results
+            runs = self._load_runs(cursor, [row[0] for row in rows[:max_results]])
+        token = encode_page_token(rows[max_results - 1][1:], search) if more else None
         return RunPage(runs, token)
 
     # ------------------------------------------------------------------ artifacts
@@ -498,21 +516,3 @@ class SqlTracking:
 
 def _check_end_time(end_time: object) -> int:
     return check_int64("The end time of a run", end_time)
-
-
-def _encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
-
-
-def _decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        offset = int(value)
-        if kind != "offset" or not 0 <= offset <= INT64_MAX:
-            raise ValueError
-        return offset
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"Invalid page_token {token!r}; pass the next_page_token of the "
-                           "previous page unchanged.") from None
