@@ -347,7 +347,10 @@ def _columns_from_rows(columns: list, rows: list, model: ServedModel, where: str
     width = len(columns)
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
-            raise InvalidInput(f"{where}: row {i} must be a list of {width} values, one per column; got {row!r}.")
+            order = f" ({model.describe_columns()})" if model.columns is not None and list(columns) == model.column_names \
+                else ""
+            raise InvalidInput(f"{where}: row {i} must be a list of {width} values, one per column{order}; got "
+                               f"{str(row)[:200]}.")
     if not rows:
         return {str(c): np.empty(0) for c in columns}
     if model.all_float:
