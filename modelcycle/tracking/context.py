@@ -1,5 +1,7 @@
 """What a run records about where it ran: code version, entry point, user, host, environment.
-Computed once per process: a subprocess per run would dominate the cost of starting one."""
+The environment is read once per process; the git state is read again only when the
+repository's HEAD, index or the entry point changed (or a few seconds passed): a subprocess per
+run would dominate the cost of starting one."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -35,8 +38,69 @@ def _git(repo: Path, *args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-@lru_cache(maxsize=8)
-def _git_info(start: str) -> dict[str, str]:
+# An edit to a tracked file other than the entry point changes nothing git's files show until
+# it is staged: the state is read again after this many seconds whatever the stamps say.
+GIT_RECHECK_S = 2.0
+_git_cache: dict[str, tuple[tuple, float, dict[str, str]]] = {}
+
+
+def _stamp(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino  # git replaces files by rename: a new inode
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _git_dir(start: str) -> str | None:
+    directory = start
+    while True:
+        candidate = os.path.join(directory, ".git")
+        if os.path.isdir(candidate):
+            return candidate
+        if os.path.isfile(candidate):  # a worktree or submodule: "gitdir: <path>"
+            pointer = _read(candidate) or ""
+            return os.path.join(directory, pointer[len("gitdir:"):].strip()) if pointer.startswith("gitdir:") else None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def _git_stamps(start: str, entry: str) -> tuple:
+    """What changes when a commit, checkout, staging or an edit of the entry point happens:
+    HEAD, the ref it points at, the index, the entry point. A few stats and reads, no process."""
+    git_dir = _git_dir(start)
+    if git_dir is None:
+        return (None, _stamp(entry))
+    common = _read(os.path.join(git_dir, "commondir"))
+    common_dir = os.path.join(git_dir, common) if common else git_dir
+    head = _read(os.path.join(git_dir, "HEAD")) or ""
+    ref = _read(os.path.join(common_dir, head[len("ref:"):].strip())) if head.startswith("ref:") else None
+    return (git_dir, head, ref, _stamp(os.path.join(common_dir, "packed-refs")),
+            _stamp(os.path.join(git_dir, "index")), _stamp(entry))
+
+
+def _git_info(start: str, entry: str) -> dict[str, str]:
+    stamps = _git_stamps(start, entry)  # before reading: a change meanwhile is seen next time
+    now = time.monotonic()
+    cached = _git_cache.get(start)
+    if cached is not None and cached[0] == stamps and now - cached[1] < GIT_RECHECK_S:
+        return cached[2]
+    info = _read_git_info(start)
+    _git_cache[start] = (stamps, now, info)
+    return info
+
+
+def _read_git_info(start: str) -> dict[str, str]:
     root = _git(Path(start), "rev-parse", "--show-toplevel")
     if not root:
         return {}
@@ -47,7 +111,8 @@ def _git_info(start: str) -> dict[str, str]:
     branch = _git(Path(root), "rev-parse", "--abbrev-ref", "HEAD")
     if branch:
         info["source.git.branch"] = branch
-    status = _git(Path(root), "status", "--porcelain", "--untracked-files=no")
+    # Without optional locks git status does not rewrite the index, which would change its stamp.
+    status = _git(Path(root), "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
     if status is not None:
         info["source.git.dirty"] = "true" if status else "false"
     return info
@@ -75,5 +140,5 @@ def _environment() -> dict[str, str]:
 def run_context_tags() -> dict[str, str]:
     entry = _entry_point()
     start = Path(entry).parent if Path(entry).exists() else Path.cwd()
-    tags = {"source.entry_point": entry, **_git_info(str(start)), **_environment()}
+    tags = {"source.entry_point": entry, **_git_info(str(start), entry), **_environment()}
     return {TAG_PREFIX + key: value for key, value in tags.items()}
