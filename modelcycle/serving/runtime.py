@@ -33,6 +33,10 @@ _KIND_NAMES = {"b": "boolean", "i": "integer", "u": "unsigned integer", "f": "fl
                "U": "string", "S": "bytes", "M": "datetime", "m": "timedelta", "O": "mixed values"}
 
 
+_PYTHON_TYPES = {str: "string", bytes: "bytes", int: "integer", float: "float", bool: "boolean", list: "a list",
+                 dict: "an object"}
+
+
 def _got(values: np.ndarray) -> str:
     return f"{_KIND_NAMES.get(values.dtype.kind, str(values.dtype))} ({values.dtype})"
 
@@ -51,7 +55,7 @@ def _python_values(name: str, expected: str, values: np.ndarray, accept) -> None
     """Object arrays (JSON with nulls or mixed types) are checked element by element."""
     for v in values:
         if not accept(v):
-            kind = "null" if v is None else type(v).__name__
+            kind = "null" if v is None else _PYTHON_TYPES.get(type(v), type(v).__name__)
             raise InvalidInput(f"Column {name!r} must be {expected}; got {kind} {v!r}.")
 
 
