@@ -39,17 +39,12 @@ class Client:
         return self.store.create_experiment(name, _str_dict(tags))
 
     def get_experiment(self, experiment: int | str) -> Experiment:
-        """By id (an int, numpy's too, or a string of digits) or by name."""
+        """By id (an int, numpy's too) or by name (a str, even one of digits: "2024" is a name)."""
         if isinstance(experiment, numbers.Integral) and not isinstance(experiment, bool):
             return self.store.get_experiment(int(experiment))
         if isinstance(experiment, str):
-            try:
-                return self.store.get_experiment_by_name(experiment)
-            except NotFound:
-                if experiment.isdigit():
-                    return self.store.get_experiment(int(experiment))
-                raise
-        raise InvalidInput(f"An experiment is named by its id (int) or name (str); got {experiment!r}.")
+            return self.store.get_experiment_by_name(experiment)
+        raise InvalidInput(f"An experiment is given by its id (an int) or its name (a str); got {experiment!r}.")
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         try:
@@ -81,10 +76,11 @@ class Client:
     def create_run(self, experiment: int | str | None = None, name: str | None = None,
                    tags: dict[str, Any] | None = None, parent_id: str | None = None,
                    capture_context: bool = True) -> Run:
-        """Start a run (status RUNNING) in ``experiment`` (id or name; created if a new name)."""
+        """Start a run (status RUNNING) in ``experiment``: an id (int), or a name (str), created
+        if new."""
         if experiment is None:
             experiment_id = self.get_or_create_experiment(DEFAULT_EXPERIMENT).id
-        elif isinstance(experiment, str) and not experiment.isdigit():
+        elif isinstance(experiment, str):
             experiment_id = self.get_or_create_experiment(experiment).id
         else:
             experiment_id = self.get_experiment(experiment).id
@@ -147,7 +143,7 @@ class Client:
                     max_results: int = DEFAULT_MAX_RESULTS, page_token: str | None = None,
                     view: ViewType | str = ViewType.ACTIVE) -> RunPage:
         """Runs matching ``filter`` (see ``modelcycle.store.search``) in ``experiments``
-        (ids or names; all experiments when None)."""
+        (ids as ints, names as strs; all experiments when None)."""
         return self.store.search_runs(self._experiment_ids(experiments), filter,
                                       [order_by] if isinstance(order_by, str) else order_by,
                                       max_results, page_token, ViewType.parse(view))

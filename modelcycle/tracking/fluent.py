@@ -31,7 +31,8 @@ def set_tracking_uri(uri: str | None, artifact_uri: str | None = None) -> None:
 
 
 def set_experiment(experiment: str | int | None) -> None:
-    """The experiment new runs go to when start_run is not given one."""
+    """The experiment new runs go to when start_run is not given one: a name (created on the
+    first run if new; "2024" is a name too) or an id as an int."""
     global _experiment
     _experiment = experiment
 
@@ -86,7 +87,8 @@ class ActiveRun:
 def start_run(experiment: str | int | None = None, name: str | None = None,
               tags: dict[str, Any] | None = None, nested: bool = False,
               run_id: str | None = None) -> ActiveRun:
-    """Start a run (or resume ``run_id``) and make it the active one.
+    """Start a run (or resume ``run_id``) and make it the active one. ``experiment`` is a name
+    (a str, created if new) or an id (an int).
 
     A run started while another is active must say ``nested=True``; it becomes its child.
     """
