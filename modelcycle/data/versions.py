@@ -169,6 +169,48 @@ def spool_to_parquet(batches: Iterator[pa.RecordBatch], directory: str | Path,
     return path, digest.hexdigest(), rows, len(schema)
 
 
+def check_upload(path: str | Path, digest: str, num_rows: int, num_columns: int, schema: str,
+                 profile: str) -> None:
+    """Check a dataset version sent to be stored, as ``log_dataset`` makes one: a readable Parquet
+    file whose rows have ``digest``, ``num_rows`` and ``num_columns``, with the schema and the
+    profile of those columns and rows. Raises InvalidInput naming what does not match."""
+    import json
+
+    from modelcycle.data.profile import Profile
+    from modelcycle.data.schema import Schema
+
+    try:
+        reader = pq.ParquetFile(path)
+        names = reader.schema_arrow.names
+        found = RowDigest(reader.schema_arrow)
+        rows = 0
+        for group in range(reader.num_row_groups):  # in bounded memory, as it was written
+            for batch in reader.iter_batches(row_groups=[group]):
+                found.update(batch)
+                rows += batch.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(f"The uploaded data is not a readable Parquet file ({exc}); upload the file "
+                           "log_dataset wrote.") from None
+    if (rows, len(names)) != (num_rows, num_columns):
+        raise InvalidInput(f"The uploaded data has {rows:,} rows and {len(names)} columns, not the "
+                           f"{num_rows:,} rows and {num_columns} columns given; upload it again.")
+    if found.hexdigest() != digest:
+        raise InvalidInput(f"The uploaded data's digest is {found.hexdigest()}, not the {digest} given: "
+                           "the file changed on the way, or the digest was computed otherwise. Log it "
+                           "again with this version of modelcycle.")
+    try:
+        stated = Profile.from_dict(json.loads(profile))
+    except ValueError as exc:
+        raise InvalidInput(f"The uploaded profile is not JSON ({exc}); send what Profile.to_dict() returns.") from None
+    if stated.rows != rows or list(stated.columns) != names:
+        raise InvalidInput(f"The uploaded profile is of {stated.rows:,} rows and columns {list(stated.columns)}, "
+                           f"but the data has {rows:,} rows and columns {names}; profile this data.")
+    declared = Schema.from_yaml(schema + "\n")  # text with a line break is never taken for a path
+    if list(declared.columns) != names:
+        raise InvalidInput(f"The uploaded schema has columns {list(declared.columns)}, but the data has "
+                           f"{names}; infer the schema from this data.")
+
+
 def read_parquet_chunks(chunks: Iterator[bytes]) -> pa.Table:
     with tempfile.TemporaryFile() as tmp:
         for chunk in chunks:

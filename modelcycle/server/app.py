@@ -196,6 +196,10 @@ def create_app(store: SqlStore) -> FastAPI:
         except ValidationError as exc:
             raise InvalidInput(_describe_validation(exc).replace("request", "dataset metadata")) from None
         async with spooled(file_chunks(upload), "data.parquet") as data:
+            from modelcycle.data.versions import check_upload
+
+            await run_in_threadpool(check_upload, data, meta.digest, meta.num_rows, meta.num_columns,
+                                    meta.schema_text, meta.profile)
             dataset = await run_in_threadpool(
                 store.log_dataset, name, meta.digest, data, meta.source, meta.num_rows,
                 meta.num_columns, meta.schema_text, meta.profile)

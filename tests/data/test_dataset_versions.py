@@ -187,6 +187,58 @@ def test_a_latin_1_csv_is_logged_and_validated_against_itself(tracking, tmp_path
     assert report.ok and report.anomalies == []
 
 
+def test_the_server_refuses_uploads_it_cannot_verify(tracking_server, tmp_path):
+    import httpx
+
+    from modelcycle.data.profile import Profiler, profile
+    from modelcycle.data.reading import open_batches
+    from modelcycle.data.schema import infer_schema
+    from modelcycle.data.versions import spool_to_parquet
+    from tests.conftest import _truncate
+
+    _truncate(tracking_server.store_uri)
+    data = every_kind_of_column(200)
+    profiler = Profiler()
+    path, digest, rows, columns = spool_to_parquet(open_batches(data).batches, tmp_path, on_batch=profiler.add)
+    meta = {"digest": digest, "source": "test", "num_rows": rows, "num_columns": columns,
+            "schema": infer_schema(profiler.result()).to_yaml(), "profile": json.dumps(profiler.result().to_dict())}
+    parquet = path.read_bytes()
+
+    def upload(body: bytes, **changes) -> httpx.Response:
+        return httpx.post(f"{tracking_server.url}/api/datasets/kinds/versions", timeout=30,
+                          data={"meta": json.dumps({**meta, **changes})},
+                          files={"data": ("data.parquet", body, "application/octet-stream")})
+
+    other = every_kind_of_column(201)
+    refused = {
+        "not Parquet": (b"note,city\nx,y\n", {}, "not a readable Parquet file"),
+        "cut short": (parquet[: len(parquet) // 2], {}, "not a readable Parquet file"),
+        "wrong digest": (parquet, {"digest": "0" * 64}, "digest"),
+        "wrong row count": (parquet, {"num_rows": rows + 1}, "200 rows"),
+        "wrong column count": (parquet, {"num_columns": columns - 1}, "6 columns"),
+        "not a profile": (parquet, {"profile": '{"format": "nope"}'}, "Not a modelcycle profile"),
+        "profile of other rows": (parquet, {"profile": json.dumps(profile(other).to_dict())}, "profile"),
+        "profile of other columns": (parquet, {"profile": json.dumps(profile(data.iloc[:, :2]).to_dict())},
+                                     "profile"),
+        "not a schema": (parquet, {"schema": "columns: 3"}, "schema"),
+        "schema of other columns": (parquet, {"schema": infer_schema(data.iloc[:, :2]).to_yaml()}, "schema"),
+    }
+    for case, (body, changes, message) in refused.items():
+        response = upload(body, **changes)
+        assert response.status_code == 400, (case, response.status_code, response.text)
+        assert response.json()["error"] == "INVALID_INPUT" and message in response.json()["message"], case
+    assert httpx.get(f"{tracking_server.url}/api/datasets", timeout=30).json() == {"datasets": []}
+    assert upload(parquet).status_code == 201
+    from modelcycle.data.versions import RowDigest, read_parquet_chunks
+    from modelcycle.store import open_store
+
+    stored = read_parquet_chunks(open_store(tracking_server.url, str(tmp_path / "unused")).open_dataset("kinds", 1))
+    again = RowDigest(stored.schema)
+    for batch in stored.to_batches():
+        again.update(batch)
+    assert (stored.num_rows, again.hexdigest()) == (200, digest)
+
+
 def test_digest_does_not_depend_on_batching(tmp_path):
     from modelcycle.data.versions import spool_to_parquet
 
