@@ -38,7 +38,12 @@ def test_json_has_every_score_and_threshold(reports):
         assert {"score", "threshold", "direction", "drifted", "method"} <= set(column)
     assert [c["column"] for c in columns if c["drifted"]] == ["income k€"]
     assert data["drift"]["rule"].startswith("A column drifts when its score")
-    assert data["ok"] is False or data["errors"] >= 0
+    # A shift of 1.5 standard deviations is drift (a warning), within the inferred range: no error.
+    assert (data["ok"], data["errors"], data["warnings"]) == (True, 0, 2)
+    assert [(a["column"], a["kind"], a["severity"]) for a in data["anomalies"]] == [
+        ("<script>alert(1)</script>", "unexpected_column", "warning"), ("income k€", "drift", "warning")]
+    income = next(a for a in data["anomalies"] if a["kind"] == "drift")
+    assert income["details"]["score"] == next(c["score"] for c in columns if c["column"] == "income k€")
     json.loads(to_json(profile(reports[0])))  # a profile's summary too
 
 
