@@ -19,12 +19,13 @@ app = typer.Typer(name="data", help="Versioned datasets: add, list, show, compar
 def data_add(
     file: Annotated[str, typer.Argument(help="CSV or Parquet file, local path or fsspec URL.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    encoding: Annotated[str, typer.Option(help="Encoding of a CSV file, e.g. latin-1.")] = "utf-8",
 ) -> None:
     """Version a data file: same content gives the same version, new content the next one."""
     from modelcycle.data.datasets import log_dataset
 
     with console.status(Text(f"Reading, digesting and profiling {file}...")):
-        version = log_dataset(file, name)
+        version = log_dataset(file, name, encoding=encoding)
     console.print(Text.assemble((version.ref, "bold"), f"  {version.num_rows:,} rows x "
                                 f"{version.num_columns} columns  digest {version.digest[:12]}"))
 
@@ -119,10 +120,12 @@ def data_schema(
 @app.command("validate")
 def data_validate(
     file: Annotated[str, typer.Argument(help="CSV or Parquet file (path or URL) to check.")],
-    against: Annotated[str, typer.Option("--against", help="Dataset version whose schema and profile to check against.")],
+    against: Annotated[str, typer.Option("--against", help="Dataset version whose schema and profile to check against, "
+                                                        "or a reference CSV/Parquet file (a path with a '/').")],
     schema: Annotated[Optional[Path], typer.Option(
         help="An edited schema YAML (from `modelcycle data schema`) to check with instead.")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report.")] = None,
+    encoding: Annotated[str, typer.Option(help="Encoding of CSV files, e.g. latin-1.")] = "utf-8",
     output: OutputOpt = Output.table,
 ) -> None:
     """Check a file against a dataset version: anomalies and drift. Exits 1 on any error."""
@@ -130,7 +133,7 @@ def data_validate(
     from modelcycle.data.report import to_json
 
     with console.status(Text(f"Profiling {file} and comparing it with {against}...")):
-        result = validate(file, against, schema=schema)
+        result = validate(file, against, schema=schema, encoding=encoding)
     path = _report_path(report, f"validate-{against}")
     _write_report(result, path, f"{file} against {against}")
     if output is Output.json:

@@ -343,6 +343,28 @@ def test_validate_command_reports_text_in_a_number_column(tmp_path, wine):
     assert "1O65" in (tmp_path / "typo.html").read_text()
 
 
+def test_data_commands_take_an_encoding(tmp_path):
+    env = {**os.environ, "MODELCYCLE_HOME": str(tmp_path / "home")}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "modelcycle", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    path = tmp_path / "villes.csv"
+    path.write_bytes("\n".join(["ville,n"] + [f"{v},{i}" for i, v in enumerate(["Besançon", "Orléans"] * 50)])
+                     .encode("latin-1"))
+    refused = cli("data", "add", str(path), "--name", "villes")
+    assert refused.returncode == 2 and "not UTF-8 text" in refused.stderr and "--encoding" in refused.stderr
+    assert cli("data", "add", str(path), "--name", "villes", "--encoding", "latin-1").returncode == 0
+    checked = cli("data", "validate", str(path), "--against", "villes@1", "--encoding", "latin-1",
+                  "--report", str(tmp_path / "v.html"), "-o", "json")
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["anomalies"] == []
+    against_file = cli("data", "validate", str(path), "--against", str(path), "--encoding", "latin-1",
+                       "--report", str(tmp_path / "f.html"), "-o", "json")
+    assert against_file.returncode == 0 and json.loads(against_file.stdout)["ok"] is True
+
+
 def test_an_edited_schema_tightens_validation(tmp_path, wine):
     env = {**os.environ, "MODELCYCLE_HOME": str(tmp_path / "home")}
 
