@@ -8,7 +8,8 @@ Identifiers are ``metrics.<key>``, ``params.<key>``, ``tags.<key>`` or an attrib
 ``name``, ``start_time``, ``end_time``, ``run_id``, ``experiment_id``, ``parent_id``, optionally
 prefixed by ``attributes.``). Keys with spaces or dots go in backticks or double quotes:
 ``metrics.`val loss```. A comparison with a key the run does not have is false; use
-``is null`` to find runs without it.
+``is null`` to find runs without it. A number compared with a param or tag is its text as
+written; a NaN metric equals ``nan`` only and is neither less nor greater than any number.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class OrderKey:
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])|[-+](?i:infinity|inf|nan)(?![\w.]))
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
   | (?P<backtick>`[^`]*`)
   | (?P<op><=|>=|!=|<>|==|=|<|>)
@@ -99,6 +100,30 @@ _TOKEN = re.compile(
 )
 _KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "is", "null", "true", "false", "nan", "inf",
              "infinity"}
+
+
+class Number(float):
+    """A number as written in a filter: compared with metrics and numeric attributes by its
+    value, with params and tags (text) by its text, so that ``params.alpha = 1.0`` means the
+    text "1.0"."""
+
+    text: str
+
+    def __new__(cls, text: str) -> Number:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def exact(self) -> int | float:
+        """An integer literal as the exact int (within the 64 bits a database compares), else the float."""
+        if _INTEGER_LITERAL.fullmatch(self.text):
+            whole = int(self.text)
+            if -(2**63) <= whole < 2**63:
+                return whole
+        return float(self)
+
+
+_INTEGER_LITERAL = re.compile(r"[-+]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -261,15 +286,13 @@ class _Parser:
     def parse_value(self) -> object:
         token = self.take()
         if token.kind == "number":
-            return float(token.text)
+            return Number(token.text)
         if token.kind == "string":
             return _unquote(token)
         if token.word in ("true", "false"):
             return token.word
-        if token.word == "nan":
-            return float("nan")
-        if token.word in ("inf", "infinity"):
-            return float("inf")
+        if token.word in ("nan", "inf", "infinity"):
+            return Number(token.text)
         found = repr(token.text) if token.text else "the end of the filter"
         raise self.fail(token, f"expected a value (a number or a quoted string), found {found}.")
 
@@ -286,6 +309,7 @@ class _Parser:
             if offending is not None:
                 raise self.fail(token, f"metric {field.key!r} is a number; compare it with a number, "
                                        f"not {offending!r}.")
+            value = tuple(float(v) for v in values) if isinstance(value, tuple) else float(value)
         elif field.kind in ("param", "tag"):
             if op in ("<", "<=", ">", ">="):
                 raise self.fail(token, f"{field.kind}s are text; '{op}' is not defined on them. "
@@ -301,6 +325,7 @@ class _Parser:
                 if offending is not None:
                     raise self.fail(token, f"{column} is a number; compare it with a number, "
                                            f"not {offending!r}.")
+                value = tuple(v.exact() for v in values) if isinstance(value, tuple) else value.exact()
             else:
                 if op in ("<", "<=", ">", ">=") and column != "name":
                     raise self.fail(token, f"'{op}' is not defined on {column}.")
@@ -311,14 +336,12 @@ class _Parser:
 
 
 def _as_text(value: object) -> str:
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
+    return value.text if isinstance(value, Number) else str(value)
 
 
-def _as_time(value: object, parser: _Parser, token: _Token) -> float:
-    if isinstance(value, float):
-        return value
+def _as_time(value: object, parser: _Parser, token: _Token) -> int | float:
+    if isinstance(value, Number):
+        return value.exact()
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
