@@ -69,8 +69,11 @@ def compile_search(node: Node | None) -> tuple[FromClause, ColumnElement]:
         if (isinstance(item, Comparison) and item.field.kind != "attribute"
                 and item.op not in ("is null", "is not null") and not _asks_nan(item)):
             table = _ENTITY_TABLES[item.field.kind].alias()
+            matches = _compare(table.c.value, item.op, item.value)
+            if _differs_from_nan(item):
+                matches = or_(matches, table.c.value.is_(None))
             source = source.join(table, and_(table.c.run_id == t.runs.c.id, table.c.key == item.field.key,
-                                             _compare(table.c.value, item.op, item.value)))
+                                             matches))
         else:
             rest.append(compile_filter(item))
     return source, and_(true(), *rest)
@@ -79,6 +82,11 @@ def compile_search(node: Node | None) -> tuple[FromClause, ColumnElement]:
 def _asks_nan(node: Comparison) -> bool:
     values = node.value if isinstance(node.value, tuple) else (node.value,)
     return node.field.kind == "metric" and any(math.isnan(v) for v in values)
+
+
+def _differs_from_nan(node: Comparison) -> bool:
+    """A metric compared by `!=` or `not in` with numbers only: true where its value is NaN."""
+    return node.field.kind == "metric" and node.op in ("!=", "not in") and not _asks_nan(node)
 
 
 def compile_filter(node: Node | None) -> ColumnElement:
@@ -97,22 +105,22 @@ def compile_filter(node: Node | None) -> ColumnElement:
             return column.is_(None) if op == "is null" else column.is_not(None)
         return ~_has_key(field) if op == "is null" else _has_key(field)
     column = _value_of(field)
-    if _asks_nan(node):
-        # NaN is stored as NULL: it equals only NaN, and is never less or greater than anything.
-        numbers = tuple(v for v in (value if isinstance(value, tuple) else (value,)) if not math.isnan(v))
-        is_nan = and_(_has_key(field), column.is_(None))
-        if op == "=":
-            return is_nan
-        if op == "!=":
-            return and_(_has_key(field), column.is_not(None))
-        if op == "in":
-            return or_(is_nan, column.in_(list(numbers))) if numbers else is_nan
-        if op == "not in":
-            return _compare(column, op, numbers) if numbers else column.is_not(None)
-        return false()
     # Two-valued logic: a run without the key fails the comparison (instead of yielding SQL
     # NULL), so that `not <comparison>` matches it, as the filter language documents. `IS TRUE`
     # does it with one evaluation of the column's subquery, where `x IS NOT NULL AND x > v` took two.
+    if field.kind == "metric" and (_asks_nan(node) or _differs_from_nan(node)):
+        # NaN is stored as NULL: it equals only NaN, and is never less or greater than anything;
+        # `!=` and `not in` are true wherever `=` and `in` are false, on a run with the key.
+        numbers = [v for v in (value if isinstance(value, tuple) else (value,)) if not math.isnan(v)]
+        is_nan = and_(_has_key(field), column.is_(None))
+        asks_nan = len(numbers) < (len(value) if isinstance(value, tuple) else 1)
+        if op in ("=", "in"):
+            hit = column.in_(numbers).is_(true()) if numbers else false()
+            return or_(is_nan, hit) if asks_nan else hit
+        if op in ("!=", "not in"):
+            miss = column.not_in(numbers).is_(true()) if numbers else column.is_not(None)
+            return miss if asks_nan else or_(miss, is_nan)
+        return false()
     return _compare(column, op, value).is_(true())
 
 

@@ -74,3 +74,38 @@ def test_integers_compare_exactly_with_integer_attributes(store, runs, text, exp
 ])
 def test_signed_infinities_and_nan_parse(store, runs, text, expected):
     assert _names(store, text) == expected
+
+
+NAN_RULE = [
+    # A NaN metric equals nan and nothing else, and is neither less nor greater than any number:
+    # `!=` and `not in` are true wherever `=` and `in` are false, for a run that has the key.
+    ("metrics.m != 1", ["exp", "nan", "one"]),
+    ("metrics.m not in (1)", ["exp", "nan", "one"]),
+    ("not metrics.m = 1", ["exp", "nan", "none", "one"]),  # `not` also takes in runs without it
+    ("not metrics.m in (1)", ["exp", "nan", "none", "one"]),
+    ("metrics.m != nan", ["exp", "one", "one-point-zero"]),
+    ("metrics.m not in (nan)", ["exp", "one", "one-point-zero"]),
+    ("metrics.m not in (nan, 1)", ["exp", "one"]),
+    ("not metrics.m not in (nan, 1)", ["nan", "none", "one-point-zero"]),
+    ("not metrics.m in (nan, 1)", ["exp", "none", "one"]),
+    ("not metrics.m != nan", ["nan", "none"]),
+    ("metrics.m = nan", ["nan"]),
+    ("metrics.m in (nan, 1)", ["nan", "one-point-zero"]),
+    ("metrics.m < inf or metrics.m >= inf", ["exp", "one", "one-point-zero"]),
+    ("not metrics.m < 2", ["exp", "nan", "none"]),
+    ("metrics.m != inf", ["nan", "one", "one-point-zero"]),
+]
+
+
+@pytest.mark.parametrize("text, expected", NAN_RULE)
+def test_nan_follows_one_rule(store, runs, text, expected):
+    assert _names(store, text) == expected
+
+
+@pytest.mark.parametrize("text, expected", NAN_RULE)
+def test_nan_follows_the_same_rule_inside_or_and_not(store, runs, text, expected):
+    """Top-level comparisons become joins and nested ones subqueries: both give one answer."""
+    assert _names(store, f"({text}) or metrics.never = 1") == expected
+    everyone = ["exp", "nan", "none", "one", "one-point-zero"]
+    assert _names(store, f"not not ({text})") == expected
+    assert _names(store, f"not ({text})") == [n for n in everyone if n not in expected]
