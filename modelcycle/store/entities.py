@@ -18,8 +18,11 @@ class RunStatus(str, Enum):
     def parse(cls, value: str | RunStatus) -> RunStatus:
         from modelcycle.exceptions import InvalidInput
 
+        text = str(value.value if isinstance(value, RunStatus) else value)
         try:
-            return cls(str(value.value if isinstance(value, RunStatus) else value).upper())
+            if not text.isascii():  # 'ﬁnished'.upper() is 'FINISHED'
+                raise ValueError
+            return cls(text.upper())
         except ValueError:
             raise InvalidInput(
                 f"Unknown run status {value!r}; use one of {', '.join(s.value for s in cls)}."

@@ -62,7 +62,7 @@ def check_name(kind: str, name: object) -> str:
 
 
 def check_run_id(run_id: object) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise InvalidInput(
             f"A run id is 32 lowercase hex characters (as printed by `modelcycle runs ls`); got {run_id!r}."
         )
@@ -189,7 +189,7 @@ def check_model_name(name: object) -> str:
 def check_alias(alias: object) -> str:
     if isinstance(alias, str):
         check_text("The alias", alias)
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         raise InvalidInput(f"An alias starts with a letter or '_' and has up to 250 letters, digits, "
                            f"'_', '-' or '.' (e.g. champion, challenger); got {alias!r}.")
     if alias.lower() in RESERVED_ALIASES:
@@ -233,7 +233,7 @@ _DATASET_ROLE = re.compile(r"^[A-Za-z0-9_.\-]{1,50}$")
 
 
 def check_dataset_role(role: object) -> str:
-    if not isinstance(role, str) or not _DATASET_ROLE.match(role):
+    if not isinstance(role, str) or not _DATASET_ROLE.fullmatch(role):
         raise InvalidInput(f"A dataset role is 1-50 letters, digits, '_', '-' or '.' (train, eval, "
                            f"reference, ...); got {role!r}.")
     return role

@@ -314,6 +314,19 @@ def test_a_405_says_which_methods_are_allowed(api):
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
 
 
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/api/runs/" + "f" * 32 + "%0A", None),
+    ("PUT", "/api/registered-models/m/aliases/champion%0A", {"version": 1, "user": "u"}),
+    ("POST", "/api/runs/{run}/inputs", {"name": "d", "version": 1, "role": "train\n"}),
+    ("PATCH", "/api/runs/{run}", {"status": "\ufb01nished"}),
+])
+def test_a_lookalike_of_a_valid_value_is_a_400(api, run_id, method, path, body):
+    """A trailing newline passes a regular expression's `$`, and str.upper() turns the ligature
+    in 'ﬁnished' into 'FI': neither makes a run id, an alias, a role or a status."""
+    response = api(method, path.format(run=run_id), **({"json": body} if body else {}))
+    assert_error(response, 400, "INVALID_INPUT")
+
+
 def test_requests_after_errors_are_served_normally(api, run_id):
     for _ in range(3):
         api("POST", "/api/runs", content=b"{")
