@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
-from modelcycle import InvalidInput
+from modelcycle import InvalidInput, Metric, ViewType
 from modelcycle.store.search import (
     MAX_FILTER_COMPARISONS,
     MAX_FILTER_DEPTH,
@@ -277,18 +277,106 @@ def test_order_by_errors(item, position):
 
 
 # ---------------------------------------------------------------------------- any input
-_FRAGMENTS = [
-    "metrics.auc", "metrics.`val loss`", 'params."a.b"', "params.model", "tags.team", "status",
-    "name", "start_time", "end_time", "run_id", "parent_id", "experiment_id", "attributes.status",
-    "=", "!=", "<>", "==", "<", "<=", ">", ">=", "and", "or", "not", "in", "like", "ilike", "is",
-    "null", "(", ")", ",", ".", "'rf'", "'2024-01-01'", "'cv-%'", '"x"', "'it''s'", "0.9", "-1",
-    "1e3", ".5", "nan", "inf", "true", "'", '"', "`", "metrics.", "bogus", "%",
+# Every filter that parses is run on a real SQLite store, and the runs it finds are compared
+# with a plain Python reading of the same tree (the rules of the filter language, written
+# again without SQL): the translation to SQL cannot drift from what the language says.
+T0 = 1_700_000_000_000
+_POPULATION = [  # name, experiment, status, start offset (s), end offset, metrics, params, tags
+    ("rf-1", 0, "RUNNING", 0, None, {"auc": 0.9, "loss": 0.5}, {"model": "rf", "alpha": "1.0"}, {"team": "new"}),
+    ("rf-2", 0, "FAILED", 1, 100, {"auc": 0.85}, {"model": "RF", "alpha": "1"}, {"team": "old", "flag": "true"}),
+    ("xgb-1", 0, "FINISHED", 2, 150, {"auc": 0.99, "val loss": 0.1}, {"model": "xgb", "a.b": "0.01"}, {}),
+    ("xgb-2", 1, "KILLED", 3, 300, {"auc": math.inf}, {"model": "xgb", "alpha": "1e3"}, {"team": "old"}),
+    ("nan-run", 1, "RUNNING", 4, None, {"auc": math.nan, "loss": -math.inf}, {"model": "lgbm"}, {"team": "New"}),
+    ("cv-child", 1, "RUNNING", 5, None, {}, {"model": "rf", "alpha": "+7"}, {"team": "new", "flag": "false"}),
+    ("it's", 0, "FINISHED", 5, 50, {"auc": -1.0, "loss": 0.0}, {"model": "a%b_c"}, {"team": "x_y"}),
+    ("svm-1", 1, "FINISHED", 6, 1, {"auc": 0.5, "val loss": math.nan}, {"model": "svm", "a.b": ""}, {"flag": "true"}),
 ]
 
 
-def _check_any(text: str) -> None:
+@pytest.fixture(scope="module")
+def filter_store(tmp_path_factory):
+    """The population on SQLite, with one run deleted and one a child; and the runs read back."""
+    from modelcycle.store.sql import SqlStore
+
+    root = tmp_path_factory.mktemp("filters")
+    store = SqlStore(f"sqlite:///{root / 'f.db'}", str(root / "artifacts"))
+    experiments = [store.create_experiment("one").id, store.create_experiment("two").id]
+    ids = {}
+    for name, exp, status, start, end, metrics, params, tags in _POPULATION:
+        parent = ids["rf-1"] if name == "cv-child" else None
+        run = store.create_run(experiments[exp], name=name, start_time=T0 + start * 1000, parent_id=parent)
+        store.log_batch(run.id, [Metric(k, v, 0, 1) for k, v in metrics.items()], params, tags or None)
+        if status != "RUNNING":
+            store.update_run(run.id, status=status, end_time=T0 + end * 1000)
+        ids[name] = run.id
+    store.delete_run(ids["svm-1"])
+    runs = store.search_runs(None, None, view=ViewType.ALL).runs
+    yield store, runs
+    store.close()
+
+
+def _like(pattern: str, text: str, fold: bool) -> bool:
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    if fold:  # SQLite folds ASCII letters only
+        pattern_text = text.translate(_ASCII_LOWER)
+        return re.fullmatch(regex.translate(_ASCII_LOWER), pattern_text, re.DOTALL) is not None
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True  # NaN equals nan, and nothing else
+    return a == b
+
+
+def _holds(node, run) -> bool:
+    """The filter language, read directly: a comparison on a key the run lacks (or a NULL
+    attribute) is false; a NaN metric equals only nan and is never less or greater."""
+    if isinstance(node, BoolOp):
+        results = [_holds(item, run) for item in node.items]
+        return all(results) if node.op == "and" else any(results)
+    if isinstance(node, Not):
+        return not _holds(node.item, run)
+    field, op, value = node.field, node.op, node.value
+    if field.kind == "metric":
+        metric = run.metrics.get(field.key)
+        present, have = metric is not None, metric.value if metric is not None else None
+    elif field.kind in ("param", "tag"):
+        values = run.params if field.kind == "param" else run.tags
+        present, have = field.key in values, values.get(field.key)
+    else:
+        have = {"id": run.id, "name": run.name, "status": run.status.value, "start_time": run.start_time,
+                "end_time": run.end_time, "experiment_id": run.experiment_id,
+                "parent_id": run.parent_id}[field.key]
+        present = have is not None
+    if op == "is null":
+        return not present
+    if op == "is not null":
+        return present
+    if not present:
+        return False
+    if op == "=":
+        return _equal(have, value)
+    if op == "!=":
+        return not _equal(have, value)
+    if op == "in":
+        return any(_equal(have, v) for v in value)
+    if op == "not in":
+        return not any(_equal(have, v) for v in value)
+    if op in ("like", "not like", "ilike", "not ilike"):
+        found = _like(value, have, fold="ilike" in op)
+        return found if not op.startswith("not") else not found
+    if isinstance(have, float) and math.isnan(have):
+        return False
+    return {"<": have < value, "<=": have <= value, ">": have > value, ">=": have >= value}[op]
+
+
+def _check_any(text: str, filter_store=None) -> None:
     """Parsing gives a tree or InvalidInput naming a position inside the text; a tree
-    always compiles to SQL on both dialects."""
+    compiles on both dialects and, run on SQLite, finds exactly the runs it describes."""
     try:
         tree = parse_filter(text)
     except InvalidInput as exc:
@@ -298,37 +386,150 @@ def _check_any(text: str) -> None:
     condition = compile_filter(tree)
     for dialect in (sqlite.dialect(), postgresql.dialect()):
         str(condition.compile(dialect=dialect))
+    if filter_store is None:
+        return
+    store, runs = filter_store
+    found = {r.id for r in store.search_runs(None, text, view=ViewType.ALL).runs}
+    expected = {r.id for r in runs if tree is None or _holds(tree, r)}
+    names = {r.id: r.name for r in runs}
+    assert sorted(map(names.get, found)) == sorted(map(names.get, expected)), text
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map(" ".join))
-@example("metrics.auc > 0.9 and (params.model = 'rf' or params.model = 'xgb') and tags.team != 'old'")
-@example("start_time > '0001-01-01T00:00:00+14:00'")
-@example("start_time in ('9999-12-31T23:59:59-14:00', 1e400)")
-def test_token_soup_only_ever_raises_invalid_input(text):
-    _check_any(text)
+_FRAGMENTS = [
+    "metrics.auc", "metrics.loss", "metrics.`val loss`", 'params."a.b"', "params.model", "params.alpha",
+    "tags.team", "tags.flag", "status", "name", "start_time", "end_time", "run_id", "parent_id",
+    "experiment_id", "attributes.status", "=", "!=", "<>", "==", "<", "<=", ">", ">=", "and", "or", "not",
+    "in", "like", "ilike", "is", "null", "(", ")", ",", ".", "'rf'", "'xgb'", "'new'", "'2023-11-14T22:13:22'",
+    "'cv-%'", "'%'", "'_f-_'", '"x"', "'it''s'", "0.9", "-1", "1e3", ".5", "1.0", "1", "+7", "nan", "inf",
+    "-inf", "true", "'", '"', "`", "metrics.", "bogus", "%", "1700000002000",
+]
+_SOUP = settings(max_examples=400, deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@_SOUP
+@given(text=st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map(" ".join))
+@example(text="metrics.auc > 0.9 and (params.model = 'rf' or params.model = 'xgb') and tags.team != 'old'")
+@example(text="start_time > '0001-01-01T00:00:00+14:00'")
+@example(text="start_time in ('9999-12-31T23:59:59-14:00', 1e400)")
+@example(text="not metrics.auc not in (nan, 0.9) or metrics.`val loss` != 1")
+def test_token_soup_only_ever_raises_invalid_input(filter_store, text):
+    _check_any(text, filter_store)
+
+
+_METRIC_VALUES = ["0", "0.5", "0.85", "0.9", "-1", "1e3", "inf", "-inf", "+inf", "nan", "-0"]
+_TEXT_VALUES = ["'rf'", "'RF'", "'xgb'", "'new'", "'New'", "'old'", "'true'", "''", "'a%b_c'", "'x_y'",
+                "1.0", "1", "+7", "1e3", "0.01", "true"]
+_PATTERNS = ["'r%'", "'R%'", "'%b%'", "'_gb'", "'%'", "'a\\%b%'", "'n_w'", "'%-_'", "'it''s'"]
+_TIMES = [str(T0 + i * 500) for i in range(0, 14, 3)] + ["'2023-11-14T22:13:22Z'", "1e400", "-1"]
+
+
+def _comparison(field: str, ops: list[str], values: list[str]):
+    lists = st.lists(st.sampled_from(values), min_size=1, max_size=3).map(lambda v: "(" + ", ".join(v) + ")")
+    return st.one_of(
+        st.tuples(st.sampled_from(ops), st.sampled_from(values)).map(lambda p: f"{field} {p[0]} {p[1]}"),
+        lists.map(lambda v: f"{field} in {v}"), lists.map(lambda v: f"{field} not in {v}"),
+        st.sampled_from([f"{field} is null", f"{field} is not null"]),
+    )
+
+
+_ORDER_OPS = ["=", "!=", "<", "<=", ">", ">="]
+_TEXT_OPS = ["=", "!=", "like", "not like", "ilike", "not ilike"]
+_COMPARISONS = st.one_of(
+    st.sampled_from(["metrics.auc", "metrics.loss", "metrics.`val loss`", "metrics.never"]).flatmap(
+        lambda f: _comparison(f, _ORDER_OPS, _METRIC_VALUES)),
+    st.sampled_from(["params.model", "params.alpha", 'params."a.b"', "tags.team", "tags.flag", "name"]).flatmap(
+        lambda f: st.one_of(_comparison(f, ["=", "!="], _TEXT_VALUES),
+                            st.tuples(st.sampled_from(_TEXT_OPS[2:]), st.sampled_from(_PATTERNS)).map(
+                                lambda p: f"{f} {p[0]} {p[1]}"))),
+    _comparison("status", ["=", "!="], ["'running'", "'FINISHED'", "'Failed'", "'killed'"]),
+    st.sampled_from(["start_time", "end_time"]).flatmap(lambda f: _comparison(f, _ORDER_OPS, _TIMES)),
+    _comparison("experiment_id", _ORDER_OPS, ["1", "2", "1.5", "3"]),
+    st.sampled_from(["parent_id is null", "parent_id is not null", "name < 'r'", "name >= 'svm'"]),
+)
+_FILTERS = st.recursive(
+    _COMPARISONS,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=2, max_size=3).map(lambda items: " and ".join(items)),
+        st.lists(inner, min_size=2, max_size=3).map(lambda items: " or ".join(items)),
+        inner.map(lambda item: f"not ({item})"),
+        inner.map(lambda item: f"({item})"),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_FILTERS)
+def test_well_formed_filters_find_the_runs_they_describe(filter_store, text):
+    assert parse_filter(text) is not None
+    _check_any(text, filter_store)
 
 
 _ALPHABET = list("metrics.params.tags.auc=<>!()'\"`\\ andornotinlikeisnull0123456789,-_%eE+")
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.text(alphabet=st.sampled_from(_ALPHABET), max_size=60))
-def test_filter_alphabet_text_only_ever_raises_invalid_input(text):
-    _check_any(text)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from(_ALPHABET), max_size=60))
+def test_filter_alphabet_text_only_ever_raises_invalid_input(filter_store, text):
+    _check_any(text, filter_store)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=40))
-def test_any_text_only_ever_raises_invalid_input(text):
-    _check_any(text)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=40))
+def test_any_text_only_ever_raises_invalid_input(filter_store, text):
+    _check_any(text, filter_store)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(max_size=20), max_size=3))
-def test_any_order_by_only_ever_raises_invalid_input(items):
+def _sort_key(run, key: OrderKey):
+    field = key.field
+    if field.kind == "metric":
+        metric = run.metrics.get(field.key)
+        value = None if metric is None or math.isnan(metric.value) else metric.value
+    elif field.kind in ("param", "tag"):
+        value = (run.params if field.kind == "param" else run.tags).get(field.key)
+    else:
+        value = {"id": run.id, "name": run.name, "status": run.status.value, "start_time": run.start_time,
+                 "end_time": run.end_time, "experiment_id": run.experiment_id,
+                 "parent_id": run.parent_id}[field.key]
+    return value
+
+
+def _python_order(runs, keys: list[OrderKey]) -> list[str]:
+    """NULLs last in both directions, then the newest start and the run id break ties."""
+    import functools
+
+    keys = [*keys, OrderKey(Field("attribute", "start_time"), False), OrderKey(Field("attribute", "id"), True)]
+
+    def compare(a, b) -> int:
+        for key in keys:
+            x, y = _sort_key(a, key), _sort_key(b, key)
+            if x == y:
+                continue
+            if x is None or y is None:
+                return 1 if x is None else -1
+            return (-1 if x < y else 1) * (1 if key.ascending else -1)
+        return 0
+
+    return [r.id for r in sorted(runs, key=functools.cmp_to_key(compare))]
+
+
+_ORDER_FIELDS = ["metrics.auc", "metrics.loss", "metrics.`val loss`", "params.model", "params.alpha",
+                 "tags.team", "tags.flag", "name", "status", "start_time", "end_time", "experiment_id",
+                 "parent_id", "run_id"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=st.one_of(
+    st.lists(st.text(max_size=20), max_size=3),
+    st.lists(st.tuples(st.sampled_from(_ORDER_FIELDS), st.sampled_from(["", " asc", " DESC"])).map("".join),
+             max_size=4)))
+def test_any_order_by_only_ever_raises_invalid_input_and_orders_as_written(filter_store, items):
     try:
         keys = parse_order_by(items)
     except InvalidInput:
         return
     compile_order_by(keys)
+    store, runs = filter_store
+    found = [r.id for r in store.search_runs(None, None, items, view=ViewType.ALL).runs]
+    assert found == _python_order(runs, keys), items
