@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,6 +54,31 @@ def experiment(value: str, by_id: bool = False, id_option: str = "--id"):
         raise
 
 
+def output_file(path: Path, option: str) -> Path:
+    """A file the command will write, checked before it does any work: not a folder, and in a
+    folder that exists or can be made."""
+    if path.is_dir():
+        raise InvalidInput(f"{option} {str(path)!r} is a folder; give a file name in it, "
+                           f"such as {str(path / 'out')!r}.")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InvalidInput(f"Cannot write {option} {str(path)!r}: {str(folder)!r} is a file, not a folder.")
+    if not os.access(folder, os.W_OK):
+        raise InvalidInput(f"Cannot write {option} {str(path)!r}: the folder {str(folder)!r} is not writable.")
+    return path
+
+
+@contextmanager
+def writing(path: Path, option: str) -> Iterator[None]:
+    """The file system's refusal to write a file the user named is that option's error."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write {option} {str(path)!r}: {exc.strerror or exc}.") from None
+
+
 def parse_pairs(items: list[str] | None) -> dict[str, str]:
     pairs = {}
     for item in items or []:
@@ -66,5 +95,20 @@ def run(app: typer.Typer) -> None:
     try:
         app()
     except ModelcycleError as exc:
-        err_console.print(Text.assemble(("Error:", "red"), " ", exc.message))
+        _print_error(exc.message)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the file system refused what a command needed, e.g. a full disk
+        _print_error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        sys.exit(1)
+
+
+_LINE = 300  # an error line longer than this (a pasted file, a 100 kB name) is cut in the middle
+
+
+def _print_error(message: str) -> None:
+    lines = []
+    for line in message.splitlines() or [""]:
+        if len(line) > _LINE:
+            line = f"{line[:200]}… ({len(line) - 280} more characters) …{line[-80:]}"
+        lines.append(line)
+    err_console.print(Text.assemble(("Error:", "red"), " ", "\n".join(lines)))

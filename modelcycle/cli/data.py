@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from modelcycle.cli.common import client
+from modelcycle.cli.common import client, output_file, writing
 from modelcycle.render import Output, OutputOpt, console, emit, fmt_time
 
 app = typer.Typer(name="data", help="Versioned datasets: add, list, show, compare, validate, lineage.",
@@ -71,7 +71,7 @@ def data_show(
 
 def _report_path(given: Path | None, stem: str) -> Path:
     if given is not None:
-        return given
+        return output_file(given, "--report")
     from datetime import datetime
 
     from modelcycle import config
@@ -83,8 +83,9 @@ def _report_path(given: Path | None, stem: str) -> Path:
 def _write_report(report, path: Path, title: str) -> None:
     from modelcycle.data.report import render_html
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report, title), encoding="utf-8")
+    with writing(path, "--report"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(report, title), encoding="utf-8")
 
 
 def _print_drift(drift_report) -> None:
@@ -103,16 +104,20 @@ def _print_drift(drift_report) -> None:
 @app.command("schema")
 def data_schema(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@latest.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the YAML here instead of printing it.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Write the YAML here instead of printing it ('-' prints it).")] = None,
 ) -> None:
     """The inferred schema of a version as YAML, to edit and pass to `data validate --schema`."""
     from modelcycle.data.datasets import get_dataset
 
+    if out is not None and str(out) != "-":
+        output_file(out, "--out")
     text = get_dataset(ref).schema
-    if out is None:
+    if out is None or str(out) == "-":
         print(text, end="")
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing(out, "--out"):
+            out.write_text(text, encoding="utf-8")
         console.print(f"Schema of {ref} written to {out}. Edit it, then: "
                       f"modelcycle data validate FILE --against {ref} --schema {out}", markup=False)
 
@@ -132,6 +137,8 @@ def data_validate(
     from modelcycle.data.datasets import validate
     from modelcycle.data.report import to_json
 
+    if report is not None:
+        output_file(report, "--report")
     with console.status(Text(f"Profiling {file} and comparing it with {against}...")):
         result = validate(file, against, schema=schema, encoding=encoding)
     path = _report_path(report, f"validate-{against}")
@@ -162,6 +169,8 @@ def data_diff(
     from modelcycle.data.drift import drift
     from modelcycle.data.report import to_json
 
+    if report is not None:
+        output_file(report, "--report")
     first, second = get_dataset(a), get_dataset(b)
     schema_a, schema_b = load_schema(first.ref), load_schema(second.ref)
     profile_a, profile_b = load_profile(first.ref), load_profile(second.ref)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from modelcycle.cli.common import View, ViewOpt, client
+from modelcycle.cli.common import View, ViewOpt, client, output_file, writing
 from modelcycle.cli.common import experiment as resolve
 from modelcycle.exceptions import InvalidInput
 from modelcycle.render import (Output, OutputOpt, console, emit, err_console, fmt_duration, fmt_time,
@@ -99,13 +99,13 @@ def _chosen_columns(given: list[str], runs, available: list[str]) -> list[str]:
         else:
             matches = [c for c in (f"metrics.{item}", f"params.{item}") if c in available]
             if len(matches) > 1:
-                raise InvalidInput(f"--columns: '{item}' is both a metric and a param; "
+                raise InvalidInput(f"--columns: {item!r} is both a metric and a param; "
                                    f"write metrics.{item} or params.{item}.")
             if not matches:
                 if not runs:
                     continue
                 known = ", ".join(c.split(".", 1)[-1] if c.startswith(_GROUPS) else c for c in available)
-                raise InvalidInput(f"--columns: no run listed has a column '{item}'. Columns: {known} "
+                raise InvalidInput(f"--columns: no run listed has a column {item!r}. Columns: {known} "
                                    "(and tags.KEY).")
             column = matches[0]
         if column not in chosen:
@@ -244,6 +244,8 @@ def runs_compare(
         help="Also write the metric histories of these runs as a PNG chart here.")] = None,
 ) -> None:
     """Params and metrics of several runs side by side; differing params highlighted."""
+    if plot is not None:
+        plot = _plot_path(plot)
     c = client()
     runs = [c.get_run(r) for r in run_ids]
     names = [f"{r.name} ({r.id[:8]})" for r in runs]
@@ -263,8 +265,23 @@ def runs_compare(
 
         histories = {name: {k: c.get_metric_history(r.id, k) for k in r.metrics}
                      for name, r in zip(names, runs)}
-        plot_metric_histories(histories, plot)
+        with writing(plot, "--plot"):
+            plot_metric_histories(histories, plot)
         err_console.print(f"Metric curves written to {plot}", markup=False)
+
+
+def _plot_path(path: Path) -> Path:
+    """The chart's file, with .png added when it has no suffix (as matplotlib would do unsaid)."""
+    from matplotlib.figure import Figure  # only for --plot: the CLI starts without it
+
+    output_file(path, "--plot")
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise InvalidInput(f"--plot {str(path)!r}: charts cannot be written as {path.suffix!r} files; "
+                           f"use one of {', '.join('.' + f for f in sorted(formats))}.")
+    return path
 
 
 @app.command("delete")

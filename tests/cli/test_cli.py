@@ -57,28 +57,6 @@ def run(*args: str):
     return result
 
 
-@pytest.fixture
-def main_(capsys, monkeypatch):
-    """`main()` in this process, as the console script runs it: (exit code, stdout, stderr)."""
-    from modelcycle.cli import main
-    from modelcycle.tracking import fluent
-
-    def call(*args: str) -> subprocess.CompletedProcess:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["modelcycle", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        finally:
-            fluent.set_tracking_uri(None)  # --tracking-uri sets it for the process
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-    return call
-
-
 def as_json(*args: str):
     return json.loads(run(*args, "-o", "json").stdout)
 

@@ -1,0 +1,108 @@
+"""What a new user or an adversary types: each mistake is one line on stderr and the exit code of
+its class (modelcycle/exceptions.py), never a traceback, and nothing half-done."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+import modelcycle as mc
+from modelcycle import config
+from modelcycle.store.entities import Metric
+
+T0 = 1_767_225_600_000
+
+
+def clean_failure(out: subprocess.CompletedProcess, code: int, *fragments: str) -> None:
+    assert out.returncode == code, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr + out.stdout
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), out.stderr
+    for fragment in fragments:
+        assert fragment in out.stderr, (fragment, out.stderr)
+
+
+@pytest.fixture
+def two_runs() -> list[str]:
+    store = mc.Client(config.tracking_uri(), config.artifact_uri()).store
+    experiment = store.create_experiment("plots", {}).id
+    ids = []
+    for i in range(2):
+        run = store.create_run(experiment, f"r{i}", {}, None, T0)
+        store.log_batch(run.id, [Metric("loss", 1.0 / (s + 1 + i), s, T0 + s) for s in range(5)], {}, {})
+        ids.append(run.id)
+    return ids
+
+
+@pytest.fixture
+def dataset(tmp_path) -> str:
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i % 3}\n" for i in range(50)), encoding="utf-8")
+    mc.log_dataset(str(path), name="d")
+    return str(path)
+
+
+# ---------------------------------------------------------------------- files the commands write
+def test_a_plot_path_that_is_a_folder_is_refused_before_anything_is_printed(two_runs, tmp_path, main_):
+    out = main_("runs", "compare", *two_runs, "--plot", str(tmp_path))
+    clean_failure(out, 2, "--plot", str(tmp_path), "is a folder")
+    assert out.stdout == ""
+    clean_failure(main_("runs", "compare", *two_runs, "--plot", ""), 2, "--plot", "is a folder")
+
+
+def test_a_plot_path_under_a_file_is_a_clear_error(two_runs, tmp_path, main_):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    clean_failure(main_("runs", "compare", *two_runs, "--plot", str(blocker / "sub" / "c.png")), 2,
+                  "Cannot write --plot", str(blocker / "sub" / "c.png"))
+
+
+def test_a_plot_format_matplotlib_cannot_write_is_named(two_runs, tmp_path, main_):
+    out = main_("runs", "compare", *two_runs, "--plot", str(tmp_path / "c.xyz"))
+    clean_failure(out, 2, "--plot", "'.xyz'", "png", "svg", "pdf")
+    assert out.stdout == "" and not (tmp_path / "c.xyz").exists()
+
+
+def test_a_plot_path_without_a_suffix_says_where_the_png_went(two_runs, tmp_path, main_):
+    out = main_("runs", "compare", *two_runs, "--plot", str(tmp_path / "curves"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert f"written to {tmp_path / 'curves.png'}" in out.stderr
+    out = main_("runs", "compare", *two_runs, "--plot", str(tmp_path / "curves.svg"))
+    assert out.returncode == 0 and (tmp_path / "curves.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_a_schema_written_to_a_folder_or_under_a_file_is_a_clear_error(dataset, tmp_path, main_):
+    clean_failure(main_("data", "schema", "d@1", "--out", str(tmp_path)), 2, "--out", "is a folder")
+    clean_failure(main_("data", "schema", "d@1", "--out", f"{dataset}/s.yaml"), 2, "Cannot write --out")
+
+
+def test_a_schema_written_to_dash_goes_to_stdout(dataset, tmp_path, main_, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = main_("data", "schema", "d@1", "--out", "-")
+    assert out.returncode == 0 and "x:" in out.stdout and not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "diff"])
+def test_a_report_path_that_cannot_be_written_is_refused_before_the_work(dataset, tmp_path, main_, command):
+    args = [dataset, "--against", "d@1"] if command == "validate" else ["d@1", "d@1"]
+    out = main_("data", command, *args, "--report", str(tmp_path))
+    clean_failure(out, 2, "--report", "is a folder")
+    assert out.stdout == ""
+    clean_failure(main_("data", command, *args, "--report", f"{dataset}/r.html"), 2, "Cannot write --report")
+
+
+# ---------------------------------------------------------------------- huge values
+def test_a_huge_value_is_cut_in_the_error_message(main_):
+    huge = "x" * 100_000
+    for args in (["runs", "ls", "--filter", huge], ["experiments", "delete", huge], ["runs", "show", huge]):
+        out = main_(*args)
+        assert out.returncode == 2, (args, out.stderr[:300])
+        assert out.stderr.startswith("Error: ") and len(out.stderr) < 2000, len(out.stderr)
+        assert "Traceback" not in out.stderr
+    assert "more characters" in main_("runs", "show", huge).stderr
+
+
+def test_columns_names_an_unknown_column_as_typed(two_runs, main_):
+    clean_failure(main_("runs", "ls", "--columns", "a\nb"), 2, "'a\\nb'")
