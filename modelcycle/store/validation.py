@@ -183,6 +183,9 @@ def check_model_name(name: object) -> str:
     if any(c in name for c in _MODEL_NAME_FORBIDDEN) or name != name.strip():  # type: ignore[union-attr]
         raise InvalidInput(f"A model name cannot contain '@', '/' or ':' (they separate versions and "
                            f"aliases in model URIs) nor start or end with spaces; got {name!r}.")
+    if name in (".", ".."):
+        raise InvalidInput(f"A model name cannot be '.' or '..': in a URL they name the folder or its parent, "
+                           f"so the model could not be reached over REST; got {name!r}.")
     return name  # type: ignore[return-value]
 
 

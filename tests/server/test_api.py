@@ -327,6 +327,14 @@ def test_a_lookalike_of_a_valid_value_is_a_400(api, run_id, method, path, body):
     assert_error(response, 400, "INVALID_INPUT")
 
 
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_model_name_that_a_url_cannot_carry_is_a_400(api, remote, name):
+    # /api/registered-models/.. is /api/ once the client or a proxy resolves the dot segments.
+    assert_error(api("POST", "/api/registered-models", json={"name": name}), 400, "INVALID_INPUT", repr(name))
+    with pytest.raises(mc.InvalidInput, match="'.' or '..'"):
+        remote.store.create_registered_model(name)
+
+
 def test_requests_after_errors_are_served_normally(api, run_id):
     for _ in range(3):
         api("POST", "/api/runs", content=b"{")
