@@ -35,7 +35,7 @@ from modelcycle.serving.settings import ServingSettings
 if TYPE_CHECKING:
     from modelcycle.serving.runtime import Inputs, Outputs, ServedModel
 
-log = logging.getLogger("modelcycle.serving")
+logger = logging.getLogger("modelcycle.serving")
 
 VERSION_HEADER = "x-modelcycle-model-version"
 REQUEST_ID_HEADER = "x-request-id"
@@ -216,7 +216,7 @@ class InferenceService:
         except Exception:  # the log never fails a request; say so, but not once per request
             self._log_failures += 1
             if self._log_failures in (1, 10, 100) or self._log_failures % 1000 == 0:
-                log.exception("the prediction log refused a record (%d so far)", self._log_failures)
+                logger.exception("the prediction log refused a record (%d so far)", self._log_failures)
 
     def close(self) -> None:
         self.batcher.close()
@@ -445,7 +445,7 @@ def create_app(holder, settings: ServingSettings | None = None, log=None, lifesp
         return response
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
         error = ModelcycleError(f"Internal error ({type(exc).__name__}); see the server log.")
         return _error(error, request.url.path.startswith("/v2"), holder.current)
 

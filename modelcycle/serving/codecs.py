@@ -175,9 +175,7 @@ def decode_v2(body: bytes, model: ServedModel, header_length: int | None = None)
     request_id = request.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput(f"'id' must be a string; got {request_id!r}.")
-    parameters = request.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise InvalidInput(f"'parameters' must be an object; got {parameters!r}.")
+    parameters = _parameters(request.get("parameters"), "The request's 'parameters'")
     tensors: dict[str, np.ndarray] = {}
     offset = 0
     for i, item in enumerate(raw_inputs):
@@ -193,8 +191,7 @@ def decode_v2(body: bytes, model: ServedModel, header_length: int | None = None)
         if datatype not in V2_DTYPES:
             raise InvalidInput(f"{where}: 'datatype' must be one of {', '.join(V2_DTYPES)}; got {datatype!r}.")
         shape = _shape(item.get("shape"), where)
-        tensor_parameters = item.get("parameters") or {}
-        size = tensor_parameters.get("binary_data_size") if isinstance(tensor_parameters, dict) else None
+        size = _parameters(item.get("parameters"), f"{where}: 'parameters'").get("binary_data_size")
         if size is not None:
             if binary is None:
                 raise InvalidInput(f"{where} has binary_data_size but the request has no "
@@ -212,6 +209,14 @@ def decode_v2(body: bytes, model: ServedModel, header_length: int | None = None)
         raise InvalidInput(f"The request carries {len(binary) - offset} bytes of binary data that no input claims.")
     outputs, binary_outputs = _requested_outputs(request.get("outputs"), parameters, model)
     return V2Request(request_id, model_inputs(tensors, model), outputs, binary_outputs, parameters)
+
+
+def _parameters(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where} must be an object; got {str(value)[:100]}.")
+    return value
 
 
 def select_outputs(names: list[str] | None, model: ServedModel) -> list[str]:
@@ -237,8 +242,7 @@ def _requested_outputs(raw: Any, parameters: dict, model: ServedModel) -> tuple[
             raise InvalidInput(f"outputs[{i}]: unknown output {name!r}; the model {model.name!r} gives "
                                f"{', '.join(model.outputs)}.")
         names.append(name)
-        params = item.get("parameters") or {}
-        wanted = params.get("binary_data") if isinstance(params, dict) else None
+        wanted = _parameters(item.get("parameters"), f"outputs[{i}].parameters").get("binary_data")
         if wanted is True or (wanted is None and all_binary):
             binary.add(name)
     return names, binary
@@ -428,12 +432,15 @@ def decode_invocations(body: bytes, content_type: str, model: ServedModel) -> In
         found = ", ".join(map(repr, request)) or "nothing"
         raise InvalidInput(f"The body must have exactly one of {', '.join(_FORMATS)} (and optionally params); "
                            f"got {found}.")
+    _parameters(request.get("params"), "params")  # model parameters: none of modelcycle's models take any
     key = given[0]
     value = request[key]
     if key == "dataframe_split":
         if not isinstance(value, dict) or not isinstance(value.get("data"), list):
             raise InvalidInput("dataframe_split must be an object with 'columns' (a list of names) and 'data' "
                                "(a list of rows).")
+        if value.get("index") is not None and not isinstance(value["index"], list):
+            raise InvalidInput(f"dataframe_split.index must be a list; got {str(value['index'])[:100]}.")
         columns = value.get("columns")
         if columns is None:
             if model.columns is None and model.tensor is None:

@@ -107,8 +107,8 @@ def _v2_request_schema(model: ServedModel) -> dict:
         item = _tensor_item(np.dtype(model.tensor.dtype))
         description = f"The model's tensor: {model.signature.describe()}."
     else:
-        names = {"type": "string", "enum": [c for c, _ in model.columns],
-                 "description": "A column of the model, or any name for one [n, k] tensor of all columns."}
+        names = {"type": "string", "description": "A column of the model (" + ", ".join(c for c, _ in model.columns)
+                 + "), or any name for one [n, k] tensor of all columns."}
         item = {}
         description = ("One tensor per column (shape [n] or [n, 1]): "
                        + ", ".join(f"{c} ({SIGNATURE_TO_V2[t]})" for c, t in model.columns)
@@ -121,18 +121,18 @@ def _v2_request_schema(model: ServedModel) -> dict:
             "datatype": {"type": "string", "enum": list(V2_DTYPES)},
             "data": {"type": "array", "items": item, "description": "The values, flat in row-major order (or "
                                                                     "nested lists)."},
-            "parameters": {"type": "object"},
+            "parameters": _OBJECT,
         },
     }
     return {
         "type": "object", "required": ["inputs"],
         "properties": {
-            "id": {"type": "string", "maxLength": 256, "description": "Returned as the response's id (and "
+            "id": {"type": "string", "maxLength": 256, "nullable": True, "description": "Returned as the response's id (and "
                                                                      "x-request-id)."},
-            "parameters": {"type": "object"},
+            "parameters": _OBJECT,
             "inputs": {"type": "array", "minItems": 1, "items": tensor},
-            "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-                "name": {"type": "string", "enum": model.outputs}, "parameters": {"type": "object"}}},
+            "outputs": {"type": "array", "nullable": True, "items": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string", "enum": model.outputs}, "parameters": _OBJECT}},
                 "description": f"The outputs to return (default: {', '.join(model.outputs)})."},
         },
     }
@@ -143,33 +143,40 @@ def _invocations_schema(model: ServedModel) -> dict:
         item = _tensor_item(np.dtype(model.tensor.dtype))
         rows = {"type": "array", "items": {"type": "array", "items": item}}
         return {"oneOf": [
-            {"type": "object", "required": ["instances"], "properties": {"instances": rows, "params": {"type": "object"}}},
-            {"type": "object", "required": ["inputs"], "properties": {"inputs": rows, "params": {"type": "object"}}},
-            {"type": "object", "required": ["dataframe_split"], "properties": {"dataframe_split": {
-                "type": "object", "required": ["data"], "properties": {"data": rows}}}},
+            _only("instances", rows),
+            _only("inputs", rows),
+            _only("dataframe_split", {"type": "object", "required": ["data"],
+                                      "properties": {"data": rows, "index": {"type": "array", "nullable": True}}}),
         ]}
     names = [c for c, _ in model.columns]
-    record = {"type": "object", "required": names,
+    record = {"type": "object", "required": names, "description": "One row: column: value.",
               "properties": {c: {**_JSON_TYPES[t], "nullable": t in ("float", "double")} for c, t in model.columns}}
-    split = {"type": "object", "required": ["columns", "data"], "properties": {
-        "columns": {"type": "array", "items": {"type": "string", "enum": names},
-                    "description": f"Column names: {', '.join(names)}."},
+    row = {"type": "array", "minItems": len(names), "maxItems": len(names),
+           "description": f"One row: values in the order {', '.join(names)}."}
+    split = {"type": "object", "required": ["data"], "properties": {
+        "columns": {"type": "array", "items": {"type": "string", "enum": names}, "nullable": True,
+                    "description": f"Column names (default: {', '.join(names)}, in that order)."},
         "data": {"type": "array", "items": {"type": "array", "description": "One row: values in the order of "
                                                                           "'columns'."}},
-        "index": {"type": "array"}}}
-    columns = {"type": "object", "required": names,
+        "index": {"type": "array", "nullable": True}}}
+    columns = {"type": "object", "required": names, "description": "column: list of values",
                "properties": {c: {"type": "array", "items": _JSON_TYPES[t]} for c, t in model.columns}}
-    params = {"type": "object"}
+    rows = {"type": "array", "items": {"anyOf": [record, row]}}
     return {"oneOf": [
-        {"type": "object", "required": ["dataframe_split"], "properties": {"dataframe_split": split, "params": params}},
-        {"type": "object", "required": ["dataframe_records"],
-         "properties": {"dataframe_records": {"type": "array", "items": record}, "params": params}},
-        {"type": "object", "required": ["instances"],
-         "properties": {"instances": {"type": "array", "items": record}, "params": params}},
-        {"type": "object", "required": ["inputs"], "properties": {"inputs": columns, "params": params}},
+        _only("dataframe_split", split),
+        _only("dataframe_records", {"type": "array", "items": record}),
+        _only("instances", rows),
+        _only("inputs", {"anyOf": [columns, rows]}),
     ]}
 
 
+def _only(key: str, schema: dict) -> dict:
+    """A body with ``key`` and optionally params, nothing else (the server refuses other keys)."""
+    return {"type": "object", "required": [key], "additionalProperties": False,
+            "properties": {key: schema, "params": _OBJECT}}
+
+
+_OBJECT = {"type": "object", "nullable": True}
 _ERROR = {"type": "object", "required": ["error", "message"],
           "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
 _V2_ERROR = {"type": "object", "required": ["error"],
@@ -202,10 +209,10 @@ def openapi(model: ServedModel) -> dict:
     output_schema = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
         "name": {"type": "string"}, "datatype": {"type": "string"},
         "shape": {"type": "array", "items": {"type": "integer"}}, "data": {"type": "array"},
-        "parameters": {"type": "object"}}}
+        "parameters": _OBJECT}}
     infer_response = {"type": "object", "required": ["model_name", "outputs"], "properties": {
         "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
-        "parameters": {"type": "object"}, "outputs": {"type": "array", "items": output_schema}}}
+        "parameters": _OBJECT, "outputs": {"type": "array", "items": output_schema}}}
     infer = {
         "summary": f"Predict with {model.name} (Open Inference Protocol V2)",
         "description": f"Inputs: {model.signature.describe() if model.signature else 'no signature'}. "

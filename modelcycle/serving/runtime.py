@@ -65,7 +65,7 @@ def conform_column(name: str, expected: str, values: np.ndarray) -> np.ndarray:
     kind = values.dtype.kind
     if expected in _FLOAT_DTYPES:
         dtype = _FLOAT_DTYPES[expected]
-        if kind == "f" or kind in "iub":
+        if kind in "fiu":  # not booleans: true in a number column is a mistake, not 1.0
             return values if values.dtype == dtype else values.astype(dtype)
         if kind == "O":  # JSON null in a number column is a missing value (NaN), as in pandas
             _python_values(name, expected, values,
@@ -92,8 +92,6 @@ def conform_column(name: str, expected: str, values: np.ndarray) -> np.ndarray:
                                        f"got {bad.item()}, which is out of range.")
                 return values.astype(dtype)
             return values if values.dtype == dtype else values.astype(dtype)
-        if kind == "b":
-            return values.astype(dtype)
         raise _bad_column(name, expected, values)
     if expected == "boolean":
         if kind == "b":
@@ -141,9 +139,9 @@ def conform_tensor(shape: tuple[int, ...], dtype: np.dtype, array: np.ndarray) -
     if array.dtype == dtype:
         return array
     kind = array.dtype.kind
-    if kind == "O" or (kind in "US") != (dtype.kind in "USO"):
+    if kind == "O" or (kind in "US") != (dtype.kind in "USO") or (kind == "b") != (dtype.kind == "b"):
         raise InvalidInput(f"The model takes a tensor of {dtype}; got {_got(array)} (values like {_like(array)}).")
-    if np.can_cast(array.dtype, dtype, casting="same_kind") or (dtype.kind == "f" and kind in "iub"):
+    if np.can_cast(array.dtype, dtype, casting="same_kind") or (dtype.kind == "f" and kind in "iu"):
         return array.astype(dtype)
     if dtype.kind in "iu" and kind in "iu":
         info = np.iinfo(dtype)

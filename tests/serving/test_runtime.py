@@ -70,6 +70,8 @@ def test_extra_columns_are_dropped_and_n_by_1_columns_flattened(served_models, s
     (lambda c: c.update(weight=np.array(["heavy"] * 3)), "Column 'weight' must be double; got string"),
     (lambda c: c.update(color=np.array([1, 2, 3])), "Column 'color' must be string; got integer (int64) (values like 1, 2, 3)"),
     (lambda c: c.update(count=np.array([1.5, 2.0, 3.0])), "Column 'count' must be long; got float"),
+    (lambda c: c.update(weight=np.array([True, False, True])), "Column 'weight' must be double; got boolean"),
+    (lambda c: c.update(count=np.array([True, False, True])), "Column 'count' must be long; got boolean"),
     (lambda c: c.update(count=np.array([2 ** 63, 1, 1], dtype=np.uint64)),
      "Column 'count' must be long (int64, -9223372036854775808 to 9223372036854775807); got 9223372036854775808, which is out of range"),
     (lambda c: c.update(weight=np.ones((3, 2))), "Column 'weight' takes one value per row (shape [n] or [n, 1]); got shape [3, 2]"),
