@@ -7,17 +7,19 @@ import os
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Route
 
 import modelcycle
 from modelcycle import config
 from modelcycle.exceptions import InvalidInput, ModelcycleError
 from modelcycle.server import wire
+from modelcycle.server.openapi import declare_errors
 from modelcycle.server.uploads import file_chunks, spooled
 from modelcycle.store.entities import Metric, RunStatus, ViewType, float_to_wire
 from modelcycle.store.sql import SqlStore
@@ -44,10 +46,11 @@ def _describe_validation(exc: RequestValidationError | ValidationError) -> str:
 
 def create_app(store: SqlStore) -> FastAPI:
     app = FastAPI(title="modelcycle", version=modelcycle.__version__,
-                  default_response_class=ORJSONResponse,
+                  default_response_class=ORJSONResponse, generate_unique_id_function=lambda route: route.name,
                   description="Tracking and registry API: experiments, runs, params, metrics, tags, artifacts, "
                               "datasets, registered models and their versions.")
     app.state.store = store
+    declare_errors(app)
 
     @app.exception_handler(ModelcycleError)
     async def _known(_request: Request, exc: ModelcycleError):
@@ -62,11 +65,7 @@ def create_app(store: SqlStore) -> FastAPI:
         code = "NOT_FOUND" if exc.status_code == 404 else "HTTP_ERROR"
         headers = exc.headers
         if exc.status_code == 405:
-            # The router names the methods of the first route whose path matched; a path
-            # served by several routes (GET and POST /api/experiments) allows them all.
-            methods = {m for route in app.router.routes if getattr(route, "methods", None)
-                       and route.matches(request.scope)[0] is not Match.NONE for m in route.methods}
-            headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(_allowed_methods(app, request)))}
         return _error(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
@@ -79,78 +78,88 @@ def create_app(store: SqlStore) -> FastAPI:
         return {"status": "ok", "version": modelcycle.__version__}
 
     # ------------------------------------------------------------------ experiments
-    @app.post("/api/experiments", status_code=201, tags=["experiments"])
+    @app.post("/api/experiments", status_code=201, tags=["experiments"], responses=wire.errors(409),
+              openapi_extra=wire.links(201, {"experiment_id": "$response.body#/id"}, "get_experiment",
+                                       "rename_experiment", "delete_experiment", "restore_experiment",
+                                       "set_experiment_tag", create_run={"experiment_id": "$response.body#/id"}))
     def create_experiment(body: wire.CreateExperiment):
         return store.create_experiment(body.name, body.tags).to_dict()
 
-    @app.get("/api/experiments", tags=["experiments"])
-    def list_experiments(view: str = "active"):
+    @app.get("/api/experiments", tags=["experiments"], responses=wire.errors())
+    def list_experiments(view: wire.ViewQuery = "active"):
         return {"experiments": [e.to_dict() for e in store.list_experiments(ViewType.parse(view))]}
 
-    @app.get("/api/experiments/by-name", tags=["experiments"])
-    def get_experiment_by_name(name: str):
+    @app.get("/api/experiments/by-name", tags=["experiments"], responses=wire.errors(404))
+    def get_experiment_by_name(name: wire.NameQuery):
         return store.get_experiment_by_name(name).to_dict()
 
-    @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
-    def get_experiment(experiment_id: int):
+    @app.get("/api/experiments/{experiment_id}", tags=["experiments"], responses=wire.errors(404))
+    def get_experiment(experiment_id: wire.ExperimentIdPath):
         return store.get_experiment(experiment_id).to_dict()
 
-    @app.patch("/api/experiments/{experiment_id}", tags=["experiments"])
-    def rename_experiment(experiment_id: int, body: wire.RenameExperiment):
+    @app.patch("/api/experiments/{experiment_id}", tags=["experiments"], responses=wire.errors(404, 409))
+    def rename_experiment(experiment_id: wire.ExperimentIdPath, body: wire.RenameExperiment):
         return store.rename_experiment(experiment_id, body.name).to_dict()
 
-    @app.post("/api/experiments/{experiment_id}/delete", status_code=204, tags=["experiments"])
-    def delete_experiment(experiment_id: int):
+    @app.post("/api/experiments/{experiment_id}/delete", status_code=204, tags=["experiments"],
+              responses=wire.errors(404))
+    def delete_experiment(experiment_id: wire.ExperimentIdPath):
         store.delete_experiment(experiment_id)
 
-    @app.post("/api/experiments/{experiment_id}/restore", status_code=204, tags=["experiments"])
-    def restore_experiment(experiment_id: int):
+    @app.post("/api/experiments/{experiment_id}/restore", status_code=204, tags=["experiments"],
+              responses=wire.errors(404))
+    def restore_experiment(experiment_id: wire.ExperimentIdPath):
         store.restore_experiment(experiment_id)
 
-    @app.put("/api/experiments/{experiment_id}/tags", status_code=204, tags=["experiments"])
-    def set_experiment_tag(experiment_id: int, body: wire.SetTag):
+    @app.put("/api/experiments/{experiment_id}/tags", status_code=204, tags=["experiments"],
+             responses=wire.errors(404))
+    def set_experiment_tag(experiment_id: wire.ExperimentIdPath, body: wire.SetTag):
         store.set_experiment_tag(experiment_id, body.key, body.value)
 
     # ------------------------------------------------------------------ runs
-    @app.post("/api/runs", status_code=201, tags=["runs"])
+    @app.post("/api/runs", status_code=201, tags=["runs"], responses=wire.errors(404, 409),
+              openapi_extra=wire.links(201, {"run_id": "$response.body#/id"}, "get_run", "update_run", "delete_run",
+                                       "restore_run", "log_batch", "delete_tag", "metric_history",
+                                       "list_artifacts", "upload_artifact", "download_artifact", "link_dataset",
+                                       create_model_version={"run_id": "$response.body#/id"}))
     def create_run(body: wire.CreateRun):
         return store.create_run(body.experiment_id, body.name, body.tags, body.parent_id,
                                 body.start_time).to_dict()
 
-    @app.post("/api/runs/search", tags=["runs"])
+    @app.post("/api/runs/search", tags=["runs"], responses=wire.errors())
     def search_runs(body: wire.SearchRuns):
         page = store.search_runs(body.experiment_ids, body.filter, body.order_by, body.max_results,
                                  body.page_token, ViewType.parse(body.view))
         return {"runs": [r.to_dict() for r in page.runs], "next_page_token": page.next_page_token}
 
-    @app.get("/api/runs/{run_id}", tags=["runs"])
-    def get_run(run_id: str):
+    @app.get("/api/runs/{run_id}", tags=["runs"], responses=wire.errors(404))
+    def get_run(run_id: wire.RunIdPath):
         return store.get_run(run_id).to_dict()
 
-    @app.patch("/api/runs/{run_id}", status_code=204, tags=["runs"])
-    def update_run(run_id: str, body: wire.UpdateRun):
+    @app.patch("/api/runs/{run_id}", status_code=204, tags=["runs"], responses=wire.errors(404))
+    def update_run(run_id: wire.RunIdPath, body: wire.UpdateRun):
         status = RunStatus.parse(body.status) if body.status is not None else None
         store.update_run(run_id, status, body.end_time, body.name)
 
-    @app.post("/api/runs/{run_id}/delete", status_code=204, tags=["runs"])
-    def delete_run(run_id: str):
+    @app.post("/api/runs/{run_id}/delete", status_code=204, tags=["runs"], responses=wire.errors(404))
+    def delete_run(run_id: wire.RunIdPath):
         store.delete_run(run_id)
 
-    @app.post("/api/runs/{run_id}/restore", status_code=204, tags=["runs"])
-    def restore_run(run_id: str):
+    @app.post("/api/runs/{run_id}/restore", status_code=204, tags=["runs"], responses=wire.errors(404))
+    def restore_run(run_id: wire.RunIdPath):
         store.restore_run(run_id)
 
-    @app.post("/api/runs/{run_id}/batch", status_code=204, tags=["runs"])
-    def log_batch(run_id: str, body: wire.LogBatch):
-        metrics = [Metric(m.key, m.value, m.step, m.timestamp) for m in body.metrics]
+    @app.post("/api/runs/{run_id}/batch", status_code=204, tags=["runs"], responses=wire.errors(404, 409))
+    def log_batch(run_id: wire.RunIdPath, body: wire.LogBatch):
+        metrics = [Metric(m.key, float(m.value), m.step, m.timestamp) for m in body.metrics]
         store.log_batch(run_id, metrics, body.params or None, body.tags or None)
 
-    @app.delete("/api/runs/{run_id}/tags", status_code=204, tags=["runs"])
-    def delete_tag(run_id: str, key: str):
+    @app.delete("/api/runs/{run_id}/tags", status_code=204, tags=["runs"], responses=wire.errors(404, 409))
+    def delete_tag(run_id: wire.RunIdPath, key: wire.KeyQuery):
         store.delete_tag(run_id, key)
 
-    @app.get("/api/runs/{run_id}/metrics/history", tags=["runs"])
-    def metric_history(run_id: str, key: str):
+    @app.get("/api/runs/{run_id}/metrics/history", tags=["runs"], responses=wire.errors(404))
+    def metric_history(run_id: wire.RunIdPath, key: wire.KeyQuery):
         history = store.get_metric_history(run_id, key)
         # Columns, not one object per point: a 100,000-point history stays a small payload.
         return Response(orjson.dumps({
@@ -161,27 +170,28 @@ def create_app(store: SqlStore) -> FastAPI:
         }), media_type="application/json")
 
     # ------------------------------------------------------------------ artifacts
-    @app.get("/api/runs/{run_id}/artifacts", tags=["artifacts"])
-    def list_artifacts(run_id: str, path: str = ""):
+    @app.get("/api/runs/{run_id}/artifacts", tags=["artifacts"], responses=wire.errors(404))
+    def list_artifacts(run_id: wire.RunIdPath, path: wire.FolderQuery = ""):
         return {"files": [a.to_dict() for a in store.list_artifacts(run_id, path)]}
 
-    @app.put("/api/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"],
+    @app.put("/api/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"], responses=wire.errors(404, 409),
              openapi_extra={"requestBody": {"content": {"application/octet-stream": {
                  "schema": {"type": "string", "format": "binary"}}}, "required": True}})
-    async def upload_artifact(run_id: str, path: str, request: Request):
+    async def upload_artifact(run_id: wire.RunIdPath, path: wire.ArtifactPathPath, request: Request):
         async with spooled(request.stream()) as body:
             info = await run_in_threadpool(store.log_artifact, run_id, body, path)
         return info.to_dict()
 
-    @app.get("/api/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"],
+    @app.get("/api/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"], responses=wire.errors(404),
              response_class=StreamingResponse)
-    def download_artifact(run_id: str, path: str):
+    def download_artifact(run_id: wire.RunIdPath, path: wire.ArtifactPathPath):
         chunks = store.open_artifact(run_id, path)
         return StreamingResponse(chunks, media_type="application/octet-stream")
 
     # ------------------------------------------------------------------ datasets
-    @app.post("/api/datasets/{name}/versions", status_code=201, tags=["datasets"])
-    async def log_dataset(name: str, request: Request):
+    @app.post("/api/datasets/{name}/versions", status_code=201, tags=["datasets"], responses=wire.errors(),
+              openapi_extra=wire.DATASET_UPLOAD)
+    async def log_dataset(name: wire.NewDatasetNamePath, request: Request):
         """Multipart form: ``meta`` (JSON: digest, source, num_rows, num_columns, schema,
         profile) and ``data`` (the Parquet file)."""
         try:
@@ -205,31 +215,61 @@ def create_app(store: SqlStore) -> FastAPI:
                 meta.num_columns, meta.schema_text, meta.profile)
         return dataset.to_dict()
 
-    @app.get("/api/datasets", tags=["datasets"])
-    def list_datasets(name: str | None = None):
+    @app.get("/api/datasets", tags=["datasets"], responses=wire.errors())
+    def list_datasets(name: wire.DatasetNameQuery = None):
         return {"datasets": [d.to_dict() for d in store.list_datasets(name)]}
 
-    @app.get("/api/datasets/{name}/versions/{version}", tags=["datasets"])
-    def get_dataset(name: str, version: str):
+    @app.get("/api/datasets/{name}/versions/{version}", tags=["datasets"], responses=wire.errors(404))
+    def get_dataset(name: wire.DatasetNamePath, version: wire.DatasetVersionPath):
         return store.get_dataset(name, _version(version)).to_dict()
 
-    @app.get("/api/datasets/{name}/versions/{version}/data", tags=["datasets"],
+    @app.get("/api/datasets/{name}/versions/{version}/data", tags=["datasets"], responses=wire.errors(404),
              response_class=StreamingResponse)
-    def download_dataset(name: str, version: int):
+    def download_dataset(name: wire.DatasetNamePath, version: wire.VersionPath):
         return StreamingResponse(store.open_dataset(name, version), media_type="application/octet-stream")
 
-    @app.post("/api/runs/{run_id}/inputs", status_code=204, tags=["datasets"])
-    def link_dataset(run_id: str, body: wire.LinkDataset):
+    @app.post("/api/runs/{run_id}/inputs", status_code=204, tags=["datasets"], responses=wire.errors(404, 409))
+    def link_dataset(run_id: wire.RunIdPath, body: wire.LinkDataset):
         store.link_dataset(run_id, body.name, body.version, body.role)
 
-    @app.get("/api/dataset-uses", tags=["datasets"])
-    def dataset_uses(run_id: str | None = None, name: str | None = None, version: int | None = None):
+    @app.get("/api/dataset-uses", tags=["datasets"], responses=wire.errors())
+    def dataset_uses(run_id: wire.RunIdQuery = None, name: wire.DatasetNameQuery = None,
+                     version: wire.VersionQuery = None):
         return {"uses": [u.to_dict() for u in store.dataset_uses(run_id, name, version)]}
 
     from modelcycle.server.registry import add_registry_routes
 
     add_registry_routes(app, store)
+    _fixed_paths_refuse_other_methods(app)
     return app
+
+
+async def _method_not_allowed(_request: Request):
+    raise StarletteHTTPException(405)
+
+
+def _fixed_paths_refuse_other_methods(app: FastAPI) -> None:
+    """A fixed path names one resource: PATCH /api/runs/search is a 405, not an update of the run
+    whose id would be 'search'. Without this, a route with a parameter takes such requests."""
+    routes = [r for r in app.router.routes if isinstance(r, APIRoute)]
+    fixed: dict[str, set[str]] = {}
+    for route in routes:
+        if not route.param_convertors:
+            fixed.setdefault(route.path, set()).update(route.methods)
+    for path, methods in fixed.items():
+        taken = {m for r in routes if r.param_convertors and r.path_regex.match(path) for m in r.methods}
+        if taken - methods:
+            app.router.routes.insert(0, Route(path, _method_not_allowed, methods=sorted(taken - methods),
+                                              include_in_schema=False))
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
+    """The methods of every route whose path matches (GET and POST /api/experiments are two
+    routes); where a fixed path matches, only its own."""
+    matching = [r for r in app.router.routes if getattr(r, "methods", None) and r.endpoint is not _method_not_allowed
+                and r.matches(request.scope)[0] is not Match.NONE]
+    fixed = [r for r in matching if not r.param_convertors]
+    return {m for route in fixed or matching for m in route.methods}
 
 
 def _version(text: str) -> int | None:

@@ -1,127 +1,319 @@
-"""Request bodies of the REST API. Responses are the entities' to_dict forms.
+"""Request bodies of the REST API, the error body, and what the server accepts in each field.
 
-Integers the store refuses as booleans are StrictInt: lax parsing would turn `true` into 1.
+Responses are the entities' to_dict forms. Integers and booleans are JSON's own, as JSON Schema
+reads them: an integer is a number without a fractional part (1 or 1.0, not true nor "1"), a
+boolean is true or false (not 1 nor "yes").
+
+The constraints below are declared in the OpenAPI schema, for generated clients and fuzzers;
+the store's checks (modelcycle.store.validation) enforce them, with their own messages. The two
+are kept in step by the schemathesis test in tests/server.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from typing import Annotated, Any
+
+from fastapi import Path, Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
+
+from modelcycle.exceptions import ERRORS_BY_CODE
+from modelcycle.store.base import MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS
+from modelcycle.store.entities import RunStatus, Stage, ViewType
+from modelcycle.store.search import MAX_ORDER_BY_CLAUSES
+from modelcycle.store.validation import (
+    INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, MAX_ARTIFACT_PATH_LENGTH, MAX_KEY_LENGTH, MAX_NAME_LENGTH,
+    MAX_TAG_VALUE_LENGTH, RESERVED_ALIASES,
+)
+
+# ---------------------------------------------------------------------- what a field accepts
+# Patterns read the same in Python's and ECMA-262's regular expressions: no inline flags,
+# whitespace spelled out as the characters str.strip() removes, and the end of the text written
+# as a lookahead, since Python's `$` also matches before a final newline.
+_NO_NUL = r"[^\u0000]"
+_END = r"(?![\s\S])"
+_SPACE = r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+def _one_of_any_case(words) -> str:
+    return "^(?:" + "|".join(_any_case(w) for w in words) + ")" + _END
+
+
+def _not_blank(limit: int, forbidden: str = "") -> dict[str, Any]:
+    """Text with at least one character that is not whitespace."""
+    other, visible = f"[^{forbidden}\\u0000]", f"[^{_SPACE}{forbidden}\\u0000]"
+    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": f"^{other}*{visible}{other}*{_END}"}
+
+
+TEXT = {"type": "string", "pattern": f"^{_NO_NUL}*{_END}"}
+LONG_TEXT = {**TEXT, "maxLength": MAX_TAG_VALUE_LENGTH}
+NAME = _not_blank(MAX_NAME_LENGTH)
+KEY = _not_blank(MAX_KEY_LENGTH)
+DATASET_NAME = {**_not_blank(MAX_NAME_LENGTH, "@/"), "description": "Not '@' nor '/'."}
+MODEL_NAME = {
+    "type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH,
+    "pattern": f"^[^{_SPACE}@/:\\u0000](?:[^@/:\\u0000]*[^{_SPACE}@/:\\u0000])?{_END}",
+    "not": {"enum": [".", ".."]},
+    "description": "Not '@', '/' nor ':' (they separate versions and aliases in model URIs), no leading or "
+                   "trailing whitespace, not '.' nor '..'.",
+}
+ALIAS = {
+    "type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.\-]{0,249}" + _END,
+    "not": {"pattern": _one_of_any_case(RESERVED_ALIASES)},
+    "description": "Not a stage nor 'latest', in any case: " + ", ".join(RESERVED_ALIASES) + ".",
+}
+RUN_ID = {"type": "string", "minLength": 32, "maxLength": 32, "pattern": "^[0-9a-f]{32}" + _END,
+          "description": "32 lowercase hex characters."}
+ROLE = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,50}" + _END, "examples": ["train", "eval", "reference"]}
+STAGE = {"type": "string", "pattern": _one_of_any_case(s.value for s in Stage),
+         "description": "None, Staging, Production or Archived, in any case."}
+STATUS = {"type": "string", "pattern": _one_of_any_case(s.value for s in RunStatus),
+          "description": "RUNNING, FINISHED, FAILED or KILLED, in any case."}
+VIEW = {"type": "string", "pattern": _one_of_any_case(v.value for v in ViewType),
+        "description": "active, deleted or all, in any case."}
+_SEPARATOR = r"[/\\]"
+_DOTDOT = {"pattern": f"(?:^|{_SEPARATOR})\\.\\.(?:{_SEPARATOR}|{_END})"}
+FOLDER = {**TEXT, "maxLength": MAX_ARTIFACT_PATH_LENGTH, "not": _DOTDOT,
+          "description": "A folder inside the run ('' for its root), without '..'."}
+ARTIFACT_PATH = {**FOLDER, "not": {"anyOf": [_DOTDOT, {"pattern": f"^{_SEPARATOR}*\\.?{_SEPARATOR}*{_END}"}]},
+                 "description": "A file's path inside the run, without '..'."}
+FILTER = {**TEXT, "format": "modelcycle-filter",
+          "description": "A filter such as `metrics.auc > 0.9 and params.model = 'gbm'` (see the README)."}
+ORDER_BY = {**TEXT, "format": "modelcycle-order-by", "examples": ["metrics.auc DESC", "start_time"]}
+PAGE_TOKEN = {"type": "string", "format": "modelcycle-page-token",
+              "description": "The next_page_token of the previous page, unchanged ('' for the first page)."}
+INT64 = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
+EXPERIMENT_ID = {"type": "integer", "minimum": INT32_MIN, "maximum": INT32_MAX}
+VERSION = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
+NON_FINITE = ("NaN", "Infinity", "-Infinity")
+METRIC_VALUE = {"anyOf": [{"type": "number"}, {"enum": list(NON_FINITE)}],
+                "description": "A number, or 'NaN', 'Infinity' or '-Infinity' (JSON has none of them)."}
+
+
+def _tags(values: dict[str, Any]) -> Any:
+    return Field(default_factory=dict, json_schema_extra={"propertyNames": KEY, "additionalProperties": values})
+
+
+def _declared(schema: dict[str, Any]) -> Any:
+    return Field(json_schema_extra=schema)
+
+
+def _not_bool_nor_text(value: object) -> object:
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be an integer")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_not_bool_nor_text)]
+Text = Annotated[str, _declared(TEXT)]
+LongText = Annotated[str, _declared(LONG_TEXT)]
+Name = Annotated[str, _declared(NAME)]
+Key = Annotated[str, _declared(KEY)]
+ModelName = Annotated[str, _declared(MODEL_NAME)]
+RunId = Annotated[str, _declared(RUN_ID)]
+Int64 = Annotated[Integer, _declared(INT64)]
+ExperimentId = Annotated[Integer, _declared(EXPERIMENT_ID)]
+Version = Annotated[Integer, _declared(VERSION)]
+
+# Path and query parameters. Integers in a URL are parsed as FastAPI parses them; text is
+# checked by the store.
+RunIdPath = Annotated[str, Path(json_schema_extra=RUN_ID)]
+ExperimentIdPath = Annotated[int, Path(json_schema_extra=EXPERIMENT_ID)]
+ModelNamePath = Annotated[str, Path(json_schema_extra=MODEL_NAME)]
+VersionPath = Annotated[int, Path(json_schema_extra=VERSION)]
+AliasPath = Annotated[str, Path(json_schema_extra=ALIAS)]
+DatasetNamePath = Annotated[str, Path(json_schema_extra=NAME)]
+NewDatasetNamePath = Annotated[str, Path(json_schema_extra=DATASET_NAME)]
+DatasetVersionPath = Annotated[str, WithJsonSchema({"anyOf": [VERSION, {"type": "string", "enum": ["latest"]}]}),
+                               Path()]
+ArtifactPathPath = Annotated[str, Path(json_schema_extra=ARTIFACT_PATH)]
+KeyQuery = Annotated[str, Query(json_schema_extra=KEY)]
+NameQuery = Annotated[str, Query(json_schema_extra=NAME)]
+ViewQuery = Annotated[str, Query(json_schema_extra=VIEW)]
+FolderQuery = Annotated[str, Query(json_schema_extra=FOLDER)]
+RunIdQuery = Annotated[RunId | None, Query()]
+DatasetNameQuery = Annotated[Name | None, Query()]
+VersionQuery = Annotated[Annotated[int, _declared(VERSION)] | None, Query()]
+
+
+# ---------------------------------------------------------------------- errors
+ERROR_CODES = sorted({*ERRORS_BY_CODE, "HTTP_ERROR"})
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer: a code the client maps back to its exception, and a message
+    that names what was wrong and what to do."""
+
+    error: str = Field(json_schema_extra={"enum": ERROR_CODES}, examples=["NOT_FOUND"])
+    message: str = Field(examples=["No run with id 0123456789abcdef0123456789abcdef."])
+
+
+_ERROR_MEANINGS = {
+    400: "Invalid input: malformed JSON, a wrong type, or a value the server refuses (INVALID_INPUT)",
+    404: "What the request names does not exist (NOT_FOUND)",
+    409: "The request contradicts stored state (ALREADY_EXISTS, CONFLICT)",
+    503: "The database is unreachable or refused the transaction (STORE_UNAVAILABLE)",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that answers these error statuses, besides 400 (declared for
+    every route that takes input) and 503 (for every route that reaches the store)."""
+    return {status: {"model": ErrorBody, "description": _ERROR_MEANINGS[status]}
+            for status in (*statuses, 503)}
+
+
+def links(status: int, parameters: dict[str, str], *operations: str, **bodies: dict[str, str]) -> dict[str, Any]:
+    """The `openapi_extra` of a route whose answer names a resource that other operations take:
+    `parameters` maps theirs to fields of the answer ("$response.body#/id"), and `bodies` maps
+    fields of an operation's request body."""
+    links = {op: {"operationId": op, "parameters": parameters} for op in operations}
+    links.update({op: {"operationId": op, "requestBody": body} for op, body in bodies.items()})
+    return {"responses": {str(status): {"links": links}}}
+
+
+def error_response(status: int) -> dict[str, Any]:
+    """The OpenAPI response object of an error status, for the schema's own post-processing."""
+    return {"description": _ERROR_MEANINGS[status],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+
+
+# ---------------------------------------------------------------------- request bodies
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class CreateExperiment(_Body):
-    name: str
-    tags: dict[str, str] = Field(default_factory=dict)
+    name: Name
+    tags: dict[str, str] = _tags(LONG_TEXT)
 
 
 class RenameExperiment(_Body):
-    name: str
+    name: Name
 
 
 class SetTag(_Body):
-    key: str
-    value: str
+    key: Key
+    value: LongText
 
 
 class CreateRun(_Body):
-    experiment_id: StrictInt
-    name: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    parent_id: str | None = None
-    start_time: StrictInt | None = None
+    experiment_id: ExperimentId
+    name: Name | None = None
+    tags: dict[str, str] = _tags(LONG_TEXT)
+    parent_id: RunId | None = None
+    start_time: Int64 | None = None
 
 
 class UpdateRun(_Body):
-    status: str | None = None
-    end_time: StrictInt | None = None
-    name: str | None = None
+    status: Annotated[str, _declared(STATUS)] | None = None
+    end_time: Int64 | None = None
+    name: Name | None = None
 
 
 class MetricIn(_Body):
-    key: str
-    value: float  # also "NaN", "Infinity", "-Infinity"
-    step: StrictInt = 0
-    timestamp: StrictInt = 0
+    key: Key
+    value: Annotated[float, WithJsonSchema(METRIC_VALUE)]
+    step: Int64 = 0
+    timestamp: Int64 = 0
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _number_or_non_finite(cls, value: object) -> object:
+        # Not the lax float parsing, which reads true as 1.0 and "1e3" as a number.
+        if isinstance(value, bool) or (isinstance(value, str) and value not in NON_FINITE):
+            raise ValueError("must be a number, or 'NaN', 'Infinity' or '-Infinity'")
+        return value
 
 
 class LogBatch(_Body):
     metrics: list[MetricIn] = Field(default_factory=list)
-    params: dict[str, str] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = _tags(TEXT)
+    tags: dict[str, str] = _tags(LONG_TEXT)
 
 
 class DatasetMeta(_Body):
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
-    source: str
-    num_rows: int = Field(ge=0, le=2**63 - 1)
-    num_columns: int = Field(ge=0, le=2**63 - 1)
-    schema_text: str = Field(alias="schema")
-    profile: str
+    source: Text
+    num_rows: int = Field(ge=0, le=INT64_MAX)
+    num_columns: int = Field(ge=0, le=INT64_MAX)
+    schema_text: Text = Field(alias="schema")
+    profile: Text
+
+
+DATASET_UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["meta", "data"], "additionalProperties": False, "properties": {
+        "meta": DatasetMeta.model_json_schema(),
+        "data": {"type": "string", "format": "binary",
+                 "description": "The Parquet file, whose digest is meta.digest."}}},
+    "encoding": {"meta": {"contentType": "application/json"}}}}}}
 
 
 class LinkDataset(_Body):
-    name: str
-    version: StrictInt
-    role: str
+    name: Name
+    version: Version
+    role: Annotated[str, _declared(ROLE)]
 
 
 class SearchRuns(_Body):
-    experiment_ids: list[StrictInt] | None = None
-    filter: str | None = None
-    order_by: list[str] = Field(default_factory=list)
-    max_results: StrictInt = 1000
-    page_token: str | None = None
-    view: str = "active"
+    experiment_ids: Annotated[list[ExperimentId], Field(json_schema_extra={"maxItems": MAX_SEARCH_EXPERIMENTS})] \
+        | None = None
+    filter: Annotated[str, _declared(FILTER)] | None = None
+    order_by: list[Annotated[str, _declared(ORDER_BY)]] = Field(
+        default_factory=list, json_schema_extra={"maxItems": MAX_ORDER_BY_CLAUSES})
+    max_results: Annotated[Integer, _declared({"minimum": 1, "maximum": MAX_RESULTS_LIMIT})] = 1000
+    page_token: Annotated[str, _declared(PAGE_TOKEN)] | None = None
+    view: Annotated[str, _declared(VIEW)] = "active"
 
 
 class CreateRegisteredModel(_Body):
-    name: str
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    name: ModelName
+    description: LongText = ""
+    tags: dict[str, str] = _tags(LONG_TEXT)
 
 
 class UpdateDescription(_Body):
-    description: str
+    description: LongText
 
 
 class SetOptionalTag(_Body):
-    key: str
-    value: str | None  # None deletes the tag
+    key: Key
+    value: LongText | None  # None deletes the tag
 
 
 class CreateModelVersion(_Body):
-    run_id: str
-    artifact_path: str
-    user: str
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    run_id: RunId
+    artifact_path: Annotated[str, _declared(ARTIFACT_PATH)]
+    user: Name
+    description: LongText = ""
+    tags: dict[str, str] = _tags(LONG_TEXT)
 
 
 class Audited(_Body):
-    user: str
-    reason: str = ""
+    user: Name
+    reason: LongText = ""
 
 
 class TransitionStage(Audited):
-    stage: str
-    forced: bool = False
-    expected_production: StrictInt | None = None
-    check_production: bool = False
+    stage: Annotated[str, _declared(STAGE)]
+    forced: StrictBool = False
+    expected_production: Integer | None = None
+    check_production: StrictBool = False
 
 
 class SetAlias(Audited):
-    version: StrictInt
+    version: Version
 
 
 class Promote(Audited):
-    to: str = "production"
-    force: bool = False
+    to: Annotated[str, _declared(STAGE)] = "production"
+    force: StrictBool = False
 
 
 class SearchModelVersions(_Body):
-    name: str | None = None
-    run_ids: list[str] | None = None
-    include_deleted: bool = False
+    name: ModelName | None = None
+    run_ids: list[RunId] | None = None
+    include_deleted: StrictBool = False

@@ -224,7 +224,8 @@ def test_a_step_beyond_64_bits_is_a_400(api, run_id):
     assert sorted(steps) == [-(2**63), 2**63 - 1]
 
 
-@pytest.mark.parametrize("value", ["hello", "", "1,5", None, [1], {"v": 1}])
+# Text other than the three names of non-finite numbers is not a number on the wire, nor is true.
+@pytest.mark.parametrize("value", ["hello", "", "1,5", None, [1], {"v": 1}, "1.5", "nan", "inf", "1e3", True])
 def test_a_metric_value_that_is_not_a_number_is_a_400(api, run_id, value):
     response = api("POST", f"/api/runs/{run_id}/batch", json={"metrics": [{"key": "m", "value": value}]})
     assert_error(response, 400, "INVALID_INPUT", "metrics.0.value")
@@ -312,6 +313,35 @@ def test_a_405_says_which_methods_are_allowed(api):
     response = api("DELETE", "/api/experiments")
     assert response.status_code == 405
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("GET", "/api/runs/search", "POST"),
+    ("PATCH", "/api/runs/search", "POST"),
+    ("PATCH", "/api/experiments/by-name", "GET"),
+])
+def test_a_fixed_path_is_not_taken_for_a_parameter(api, method, path, allowed):
+    # Not the run whose id would be 'search', nor the experiment whose id would be 'by-name'.
+    response = api(method, path, json={})
+    assert_error(response, 405, "HTTP_ERROR", "Method Not Allowed")
+    assert response.headers["allow"] == allowed
+
+
+def test_integers_may_carry_a_zero_fraction(api, run_id):
+    # JSON Schema counts 1.0 as an integer, and so does the server; true and "3" are not.
+    assert api("POST", "/api/runs/search", json={"max_results": 10.0}).status_code == 200
+    ok = api("POST", f"/api/runs/{run_id}/batch", json={"metrics": [{"key": "m", "value": 1, "step": 3.0}]})
+    assert ok.status_code == 204, ok.text
+    assert api("GET", f"/api/runs/{run_id}/metrics/history", params={"key": "m"}).json()["steps"] == [3]
+    for bad in (True, "3", 3.5):
+        assert_error(api("POST", "/api/runs/search", json={"max_results": bad}), 400, "INVALID_INPUT",
+                     "max_results")
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", "true", None])
+def test_a_boolean_is_true_or_false(api, value):
+    assert_error(api("POST", "/api/model-versions/search", json={"include_deleted": value}), 400,
+                 "INVALID_INPUT", "include_deleted")
 
 
 @pytest.mark.parametrize("method, path, body", [
@@ -515,6 +545,52 @@ def test_openapi_lists_every_endpoint(api):
     assert {"metrics", "params", "tags"} <= set(spec["components"]["schemas"]["LogBatch"]["properties"])
     upload = spec["paths"]["/api/runs/{run_id}/artifacts/{path}"]["put"]["requestBody"]
     assert upload["content"]["application/octet-stream"]["schema"]["format"] == "binary"
+
+
+def test_openapi_declares_the_error_answers(api):
+    spec = api("GET", "/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    assert {"HTTPValidationError", "ValidationError"}.isdisjoint(spec["components"]["schemas"])
+    body = spec["components"]["schemas"]["ErrorBody"]
+    assert set(body["required"]) == {"error", "message"}
+    assert {"INVALID_INPUT", "NOT_FOUND", "CONFLICT", "HTTP_ERROR"} <= set(body["properties"]["error"]["enum"])
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)  # validation errors are 400s here
+            if operation.get("parameters") or "requestBody" in operation:
+                assert responses["400"]["content"]["application/json"]["schema"] == error, (method, path)
+            for status, response in responses.items():
+                if status >= "400":
+                    assert response["content"]["application/json"]["schema"] == error, (method, path, status)
+    paths = spec["paths"]
+    assert {"400", "404"} <= set(paths["/api/runs/{run_id}"]["get"]["responses"])
+    assert {"400", "409"} <= set(paths["/api/experiments"]["post"]["responses"])
+    assert {"404", "409"} <= set(paths["/api/registered-models/{name}/versions/{version}/promote"]["post"]["responses"])
+
+
+def test_openapi_declares_what_the_server_accepts(api):
+    spec = api("GET", "/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def parameter(path, method, name):
+        return next(p["schema"] for p in spec["paths"][path][method]["parameters"] if p["name"] == name)
+
+    assert parameter("/api/runs/{run_id}", "get", "run_id")["pattern"].startswith("^[0-9a-f]{32}")
+    version = parameter("/api/registered-models/{name}/versions/{version}", "get", "version")
+    assert (version["minimum"], version["maximum"]) == (1, 2**31 - 1)
+    alias = parameter("/api/registered-models/{name}/aliases/{alias}", "get", "alias")
+    assert "[Pp][Rr][Oo][Dd][Uu][Cc][Tt][Ii][Oo][Nn]" in alias["not"]["pattern"]
+    assert "[Aa][Ll][Ll]" in parameter("/api/experiments", "get", "view")["pattern"]
+    assert schemas["CreateExperiment"]["properties"]["name"]["minLength"] == 1
+    assert schemas["CreateRegisteredModel"]["properties"]["name"]["not"] == {"enum": [".", ".."]}
+    assert schemas["TransitionStage"]["properties"]["stage"]["pattern"].startswith("^(?:[Nn][Oo][Nn][Ee]|")
+    assert schemas["MetricIn"]["properties"]["value"]["anyOf"] == [
+        {"type": "number"}, {"enum": ["NaN", "Infinity", "-Infinity"]}]
+    assert schemas["MetricIn"]["properties"]["step"]["maximum"] == 2**63 - 1
+    assert schemas["LogBatch"]["properties"]["tags"]["propertyNames"]["maxLength"] == 250
+    upload = spec["paths"]["/api/datasets/{name}/versions"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert upload["schema"]["required"] == ["meta", "data"]
 
 
 def test_docs_page_is_served(api):
