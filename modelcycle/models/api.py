@@ -18,10 +18,10 @@ import pandas as pd
 from modelcycle import config
 from modelcycle.artifacts.blobs import file_digest
 from modelcycle.exceptions import Conflict, InvalidInput, NotFound
-from modelcycle.models import flavors
+from modelcycle.models import flavors, missing
 from modelcycle.models.manifest import MANIFEST_FILE, Manifest
 from modelcycle.models.onnx import OnnxPredictor, export
-from modelcycle.models.signature import Signature, as_input, enforce, spec_of
+from modelcycle.models.signature import Signature, as_input, check_labels, enforce, spec_of
 from modelcycle.models.uris import local_folder, resolve
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ModelVersion
@@ -61,6 +61,15 @@ def read_example(path: Path) -> pd.DataFrame | np.ndarray:
     return pd.DataFrame(data["data"], columns=data["columns"])
 
 
+def _class_name(manifest: Manifest) -> str:
+    return manifest.model_class.rpartition(".")[2]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def log_model(model: Any, name: str = "model", input_example: Any = None,
               signature: Signature | dict | None = None, onnx: bool = True, run_id: str | None = None,
               registered_model_name: str | None = None) -> ModelInfo:
@@ -73,12 +82,21 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
     flavor = flavors.detect(model)
     task, classes = flavors.task_of(model)
     example = as_input(input_example) if input_example is not None else None
+    if isinstance(example, pd.DataFrame):
+        check_labels(example)
     predictions = None
     if example is not None:
         try:
             labels = np.asarray(model.predict(example))
             proba = np.asarray(model.predict_proba(example)) if task == "classification" else None
         except Exception as exc:  # the user's model refusing its own example
+            holes = missing.describe(example)
+            if holes:
+                raise InvalidInput(
+                    f"The model could not predict on its input_example, which has missing values {holes}: this "
+                    f"{type(model).__name__} does not accept them. Pass an example without missing values "
+                    "(example.dropna()), or impute them in the model (e.g. a SimpleImputer step in the pipeline). "
+                    f"It said: {type(exc).__name__}: {_first_line(exc)}") from exc
             raise InvalidInput(f"The model could not predict on its input_example ({type(exc).__name__}: "
                                f"{exc}). Pass an example of the data it was trained on.") from exc
         predictions = (labels, proba)
@@ -89,7 +107,8 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
     elif signature is not None and not isinstance(signature, Signature):
         raise InvalidInput(f"signature must be a Signature or a dict; got {type(signature).__name__}.")
     if example is not None and signature is not None:
-        enforce(signature, example)  # a given signature must accept the example
+        example = enforce(signature, example)  # a given signature must accept it; as predictions will see it
+    missing_values = {"refused": missing.refused_columns(model, example)} if example is not None else None
 
     tracking = client()
     run_id = run_id or (active_run() or start_run()).id  # like logging a metric: no run starts one
@@ -114,7 +133,7 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
             native=native, onnx=onnx_info, files=files,
             requirements=packages,
             created_at=int(time.time() * 1000), classes=classes, signature=signature,
-            input_example=EXAMPLE_FILE if example is not None else None,
+            input_example=EXAMPLE_FILE if example is not None else None, missing_values=missing_values,
             run={"id": run_id, "datasets": [{"dataset": u.dataset, "role": u.role} for u in uses],
                  "metrics": {k: m.value for k, m in sorted(run.metrics.items())}},
         )
@@ -293,14 +312,36 @@ class LoadedModel:
     def _input(self, data):
         return enforce(self.signature, data) if self.signature is not None else as_input(data)
 
+    def _call(self, method: str, data) -> np.ndarray:
+        data = self._input(data)
+        try:
+            return np.asarray(getattr(self._predictor, method)(data))
+        except InvalidInput:
+            raise
+        except Exception as exc:
+            # Explained only when it fails: checking every input first would cost every prediction.
+            refused = (self.manifest.missing_values or {}).get("refused")
+            if refused is not None:
+                try:
+                    missing.refuse(data, refused, _class_name(self.manifest))
+                except InvalidInput as explained:
+                    raise explained from exc
+                raise
+            holes = missing.describe(data)  # logged without an example: where it refuses them is unknown
+            if not holes:
+                raise
+            raise InvalidInput(f"The model failed on input with missing values {holes} ({type(exc).__name__}: "
+                               f"{_first_line(exc)}). Impute them (e.g. a SimpleImputer step in the pipeline) "
+                               "or drop those rows before predicting.") from exc
+
     def predict(self, data) -> np.ndarray:
-        return np.asarray(self._predictor.predict(self._input(data)))
+        return self._call("predict", data)
 
     def predict_proba(self, data) -> np.ndarray:
         if self.manifest.task != "classification":
             raise InvalidInput(f"The model at {self.uri} is a {self.manifest.task} model; predict_proba is "
                                "for classifiers. Use predict.")
-        return np.asarray(self._predictor.predict_proba(self._input(data)))
+        return self._call("predict_proba", data)
 
 
 def load_model(uri: str, backend: str = "native", store=None) -> LoadedModel:
@@ -319,9 +360,12 @@ def load_model(uri: str, backend: str = "native", store=None) -> LoadedModel:
             raise InvalidInput(f"The model at {uri} has no ONNX form: {manifest.onnx.get('reason')}. "
                                "Load it with backend='native'.")
         onnx = manifest.onnx
+        refused = (manifest.missing_values or {}).get("refused")
+        # The ONNX form computes on whatever it is given: inputs the native model refuses are refused here.
         predictor = OnnxPredictor(source.fetch(onnx["file"]), onnx["inputs"], manifest.task,
                                   manifest.signature.columns if manifest.signature else None,
-                                  onnx.get("string_columns"))
+                                  onnx.get("string_columns"), refused,
+                                  lambda data: missing.refuse(data, refused, _class_name(manifest)))
         return LoadedModel(uri, manifest, predictor, "onnx", source.version)
     if manifest.native["format"] == "pickle" and not source.trusted:
         raise InvalidInput(

@@ -31,6 +31,9 @@ class Manifest:
     signature: Signature | None = None
     input_example: str | None = None
     run: dict[str, Any] = field(default_factory=dict)  # id, datasets, metrics
+    # {"refused": [...]}: the input columns in which the native model refuses missing values
+    # (NaN), found by trying; "*" for a tensor input. None when not tried (no input example).
+    missing_values: dict[str, Any] | None = None
 
     @property
     def has_onnx(self) -> bool:
@@ -42,7 +45,7 @@ class Manifest:
             "task": self.task, "classes": self.classes, "native": self.native, "onnx": self.onnx,
             "signature": self.signature.to_dict() if self.signature else None,
             "input_example": self.input_example, "requirements": self.requirements, "run": self.run,
-            "files": self.files, "created_at": self.created_at,
+            "files": self.files, "created_at": self.created_at, "missing_values": self.missing_values,
         }
 
     def to_yaml(self) -> str:
@@ -89,6 +92,11 @@ class Manifest:
         classes = d.get("classes")
         if classes is not None and not isinstance(classes, list):
             raise InvalidInput(f"{where}: 'classes' must be a list; got {classes!r}.")
+        missing = d.get("missing_values")
+        if missing is not None and not (isinstance(missing, dict) and isinstance(missing.get("refused"), list)
+                                        and all(isinstance(c, str) for c in missing["refused"])):
+            raise InvalidInput(f"{where}: 'missing_values' must be a mapping with a list of column names under "
+                               f"'refused'; got {missing!r}.")
         return cls(need("flavor", str, FLAVORS), need("model_class", str), need("task", str, TASKS), native,
                    onnx, files, need("requirements", dict), need("created_at", int), classes, signature,
-                   d.get("input_example"), d.get("run") or {})
+                   d.get("input_example"), d.get("run") or {}, missing)

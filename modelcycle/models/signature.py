@@ -112,10 +112,38 @@ class Signature:
         return ", ".join(f"{c.name}: {c.type}" for c in self.inputs)
 
 
+def check_labels(frame: pd.DataFrame, what: str = "input_example") -> None:
+    """Column labels name the signature's columns: strings, each once."""
+    odd = [label for label in frame.columns if not isinstance(label, str)]
+    if odd:
+        kinds = sorted({type(label).__name__ for label in odd})
+        shown = ", ".join(map(str, odd[:5])) + (", ..." if len(odd) > 5 else "")
+        raise InvalidInput(f"The {what}'s column labels must be strings (they name the signature's columns); got "
+                           f"{shown} ({', '.join(kinds)}). Name the columns and fit the model on the named frame "
+                           "(e.g. X.columns = [f'x{i}' for i in X.columns]), or pass the example as an array "
+                           "(X.to_numpy()) if the model takes one.")
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):
+        raise InvalidInput(f"The {what} has the column {twice[0]!r} twice; give each column its own name.")
+
+
+def typed(values: pd.Series) -> pd.Series:
+    """Numbers, booleans and datetimes held in an object column as what they are: such a column
+    comes from JSON records or a frame built row by row, and is not text. Text (or a mix of
+    text and numbers) stays as it is."""
+    if values.dtype != object:
+        return values
+    inferred = values.infer_objects()
+    if inferred.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "decimal":
+        inferred = pd.to_numeric(values)
+    return inferred
+
+
 def spec_of(data: Any) -> Spec:
     """The spec of a DataFrame (columns), a Series, or an array (tensor)."""
     if isinstance(data, pd.DataFrame):
-        return [ColumnSpec(str(name), type_of_dtype(dtype)) for name, dtype in data.dtypes.items()]
+        check_labels(data)
+        return [ColumnSpec(name, type_of_dtype(typed(data[name]).dtype)) for name in data.columns]
     if isinstance(data, pd.Series):
         data = data.to_numpy()
     array = np.asarray(data)
@@ -213,6 +241,11 @@ def _conform_column(name: str, expected: str, values: pd.Series) -> pd.Series:
     got = type_of_dtype(values.dtype)
     if got == expected and not _unsigned(values.dtype):
         return values
+    if values.dtype == object and expected != "string":  # numbers as Python objects: as numbers
+        values = typed(values)
+        got = type_of_dtype(values.dtype)
+        if got == expected and not _unsigned(values.dtype):
+            return values
     if expected in ("float", "double") and got in _NUMERIC + ("boolean",):
         return _cast_column(name, expected, values)
     if expected in ("integer", "long") and got in ("integer", "long", "boolean"):
@@ -262,8 +295,12 @@ def enforce(signature: Signature, data: Any) -> pd.DataFrame | np.ndarray:
     missing = [n for n in names if n not in data.columns]
     if missing:
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        odd = [label for label in data.columns if not isinstance(label, str)]
+        labelled = (f"; the data's columns are labelled {', '.join(map(str, odd[:5]))}"
+                    f"{', ...' if len(odd) > 5 else ''} ({', '.join(sorted({type(x).__name__ for x in odd}))}). "
+                    "Name them, or pass an array to give the columns by position" if odd else "")
         raise InvalidInput(f"Missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}: "
-                           f"the model takes {shown}.")
+                           f"the model takes {shown}{labelled}.")
     if list(data.columns) != names:
         data = data[names]
     mismatched = [c for c, dtype in zip(spec, data.dtypes) if type_of_dtype(dtype) != c.type or _unsigned(dtype)]
