@@ -18,6 +18,7 @@ from modelcycle.store.points import MAX_CHUNK_POINTS
 from modelcycle.store.search import (
     MAX_FILTER_COMPARISONS, MAX_FILTER_DEPTH, MAX_FILTER_VALUES, MAX_ORDER_BY_CLAUSES,
 )
+from tests.store.datasets import dataset_version
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z, in milliseconds
 UNKNOWN_RUN = "0" * 32
@@ -856,14 +857,14 @@ def test_a_folder_is_not_a_file_to_log(store, tmp_path):
 
 # ---------------------------------------------------------------------------- datasets
 def test_datasets_versions_and_uses(store, tmp_path):
-    data = _file(tmp_path, "d.parquet", b"PAR1 not really parquet, the store keeps bytes")
-    first = store.log_dataset("tx", "a" * 64, data, "test", 10, 2, "columns: {}", "{}")
-    again = store.log_dataset("tx", "a" * 64, data, "test", 10, 2, "columns: {}", "{}")
-    second = store.log_dataset("tx", "b" * 64, data, "test", 12, 2, "columns: {}", "{}")
+    ten, twelve = dataset_version(10, tmp_path / "ten"), dataset_version(12, tmp_path / "twelve")
+    first = store.log_dataset("tx", **ten)
+    again = store.log_dataset("tx", **ten)
+    second = store.log_dataset("tx", **twelve)
     assert (first.version, again.version, second.version) == (1, 1, 2)
     assert store.get_dataset("tx").version == 2 and store.get_dataset("tx", 1).num_rows == 10
     assert [d.ref for d in store.list_datasets("tx")] == ["tx@1", "tx@2"]
-    assert b"".join(store.open_dataset("tx", 1)) == data.read_bytes()
+    assert b"".join(store.open_dataset("tx", 1)) == ten["data_file"].read_bytes()
     run = store.create_run(store.create_experiment("e").id)
     store.link_dataset(run.id, "tx", 1, "train")
     store.link_dataset(run.id, "tx", 1, "train")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from modelcycle import InvalidInput, Metric, Stage
+from tests.store.datasets import dataset_version
 
 NUL = "a\x00b"
 
@@ -18,7 +19,7 @@ def world(store, tmp_path):
     data = tmp_path / "f.bin"
     data.write_bytes(b"content")
     store.log_artifact(run.id, data, "dir/f.bin")
-    store.log_dataset("d", "a" * 64, data, "test", 1, 1, "columns: {}", "{}")
+    store.log_dataset("d", **dataset_version(3, tmp_path / "dataset"))
     store.create_model_version("m", run.id, "dir", "ana")
     return {"exp": exp.id, "run": run.id, "file": data}
 
@@ -52,7 +53,8 @@ CALLS = {
     "artifact listing": lambda s, w: s.list_artifacts(w["run"], "dir\x00"),
     "artifact read": lambda s, w: b"".join(s.open_artifact(w["run"], "dir/f.bin\x00")),
     # datasets
-    "dataset name": lambda s, w: s.log_dataset(NUL, "b" * 64, w["file"], "test", 1, 1, "columns: {}", "{}"),
+    "dataset name": lambda s, w: s.log_dataset(NUL, **dataset_version(4)),
+    "dataset source": lambda s, w: s.log_dataset("d", **(dataset_version(4) | {"source": NUL})),
     "dataset get": lambda s, w: s.get_dataset(NUL),
     "dataset get version": lambda s, w: s.get_dataset(NUL, 1),
     "dataset list": lambda s, w: s.list_datasets(NUL),
