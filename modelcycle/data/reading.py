@@ -88,7 +88,7 @@ def check_encoding(encoding: Any) -> str:
         if not isinstance(encoding, str):
             raise LookupError
         return codecs.lookup(encoding).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         raise InvalidInput(f"Unknown encoding {encoding!r}; use a Python codec name such as 'utf-8', "
                            "'latin-1' or 'cp1252'.") from None
 

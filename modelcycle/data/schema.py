@@ -113,6 +113,9 @@ class Schema:
                 from modelcycle.exceptions import NotFound
 
                 raise NotFound(f"No schema file at {where!r}; write one with Schema.to_yaml(path).") from None
+            except (IsADirectoryError, UnicodeDecodeError):
+                raise InvalidInput(f"{where!r} is not a schema file (YAML text in UTF-8, as Schema.to_yaml "
+                                   "writes it).") from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

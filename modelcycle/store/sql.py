@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import orjson
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from modelcycle.artifacts import BlobStore
 from modelcycle.exceptions import StoreUnavailable
@@ -28,9 +28,10 @@ class SqlStore(SqlTracking, SqlDatasets, SqlRegistry, Store):
         self.engine = make_engine(db_uri)
         try:
             migrate.upgrade(self.engine)
-        except OperationalError as exc:
+        except DatabaseError as exc:  # OperationalError, or a file that is not a database
             self.engine.dispose()
-            raise StoreUnavailable(f"Cannot open the database {self._safe_uri()}: {exc.orig}") from exc
+            reason = " ".join(str(exc.orig).split())  # the driver's message may span lines
+            raise StoreUnavailable(f"Cannot open the database {self._safe_uri()}: {reason}") from exc
         self.blobs = BlobStore(artifact_uri)
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
         self._insert = dialect.insert

@@ -106,3 +106,37 @@ def test_a_huge_value_is_cut_in_the_error_message(main_):
 
 def test_columns_names_an_unknown_column_as_typed(two_runs, main_):
     clean_failure(main_("runs", "ls", "--columns", "a\nb"), 2, "'a\\nb'")
+
+
+# ---------------------------------------------------------------------- stores that are not there
+def test_a_file_that_is_not_a_database_exits_6_in_one_line(tmp_path, main_):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(bytes(range(256)) * 20)
+    for args in (["runs", "ls"], ["experiments", "create", "e"], ["models", "ls"], ["data", "ls"]):
+        clean_failure(main_("--tracking-uri", f"sqlite:///{junk}", *args), 6, "Cannot open the database")
+
+
+def test_a_database_server_that_refuses_exits_6_in_one_line(main_):
+    from tests.conftest import free_port
+
+    uri = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
+    clean_failure(main_("--tracking-uri", uri, "runs", "ls"), 6, "Cannot open the database", "refused")
+
+
+# ---------------------------------------------------------------------- text files
+def test_a_csv_not_in_utf8_says_to_pass_its_encoding(dataset, tmp_path, main_):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("année,ville\n2024,Córdoba\n".encode("latin-1"))
+    clean_failure(main_("data", "add", str(latin), "--name", "l"), 2, "--encoding")
+    clean_failure(main_("data", "validate", str(latin), "--against", "d@1"), 2, "--encoding")
+    assert main_("data", "add", str(latin), "--name", "l", "--encoding", "latin-1").returncode == 0
+
+
+def test_an_encoding_with_a_nul_is_an_unknown_encoding(dataset, main_):
+    clean_failure(main_("data", "add", dataset, "--name", "d", "--encoding", "utf\x008"), 2, "Unknown encoding")
+
+
+def test_a_schema_file_that_is_not_text_is_a_clear_error(dataset, tmp_path, main_):
+    binary = tmp_path / "s.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x01" * 10)
+    clean_failure(main_("data", "validate", dataset, "--against", "d@1", "--schema", str(binary)), 2, str(binary))
