@@ -9,7 +9,6 @@ CODE}`` (the V2 error body, which V2 clients show), the others ``{"error": CODE,
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -96,15 +95,6 @@ def _checked_request_id(value: Any, where: str) -> str | None:
     return value
 
 
-if hasattr(asyncio, "timeout"):
-    async def _bounded(awaitable, seconds: float):
-        async with asyncio.timeout(seconds):
-            return await awaitable
-else:  # pragma: no cover - Python 3.10
-    async def _bounded(awaitable, seconds: float):
-        return await asyncio.wait_for(awaitable, seconds)
-
-
 def _observe_batch(model: ServedModel, rows: int, requests: int) -> None:
     metrics.batch(model.name, model.version_text, rows, requests)
 
@@ -167,7 +157,7 @@ class InferenceService:
         the request timeout (queueing included)."""
         checked = model.check(inputs)
         try:
-            outputs = await _bounded(self.batcher.submit(checked, model, checked=True), self.request_timeout_s)
+            outputs = await self.batcher.submit(checked, model, checked=True, timeout_s=self.request_timeout_s)
         except TimeoutError:
             raise RequestTimeout(f"The prediction did not finish within the request timeout of "
                                  f"{self.request_timeout_s:g} s (MODELCYCLE_SERVE_REQUEST_TIMEOUT_S).") from None

@@ -39,6 +39,23 @@ def _resolve(waiter: asyncio.Future) -> None:
         waiter.set_result(None)
 
 
+def _expire(future: asyncio.Future, timeout_s: float) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError(f"no answer within {timeout_s:g} s"))
+
+
+async def _awaited(future: asyncio.Future, loop, started: float, timeout_s: float | None):
+    """``future``'s result, or TimeoutError after ``timeout_s``: one timer per request, a third
+    of the cost of asyncio.timeout, which cancels and uncancels the task."""
+    if timeout_s is None:
+        return await future
+    timer = loop.call_at(started + timeout_s, _expire, future, timeout_s)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
 class MicroBatcher:
     def __init__(self, served_model_getter: Callable[[], ServedModel], max_batch_size: int = 64,
                  max_batch_delay_ms: float = 2.0, executor: Executor | None = None,
@@ -59,21 +76,24 @@ class MicroBatcher:
         self._waiter: asyncio.Future | None = None
         self._busy = False  # requests arrived while a predict ran: batches may wait to fill
 
-    async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False) -> Outputs:
+    async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False,
+                     timeout_s: float | None = None) -> Outputs:
         """The outputs of ``inputs``, predicted by ``model`` (default: the current one) together
-        with whatever other requests are waiting. Raises InvalidInput for this request alone.
+        with whatever other requests are waiting. Raises InvalidInput for this request alone,
+        TimeoutError when ``timeout_s`` passes first (queueing included).
         ``checked``: the caller already passed ``inputs`` through ``model.check``."""
         model = model or self._get()
         if not checked:
             inputs = model.check(inputs)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._pending.append(_Item(model, inputs, model.rows(inputs), future, loop.time()))
+        now = loop.time()
+        self._pending.append(_Item(model, inputs, model.rows(inputs), future, now))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
         elif self._waiter is not None and self._pending_rows() >= self.max_batch_size:
             _resolve(self._waiter)
-        return await future
+        return await _awaited(future, loop, now, timeout_s)
 
     def _pending_rows(self) -> int:
         return sum(item.rows for item in self._pending)
@@ -167,17 +187,33 @@ class DirectPredictor:
                                                         thread_name_prefix="modelcycle-predict")
         self._on_batch = on_batch
 
-    async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False) -> Outputs:
+    async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False,
+                     timeout_s: float | None = None) -> Outputs:
         model = model or self._get()
         if not checked:
             inputs = model.check(inputs)
         if self._on_batch is not None:
             self._on_batch(model, model.rows(inputs), 1)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, model.predict, inputs)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        started = loop.time()
+        done = self._executor.submit(model.predict, inputs)
+        done.add_done_callback(lambda d: loop.call_soon_threadsafe(_settle, future, d))
+        return await _awaited(future, loop, started, timeout_s)
 
     def close(self) -> None:
         if self._own_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _settle(future: asyncio.Future, done) -> None:
+    if future.done():  # timed out meanwhile
+        return
+    exc = done.exception()
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(done.result())
 
 
 def make_batcher(served_model_getter: Callable[[], ServedModel], batching: bool = True, max_batch_size: int = 64,

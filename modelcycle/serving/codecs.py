@@ -265,7 +265,7 @@ def model_inputs(tensors: dict[str, np.ndarray], model: ServedModel) -> Inputs:
     if len(tensors) == 1:
         array = next(iter(tensors.values()))
         if array.ndim == 2:
-            return model.split(array)
+            return array  # the [n, k] matrix of the columns: ServedModel.check splits it
     raise InvalidInput(f"Unknown input {unknown[0]!r}: the model {model.name!r} takes one input per column "
                        f"({model.describe_columns()}), or one tensor of shape [n, {len(model.columns)}].")
 
@@ -358,9 +358,12 @@ def _columns_from_rows(columns: list, rows: list, model: ServedModel, where: str
     if not rows:
         return {str(c): np.empty(0) for c in columns}
     if model.all_float:
-        # Every column is a float: one conversion of the whole table, then column views.
+        # Every column is a float: one conversion of the whole table, checked as a whole when the
+        # columns come in the model's order.
         matrix = np.asarray(rows)
         if matrix.ndim == 2 and matrix.dtype.kind in "fiu":
+            if columns == model.column_names:
+                return matrix
             return {str(c): matrix[:, j] for j, c in enumerate(columns)}
     return {str(c): _column(list(values), str(c)) for c, values in zip(columns, zip(*rows))}
 

@@ -153,6 +153,18 @@ def conform_tensor(shape: tuple[int, ...], dtype: np.dtype, array: np.ndarray) -
                        "without loss.")
 
 
+class Columns(dict):
+    """The checked columns of a table model (a dict, as everywhere), that also keep the [n, k]
+    matrix they are views of when they came as one: the ONNX feed is then that matrix, not a
+    restacking of its columns."""
+
+    __slots__ = ("matrix",)
+
+    def __init__(self, columns, matrix: np.ndarray | None = None):
+        super().__init__(columns)
+        self.matrix = matrix
+
+
 def _zeros(type_: str, n: int) -> np.ndarray:
     if type_ == "string":
         return np.full(n, "", dtype=object)
@@ -195,6 +207,9 @@ class ServedModel:
         self.column_names = [c for c, _ in self.columns] if self.columns is not None else None
         self.column_set = frozenset(self.column_names or ())
         self.all_float = self.columns is not None and all(t in _FLOAT_DTYPES for _, t in self.columns)
+        types = {t for _, t in self.columns or ()}
+        # One float type for every column: a [n, k] tensor is checked as a whole.
+        self._matrix_dtype = _FLOAT_DTYPES[types.pop()] if len(types) == 1 and types <= set(_FLOAT_DTYPES) else None
         self.outputs = ["predict", "predict_proba"] if self.task == "classification" else ["predict"]
         self._session = None
         if self.backend == "onnx":
@@ -292,6 +307,12 @@ class ServedModel:
             raise InvalidInput(f"The model {self.name!r} was logged without a signature, so this server cannot "
                                "check its inputs; log it again with an input_example.")
         if isinstance(inputs, np.ndarray):
+            if (self._matrix_dtype is not None and inputs.ndim == 2 and inputs.shape[1] == len(self.columns)
+                    and inputs.dtype.kind in "fiu"):
+                if inputs.shape[0] == 0:
+                    raise InvalidInput("The request has no rows: send at least one.")
+                matrix = inputs if inputs.dtype == self._matrix_dtype else inputs.astype(self._matrix_dtype)
+                return Columns({name: matrix[:, j] for j, name in enumerate(self.column_names)}, matrix)
             inputs = self.split(inputs)
         elif not isinstance(inputs, dict):
             raise InvalidInput(f"The model {self.name!r} takes columns ({self.describe_columns()}); got "
@@ -358,6 +379,9 @@ class ServedModel:
     def concat(parts: list[Inputs]) -> Inputs:
         if isinstance(parts[0], np.ndarray):
             return np.concatenate(parts)
+        if all(getattr(p, "matrix", None) is not None for p in parts):
+            matrix = np.concatenate([p.matrix for p in parts])
+            return Columns({k: matrix[:, j] for j, k in enumerate(parts[0])}, matrix)
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def predict(self, inputs: Inputs) -> Outputs:
@@ -391,6 +415,13 @@ class ServedModel:
             return {self._onnx_inputs[0]: feed}
         if self._matrix:
             names = self.column_names
+            given = getattr(inputs, "matrix", None)
+            if given is not None:
+                with np.errstate(over="ignore"):
+                    matrix = given if given.dtype == np.float32 else given.astype(np.float32)
+                if not np.isfinite(matrix).all():
+                    self._check_float32(matrix, given, names)
+                return {self._onnx_inputs[0]: matrix}
             # One conversion of the list of columns, then a transposed copy: a third of the
             # cost of filling a matrix column by column.
             with np.errstate(over="ignore"):  # values beyond float32 are found below, and named

@@ -35,8 +35,11 @@ def test_concurrent_requests_coalesce_and_get_their_own_answers(served_models, s
     sizes = [1 + i % 2 for i in range(40)]  # 1 or 2 rows each: results must map back row by row
     starts = np.cumsum([0, *sizes[:-1]])
 
-    async def main():
-        return await asyncio.gather(*(batcher.submit(_rows(X, s, n)) for s, n in zip(starts, sizes)))
+    matrix = X.to_numpy()
+
+    async def main():  # columns, and [n, k] tensors of the columns
+        return await asyncio.gather(*(batcher.submit(_rows(X, s, n) if i % 2 else matrix[s:s + n])
+                                      for i, (s, n) in enumerate(zip(starts, sizes))))
 
     try:
         results = asyncio.run(main())
@@ -189,3 +192,17 @@ def test_batches_form_under_http_load(serving_store, serve):
 def test_knobs_are_checked(served_models, size, delay):
     with pytest.raises(InvalidInput):
         MicroBatcher(lambda: served_models["cancer"], max_batch_size=size, max_batch_delay_ms=delay)
+
+
+def test_tensors_of_columns_stay_one_matrix_through_a_batch(served_models, serving_store):
+    from modelcycle.serving.runtime import Columns
+
+    served, X = served_models["cancer"], serving_store.models["cancer"].X
+    parts = [served.check(X.to_numpy()[i:i + 2]) for i in (0, 2, 4)]
+    assert all(isinstance(p, Columns) and p.matrix is not None for p in parts)
+    batch = served.concat(parts)
+    assert batch.matrix.shape == (6, 30) and list(batch) == list(X.columns)
+    np.testing.assert_array_equal(batch["mean area"], X["mean area"].to_numpy()[:6])
+    mixed = served.concat([parts[0], served.check({c: X[c].to_numpy()[:2] for c in X.columns})])
+    assert getattr(mixed, "matrix", None) is None and len(mixed["mean area"]) == 4
+    np.testing.assert_array_equal(served.predict(batch)["predict"], serving_store.models["cancer"].estimator.predict(X[:6]))
