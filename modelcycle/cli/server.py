@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from modelcycle.exceptions import Conflict, InvalidInput, StoreUnavailable
 from modelcycle.render import console
 
 app = typer.Typer()  # no name: its commands sit at the top level
@@ -37,6 +38,40 @@ def server(
     if store.startswith(("http://", "https://")):
         raise typer.BadParameter("--store must be a database URL, not a server address.")
     artifacts = artifacts or config.artifact_uri()
+    _check_can_serve(store, artifacts, host, port)
     console.print(f"modelcycle server on http://{host}:{port}  (API docs: /docs)\n"
                   f"  store: {store}\n  artifacts: {artifacts}", markup=False)
     serve(store, artifacts, host, port, workers)
+
+
+def _check_can_serve(store: str, artifacts: str, host: str, port: int) -> None:
+    """What would stop the server, found before it announces itself: the database, the artifact
+    folder, the address."""
+    import errno
+    import socket
+    from pathlib import Path
+
+    from modelcycle.store.sql import SqlStore
+
+    if "://" not in artifacts and Path(artifacts).exists() and not Path(artifacts).is_dir():
+        raise InvalidInput(f"--artifacts {artifacts!r} is a file, not a folder; give a folder (created if "
+                           "missing) or an fsspec URL such as s3://bucket/prefix.")
+    try:
+        SqlStore(store, artifacts).close()
+    except OSError as exc:  # the artifact store: an unreachable host, a refused folder
+        raise StoreUnavailable(f"Cannot open the artifact store {artifacts}: {exc.strerror or exc}.") from None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InvalidInput(f"Cannot listen on {host}:{port}: {exc.strerror}; give --host an address of "
+                           "this machine, such as 127.0.0.1 or 0.0.0.0.") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Conflict(f"Cannot listen on {host}:{port}: the address is in use (another server?); "
+                               "stop it or choose another --port.") from None
+            raise InvalidInput(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None

@@ -140,3 +140,32 @@ def test_a_schema_file_that_is_not_text_is_a_clear_error(dataset, tmp_path, main
     binary = tmp_path / "s.yaml"
     binary.write_bytes(b"\xff\xfe\x00\x01" * 10)
     clean_failure(main_("data", "validate", dataset, "--against", "d@1", "--schema", str(binary)), 2, str(binary))
+
+
+# ---------------------------------------------------------------------- modelcycle server
+def test_server_refuses_an_address_it_cannot_listen_on_before_announcing_itself(main_):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = main_("server", "--port", str(port))
+        clean_failure(out, 5, f"127.0.0.1:{port}", "in use")
+        assert out.stdout == ""
+    out = main_("server", "--host", "999.1.1.1", "--port", "5999")
+    clean_failure(out, 2, "999.1.1.1")
+    assert out.stdout == ""
+
+
+def test_server_refuses_stores_it_cannot_open_before_announcing_itself(tmp_path, main_):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(bytes(range(256)) * 20)
+    out = main_("server", "--store", f"sqlite:///{junk}", "--port", "5999")
+    clean_failure(out, 6, "Cannot open the database")
+    assert out.stdout == ""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    out = main_("server", "--artifacts", str(a_file), "--port", "5999")
+    clean_failure(out, 2, "--artifacts", str(a_file), "not a folder")
+    assert out.stdout == ""
