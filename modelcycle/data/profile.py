@@ -4,7 +4,9 @@
 counts, min, max and histograms; up to floating-point rounding for mean and std; and for distinct
 counts exactly below 1,024 distinct values, within about 3% above (a KMV sketch that merges
 exactly). Quantiles come from the histogram of up to ``bins`` (2,048) equal bins over the
-column's range, so each is off by at most one bin width: (max - min) / 1,024 or less.
+column's range, so each is off by at most one bin width: (max - min) / 1,024 or less; or, where
+that is closer (heavy tails, whose extremes make the bins wide), from counts on a logarithmic
+grid, within 1/32 of the quantile's magnitude. Both merge exactly.
 
 Profiled against a reference profile, numerical columns are binned on the reference's bins
 (values outside them are counted below/above), so a serving window compares with a stored
@@ -41,6 +43,7 @@ from modelcycle.data.sketches import (
     CategoryCounts,
     DistinctSketch,
     Histogram,
+    Magnitudes,
     Moments,
     hash_integers,
     hash_numbers,
@@ -69,6 +72,7 @@ class ColumnProfile:
     bins: int = DEFAULT_BINS
     not_numbers: int = 0  # text in a CSV column read as numbers: left out like missing values
     not_number_examples: tuple[str, ...] = ()
+    magnitudes: Magnitudes | None = None  # numbers (not datetimes); None in profiles stored before it
 
     # ------------------------------------------------------------------ derived statistics
     @property
@@ -121,10 +125,22 @@ class ColumnProfile:
         return self.moments.maximum if self.moments and self.moments.count else None
 
     def quantiles(self, qs=QUANTILES) -> dict[float, float]:
-        """Within one bin width of the inverted-CDF quantile (numpy method="inverted_cdf")."""
+        """The inverted-CDF quantiles (numpy method="inverted_cdf"), each within the smaller of one
+        histogram bin width and 1/32 of its magnitude (read from the magnitude counts), whichever
+        grid is finer there."""
         if not self.numeric or self.histogram is None or not self.count:
             return {}
-        return dict(zip(qs, self.histogram.quantiles(qs, self.min, self.max, self.moments.integral)))
+        histogram = self.histogram
+        linear = histogram.quantiles(qs, self.min, self.max, self.moments.integral)
+        exact = self.moments.integral and histogram.exponent <= 0 and not (histogram.below or histogram.above)
+        if self.magnitudes is None or exact:
+            return dict(zip(qs, linear))
+        total, out = histogram.total, {}
+        for q, by_bins, (by_magnitude, bound) in zip(qs, linear, self.magnitudes.quantiles(qs, self.min, self.max)):
+            # In a pinned histogram's tails (beyond a reference's bins) the bins say little.
+            in_bins = histogram.below < q * total <= total - histogram.above
+            out[q] = by_magnitude if bound < (histogram.width if in_bins else math.inf) else by_bins
+        return out
 
     def estimate_outside(self, low: float | None, high: float | None) -> int:
         """About how many values lie below ``low`` or above ``high``, from the histogram (exact
@@ -164,6 +180,8 @@ class ColumnProfile:
                 finite = values[finite_mask]
                 column.infinite = column.rows - column.missing - int(finite.size)
             column.moments = Moments.of(finite, integral=True if physical == INTEGER else None)
+            if physical != DATETIME:  # seconds since 1970: a relative grid is no finer than the bins
+                column.magnitudes = Magnitudes.of(finite, column.moments.minimum, column.moments.maximum)
             low, high = column.moments.minimum, column.moments.maximum
             if grid is not None and grid.counts.size:
                 column.histogram = Histogram.on_grid(finite, low, high, grid)
@@ -197,6 +215,7 @@ class ColumnProfile:
             not_number_examples=tuple(dict.fromkeys(self.not_number_examples + other.not_number_examples))[:5])
         if physical in NUMERIC:
             merged.moments = (self.moments or Moments()).merge(other.moments or Moments())
+            merged.magnitudes = _merge_magnitudes(self, other)
             if self.histogram is None or other.histogram is None:
                 merged.histogram = self.histogram or other.histogram
             else:
@@ -245,6 +264,8 @@ class ColumnProfile:
             data["bins"] = self.bins
         if self.not_numbers:
             data["not_numbers"] = {"rows": self.not_numbers, "examples": list(self.not_number_examples)}
+        if self.magnitudes is not None:
+            data["magnitudes"] = self.magnitudes.to_dict()
         return data
 
     @classmethod
@@ -257,7 +278,8 @@ class ColumnProfile:
             CategoryCounts.from_dict(data["categories"]) if "categories" in data else None,
             DistinctSketch.from_dict(data["distinct"]), tuple(data.get("mixed_types", ())),
             int(data.get("bins", DEFAULT_BINS)), int(data.get("not_numbers", {}).get("rows", 0)),
-            tuple(map(str, data.get("not_numbers", {}).get("examples", ()))))
+            tuple(map(str, data.get("not_numbers", {}).get("examples", ()))),
+            Magnitudes.from_dict(data["magnitudes"]) if "magnitudes" in data else None)
 
 
 @dataclass
@@ -397,6 +419,18 @@ def profile_file(path_or_url, reference: Profile | None = None, *, chunk_rows: i
                            "Use profile() for in-memory data.")
     return profile(path_or_url, reference, chunk_rows=chunk_rows, bins=bins, on_bad_rows=on_bad_rows,
                    encoding=encoding)
+
+
+def _merge_magnitudes(a: ColumnProfile, b: ColumnProfile) -> Magnitudes | None:
+    """A part without numbers adds nothing; a part profiled before magnitudes were counted
+    leaves them unknown."""
+    if not b.count:
+        return a.magnitudes
+    if not a.count:
+        return b.magnitudes
+    if a.magnitudes is None or b.magnitudes is None:
+        return None
+    return a.magnitudes.merge(b.magnitudes)
 
 
 def _iso(seconds: float) -> str:

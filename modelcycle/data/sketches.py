@@ -1,9 +1,11 @@
-"""Mergeable summaries of one column: moments, a histogram on a power-of-two grid, a distinct-value
-sketch and category counts.
+"""Mergeable summaries of one column: moments, a histogram on a power-of-two grid, counts on a
+logarithmic grid, a distinct-value sketch and category counts.
 
 Each summary of a whole column equals the merge of the summaries of its parts:
-``Histogram`` and ``CategoryCounts`` (up to ``CategoryCounts.limit`` distinct values) and the
-distinct sketch exactly, ``Moments`` up to floating-point rounding (Chan et al.'s pairwise update).
+``Histogram``, ``Magnitudes`` and ``CategoryCounts`` (up to ``CategoryCounts.limit`` distinct values)
+and the distinct sketch exactly, ``Moments`` up to floating-point rounding (Chan et al.'s pairwise
+update). bench/sketches.py measures them against Apache DataSketches' KLL, REQ, t-digest, HLL and
+Theta sketches.
 
 The histogram's bins are ``[i * 2**e, (i + 1) * 2**e)`` for integers ``i``: every grid is a
 coarsening of every finer one, so two histograms always line up after coarsening the finer one,
@@ -298,6 +300,116 @@ def _bin_index(values: np.ndarray, exponent: int, start: int) -> np.ndarray:
     return np.subtract(index, start, out=index)
 
 
+# ---------------------------------------------------------------------- magnitudes
+# A float64 is sign, 11 exponent bits and 52 mantissa bits: its top MAGNITUDE_BITS mantissa bits
+# with the exponent name a bucket 1/2**MAGNITUDE_BITS of a power of two wide. MAGNITUDE_OCTAVES
+# powers of two below the largest magnitude are kept; smaller magnitudes count as zero.
+MAGNITUDE_BITS, MAGNITUDE_OCTAVES = 5, 24
+_STEPS = 1 << MAGNITUDE_BITS
+_SIDE = MAGNITUDE_OCTAVES * _STEPS  # buckets on each side of zero
+
+
+@dataclass
+class Magnitudes:
+    """Counts of finite values by sign and magnitude on a logarithmic grid, for quantiles of
+    heavy-tailed columns, where the histogram's equal bins span the extremes (on Cauchy data a
+    bin is wider than the distance from the median to p99).
+
+    The grid is fixed: bucket ``i`` of a side holds magnitudes from ``2**e * (1 + k/32)`` to
+    ``2**e * (1 + (k+1)/32)`` where ``e = i // 32 + top - 23`` and ``k = i % 32``, so a quantile read
+    from it is within 1/32 of its magnitude. Only the 24 powers of two below the largest magnitude
+    (exponent ``top``) are kept, a function of that magnitude alone, so merging parts keeps exactly
+    what the whole keeps; smaller magnitudes count in ``zero``."""
+
+    top: int = 0  # unbiased exponent of the largest magnitude: it lies in [2**top, 2**(top + 1))
+    zero: int = 0
+    negative: np.ndarray = field(default_factory=lambda: np.zeros(_SIDE, np.int64))
+    positive: np.ndarray = field(default_factory=lambda: np.zeros(_SIDE, np.int64))
+
+    @property
+    def total(self) -> int:
+        return self.zero + int(self.negative.sum()) + int(self.positive.sum())
+
+    @classmethod
+    def of(cls, values: np.ndarray, low: float, high: float) -> Magnitudes:
+        """Count finite float64 ``values``, whose min and max are ``low`` and ``high``."""
+        if values.size == 0:
+            return cls()
+        top = math.frexp(max(abs(low), abs(high)))[1] - 1
+        base = (top + 1023 - MAGNITUDE_OCTAVES + 1) * _STEPS  # biased exponent and mantissa bits
+        bits = scratch("magnitude_bits", values.size, np.uint64)
+        np.right_shift(np.ascontiguousarray(values, np.float64).view(np.uint64),
+                       np.uint64(52 - MAGNITUDE_BITS), out=bits)  # sign, exponent, top mantissa bits
+        index = scratch("magnitude_index", values.size, np.int64)
+        np.bitwise_and(bits, np.uint64((1 << (11 + MAGNITUDE_BITS)) - 1), out=index.view(np.uint64))
+        np.subtract(index, base - 1, out=index)  # 0: below the kept octaves (and zero itself); 1..: buckets
+        np.maximum(index, 0, out=index)
+        sign = np.right_shift(bits, np.uint64(11 + MAGNITUDE_BITS), out=bits).view(np.int64)
+        np.multiply(sign, _SIDE + 1, out=sign)  # negatives counted after the positives
+        np.add(index, sign, out=index)
+        counts = np.bincount(index, minlength=2 * (_SIDE + 1))
+        return cls(top, int(counts[0] + counts[_SIDE + 1]), counts[_SIDE + 2:].astype(np.int64),
+                   counts[1:_SIDE + 1].astype(np.int64))
+
+    def rescaled(self, top: int) -> Magnitudes:
+        """The same counts with the largest magnitude's exponent ``top`` (>= this one's)."""
+        shift = (top - self.top) * _STEPS
+        if shift == 0:
+            return Magnitudes(self.top, self.zero, self.negative.copy(), self.positive.copy())
+        sides = []
+        zero = self.zero
+        for side in (self.negative, self.positive):
+            moved = np.zeros(_SIDE, np.int64)
+            if shift < _SIDE:
+                moved[:_SIDE - shift] = side[shift:]
+            zero += int(side[:min(shift, _SIDE)].sum())
+            sides.append(moved)
+        return Magnitudes(top, zero, *sides)
+
+    def merge(self, other: Magnitudes) -> Magnitudes:
+        if other.total == 0:
+            return self.rescaled(self.top)
+        if self.total == 0:
+            return other.rescaled(other.top)
+        top = max(self.top, other.top)
+        a, b = self.rescaled(top), other.rescaled(top)
+        return Magnitudes(top, a.zero + b.zero, a.negative + b.negative, a.positive + b.positive)
+
+    def quantiles(self, qs, low: float, high: float) -> list[tuple[float, float]]:
+        """(estimate, bound) of each inverted-CDF quantile: interpolated within the bucket holding
+        it, as if its values were spread evenly there, and that bucket's width (clipped to the
+        column's [low, high]), which the error does not exceed."""
+        starts = 2.0 ** (np.arange(_SIDE) // _STEPS + self.top - MAGNITUDE_OCTAVES + 1) \
+            * (1.0 + (np.arange(_SIDE) % _STEPS) / _STEPS)
+        ends = starts * (1.0 + 1.0 / (_STEPS + np.arange(_SIDE) % _STEPS))
+        band = 2.0 ** (self.top - MAGNITUDE_OCTAVES + 1)
+        lows = np.concatenate([-ends[::-1], [-band], starts])
+        highs = np.concatenate([-starts[::-1], [band], ends])
+        counts = np.concatenate([self.negative[::-1], [self.zero], self.positive])
+        cumulative = np.cumsum(counts)
+        total = cumulative[-1]
+        out = []
+        for q in qs:
+            target = q * total
+            k = min(int(np.searchsorted(cumulative, target, side="left")), cumulative.size - 1)
+            a, b = min(max(lows[k], low), high), min(max(highs[k], low), high)
+            before = cumulative[k] - counts[k]
+            fraction = 0.0 if counts[k] == 0 else min(max((target - before) / counts[k], 0.0), 1.0)
+            out.append((float(a + fraction * (b - a)), float(b - a)))
+        return out
+
+    def to_dict(self) -> dict:
+        return {"top": self.top, "zero": self.zero, "negative": pack_array(self.negative),
+                "positive": pack_array(self.positive)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Magnitudes:
+        sides = [unpack_array(data[side], np.int64) for side in ("negative", "positive")]
+        if any(side.size != _SIDE for side in sides):
+            raise InvalidInput("The profile's magnitude counts are of another size; compute the profile again.")
+        return cls(int(data["top"]), int(data["zero"]), *sides)
+
+
 # ---------------------------------------------------------------------- distinct values
 def hash_numbers(values: np.ndarray) -> np.ndarray:
     """64-bit hashes (splitmix64) of float64 values; -0.0 and 0.0 hash alike. The result is a
@@ -364,16 +476,21 @@ class DistinctSketch:
         if self.hashes.size >= self.size:
             hashes = hashes[hashes < self.hashes[-1]]
         elif hashes.size > 8 * self.size:
-            # The size smallest of n uniform hashes lie below about size/n of the range; the
-            # fallback covers columns with few distinct values, where that cut keeps too few.
-            cut = hashes[hashes <= np.uint64(min(_TWO64 - 4096, 4.0 * self.size / hashes.size * _TWO64))]
-            unique = np.unique(cut)
-            if unique.size >= self.size:
-                hashes = unique
-            else:
-                import pandas as pd
+            # The size smallest of n distinct uniform hashes lie below about size/n of the range.
+            # A column with repeated values has fewer distinct ones: widen the cut until it keeps
+            # enough (each step 16 times wider), rather than deduplicating every hash at once.
+            fraction = 4.0 * self.size / hashes.size
+            while True:
+                if fraction >= 1.0:
+                    import pandas as pd
 
-                hashes = pd.unique(hashes)
+                    hashes = pd.unique(hashes)
+                    break
+                unique = np.unique(hashes[hashes <= np.uint64(min(_TWO64 - 4096, fraction * _TWO64))])
+                if unique.size >= self.size:
+                    hashes = unique
+                    break
+                fraction *= 16.0
         if hashes.size == 0:
             return
         merged = np.union1d(self.hashes, hashes)

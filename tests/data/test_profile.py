@@ -38,6 +38,11 @@ def assert_same_profile(a: Profile, b: Profile, rel: float = 1e-9) -> None:
                 assert x.mean == pytest.approx(y.mean, rel=rel, abs=1e-12)
             if x.count > 1:
                 assert x.std == pytest.approx(y.std, rel=1e-7, abs=1e-12)
+        assert (x.magnitudes is None) == (y.magnitudes is None), name
+        if x.magnitudes is not None:
+            mx, my = x.magnitudes, y.magnitudes
+            assert (mx.top, mx.zero) == (my.top, my.zero), name
+            assert mx.negative.tolist() == my.negative.tolist() and mx.positive.tolist() == my.positive.tolist()
 
 
 def test_statistics_match_numpy_and_pandas(frame):
@@ -101,6 +106,34 @@ def test_distinct_counts_large_64_bit_integers_one_by_one():
     # An integer and the equal float are one value, so integer and float parts still merge.
     merged = profile(pd.DataFrame({"x": [1, 2, 3]})).merge(profile(pd.DataFrame({"x": [3.0, 4.5]})))
     assert merged["x"].distinct == 4
+
+
+@pytest.mark.parametrize("draw", ["cauchy", "pareto", "lognormal"])
+def test_quantiles_of_heavy_tails_are_within_a_32nd_of_their_magnitude(draw):
+    rng = np.random.default_rng(4)
+    values = {"cauchy": rng.standard_cauchy(200_000), "pareto": rng.pareto(1.0, 200_000),
+              "lognormal": rng.lognormal(0, 2, 200_000)}[draw]
+    column = profile(pd.DataFrame({"x": values}))["x"]
+    zero_band = 2.0 ** (column.magnitudes.top - 23)  # magnitudes this small count as zero
+    for q, estimate in column.quantiles(QS).items():
+        truth = np.quantile(values, q, method="inverted_cdf")
+        assert abs(estimate - truth) <= max(abs(truth) / 32, zero_band), (q, estimate, truth)
+        assert abs(estimate - truth) <= column.histogram.width  # never worse than the bins
+    assert column.quantiles()[0.99] == pytest.approx(np.quantile(values, 0.99), rel=1 / 32)
+
+
+def test_profiles_stored_before_magnitudes_still_load_and_merge(frame):
+    new = profile(frame)
+    stored = new.to_dict()
+    for column in stored["columns"]:
+        column.pop("magnitudes", None)
+    old = Profile.from_dict(json.loads(json.dumps(stored)))
+    income = old["income k€"]
+    assert income.magnitudes is None
+    assert list(income.quantiles(QS).values()) == income.histogram.quantiles(QS, income.min, income.max)
+    merged = old.merge(new)
+    assert merged["income k€"].magnitudes is None and merged.rows == 2 * len(frame)
+    assert merged.merge(profile(frame.iloc[:0])).rows == 2 * len(frame)
 
 
 def test_infinite_values_are_counted_apart():
