@@ -26,6 +26,8 @@ _LAZY = {
         "get_model_version", "lineage", "model_history", "promote", "register_model", "rollback", "set_alias",
         "set_promotion_policy",
     ),
+    "modelcycle.serving.feedback": ("log_feedback", "read_predictions"),
+    "modelcycle.serving.batch": ("predict_batch",),
 }
 
 

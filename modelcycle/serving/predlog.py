@@ -26,10 +26,15 @@ import uuid
 from datetime import date, datetime, timezone
 from urllib.parse import quote, unquote
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from modelcycle import config
 from modelcycle.exceptions import InvalidInput
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +225,15 @@ def records_to_tables(records: list) -> list["pa.Table"]:
 
 
 # ------------------------------------------------------------------------- the log
+def _metrics():
+    """The server's Prometheus metrics, where they are installed: queue depth, dropped, written."""
+    try:
+        from modelcycle.serving import metrics
+    except ImportError:  # the log also runs outside a server (tests, scripts)
+        return None
+    return metrics
+
+
 class _Segment:
     __slots__ = ("records", "rows", "bytes", "row_bytes", "opened", "first_time_ms")
 
@@ -284,6 +298,7 @@ class PredictionLog:
         self.write_errors = 0
         self.records_lost = 0  # records of segments that could not be written
         self._closed = False
+        self._metrics = _metrics()
         self._thread = threading.Thread(target=self._run, name="modelcycle-prediction-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -302,6 +317,8 @@ class PredictionLog:
         if self._closed or (len(pending) >= self.queue_size and not self._wait_for_room()):
             with self._counts_lock:
                 self.dropped += 1
+            if self._metrics is not None:
+                self._metrics.log_dropped()
             return False
         # A deque's append is atomic and costs a tenth of a Queue's put, which takes a lock.
         pending.append((request_id, time_ms, model, version, endpoint, status, latency_ms, inputs, outputs,
@@ -391,6 +408,8 @@ class PredictionLog:
                 if markers or segment.opened + self.max_segment_age_s <= now:
                     del segments[key]
                     self._write(key, segment)
+            if self._metrics is not None:
+                self._metrics.log_queue_depth(len(pending))
             for marker in markers:
                 marker.done.set()
             if any(m.stop for m in markers):
@@ -426,6 +445,8 @@ class PredictionLog:
             if self._put_with_retry(table, folder, path):
                 self.rows_written += table.num_rows
                 self.segments_written += 1
+                if self._metrics is not None:
+                    self._metrics.log_written(table.num_rows)
             else:
                 with self._counts_lock:
                     self.write_errors += 1
@@ -445,23 +466,29 @@ class PredictionLog:
         return False
 
     def _put(self, table, folder: str, path: str) -> None:
-        import pyarrow.parquet as pq
+        put_table(self.fs, self._local, table, folder, path)
 
-        if self._local:
-            os.makedirs(folder, exist_ok=True)
-            hidden = f"{folder}/.{path.rsplit('/', 1)[-1]}.tmp"
-            try:
-                with open(hidden, "wb") as f:
-                    pq.write_table(table, f, compression="zstd")
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(hidden, path)
-            finally:
-                if os.path.exists(hidden):
-                    os.unlink(hidden)
-            return
-        import pyarrow as pa
 
-        buffer = pa.BufferOutputStream()
-        pq.write_table(table, buffer, compression="zstd")
-        self.fs.pipe_file(path, buffer.getvalue().to_pybytes())  # one PUT: the object appears whole
+def put_table(fs, local: bool, table, folder: str, path: str) -> None:
+    """Write ``table`` as the Parquet file ``path`` so that readers see all of it or nothing: a
+    local file under a hidden name in its folder, then renamed; an object in one PUT."""
+    import pyarrow.parquet as pq
+
+    if local:
+        os.makedirs(folder, exist_ok=True)
+        hidden = f"{folder}/.{path.rsplit('/', 1)[-1]}.tmp"
+        try:
+            with open(hidden, "wb") as f:
+                pq.write_table(table, f, compression="zstd")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(hidden, path)
+        finally:
+            if os.path.exists(hidden):
+                os.unlink(hidden)
+        return
+    import pyarrow as pa
+
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, compression="zstd")
+    fs.pipe_file(path, buffer.getvalue().to_pybytes())

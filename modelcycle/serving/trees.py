@@ -1,0 +1,183 @@
+"""scikit-learn tree ensembles compiled with numba, for batch scoring.
+
+A forest is walked row by row and tree by tree in scikit-learn (and in onnxruntime): each step
+is a branch the processor mispredicts about half the time. Here eight rows go down each tree
+together, without branches, so their steps overlap; a row block of every core does the same.
+The answers are scikit-learn's, bit for bit: the same float32 inputs against the same float64
+thresholds, the same missing-value rule, per-tree probabilities summed in the same order.
+
+Used when numba is installed (``pip install 'modelcycle[batch]'``) and the model is a random
+forest, extra-trees or decision tree with one output.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+SUPPORTED = {
+    "RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier", "ExtraTreeClassifier",
+    "RandomForestRegressor", "ExtraTreesRegressor", "DecisionTreeRegressor", "ExtraTreeRegressor",
+}
+WIDTH = 8  # rows walked together: as many as the registers hold
+
+
+def available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def supports(model_class: str) -> bool:
+    """Whether a model of this class (``module.Class``) compiles, judged from its name alone."""
+    module, _, name = model_class.rpartition(".")
+    return module.startswith("sklearn.") and name in SUPPORTED
+
+
+@lru_cache(maxsize=2)
+def _kernel(missing: bool):
+    """The walk over full blocks of WIDTH rows: for inputs without missing values, or (``missing``)
+    with them, each going where its node's ``missing_left`` says."""
+    import numba
+
+    @numba.njit(parallel=True, nogil=True, boundscheck=False, cache=True)
+    def walk(X, feature, threshold, missing_left, children, value, roots, depths, out):  # pragma: no cover - compiled
+        n_trees = roots.shape[0]
+        n_out = value.shape[1]
+        for b in numba.prange(X.shape[0] // WIDTH):
+            start = b * WIDTH
+            total = np.zeros((WIDTH, n_out))
+            nodes = np.empty(WIDTH, np.int64)
+            for t in range(n_trees):
+                for k in range(WIDTH):
+                    nodes[k] = roots[t]
+                for _ in range(depths[t]):
+                    for k in range(WIDTH):
+                        nd = nodes[k]
+                        nodes[k] = children[2 * nd + (X[start + k, feature[nd]] > threshold[nd])]
+                for k in range(WIDTH):
+                    for j in range(n_out):
+                        total[k, j] += value[nodes[k], j]
+            for k in range(WIDTH):
+                for j in range(n_out):
+                    out[start + k, j] = total[k, j]
+
+    @numba.njit(parallel=True, nogil=True, boundscheck=False, cache=True)
+    def walk_missing(X, feature, threshold, missing_left, children, value, roots, depths, out):  # pragma: no cover
+        n_trees = roots.shape[0]
+        n_out = value.shape[1]
+        for b in numba.prange(X.shape[0] // WIDTH):
+            start = b * WIDTH
+            total = np.zeros((WIDTH, n_out))
+            nodes = np.empty(WIDTH, np.int64)
+            for t in range(n_trees):
+                for k in range(WIDTH):
+                    nodes[k] = roots[t]
+                for _ in range(depths[t]):
+                    for k in range(WIDTH):
+                        node = nodes[k]
+                        x = X[start + k, feature[node]]
+                        left = (x <= threshold[node]) | ((x != x) & missing_left[node])
+                        nodes[k] = children[2 * node + 1 - left]
+                for k in range(WIDTH):
+                    for j in range(n_out):
+                        total[k, j] += value[nodes[k], j]
+            for k in range(WIDTH):
+                for j in range(n_out):
+                    out[start + k, j] = total[k, j]
+
+    return walk_missing if missing else walk
+
+
+class CompiledForest:
+    """A fitted scikit-learn tree model as flat arrays; leaves point at themselves, so every row
+    walks each tree for that tree's full depth."""
+
+    def __init__(self, estimator: Any):
+        trees = list(getattr(estimator, "estimators_", None) or [estimator])
+        self.classifier = hasattr(estimator, "classes_")
+        self.classes = np.asarray(estimator.classes_) if self.classifier else None
+        self.n_features = int(estimator.n_features_in_)
+        self.feature_names = [str(c) for c in getattr(estimator, "feature_names_in_", [])] or None
+        features, thresholds, missing, children, values, roots, depths = [], [], [], [], [], [], []
+        offset = 0
+        for tree in trees:
+            t = tree.tree_
+            n = t.node_count
+            leaf = t.children_left < 0
+            index = np.arange(n)
+            left = np.where(leaf, index, t.children_left) + offset
+            right = np.where(leaf, index, t.children_right) + offset
+            features.append(np.where(leaf, 0, t.feature))
+            thresholds.append(np.where(leaf, np.inf, t.threshold))
+            go_left = getattr(t, "missing_go_to_left", None)
+            missing.append(np.zeros(n, dtype=bool) if go_left is None else go_left.astype(bool) & ~leaf)
+            children.append(np.stack([left, right], axis=1).ravel())
+            value = t.value[:, 0, :].astype(np.float64)
+            if self.classifier:  # each tree votes with its leaf's class shares, as predict_proba does
+                sums = value.sum(axis=1, keepdims=True)
+                value = value / np.where(sums == 0, 1.0, sums)
+            values.append(value)
+            roots.append(offset)
+            depths.append(t.max_depth)
+            offset += n
+        # int32 indices: the walk runs a third faster than with int64
+        self.feature = np.concatenate(features).astype(np.int32)
+        # float32 thresholds rounded down: for a float32 x, x <= t32 exactly when x <= t (float64)
+        thresholds64 = np.concatenate(thresholds).astype(np.float64)
+        with np.errstate(over="ignore"):
+            t32 = thresholds64.astype(np.float32)
+        above = t32.astype(np.float64) > thresholds64
+        t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+        self.threshold = t32
+        self.missing_left = np.concatenate(missing)
+        self.children = np.concatenate(children).astype(np.int32)
+        self.value = np.ascontiguousarray(np.concatenate(values))
+        self.roots = np.asarray(roots, dtype=np.int32)
+        self.depths = np.asarray(depths, dtype=np.int64)
+        self.n_trees = len(trees)
+
+    @classmethod
+    def of(cls, estimator: Any) -> CompiledForest | None:
+        """The compiled form of ``estimator``, or None when it is not a one-output tree model."""
+        if type(estimator).__name__ not in SUPPORTED or not type(estimator).__module__.startswith("sklearn."):
+            return None
+        trees = getattr(estimator, "estimators_", None) or [estimator]
+        if any(getattr(t, "n_outputs_", 1) != 1 for t in trees) or getattr(estimator, "n_outputs_", 1) != 1:
+            return None
+        return cls(estimator)
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """The sum over trees of each row's leaf values: (n, classes) or (n, 1)."""
+        # scikit-learn predicts on float32. Column-major: the rows of a block read one feature
+        # from one cache line (the walk is half again as fast as on row-major rows).
+        X = np.asfortranarray(X, dtype=np.float32)
+        n = X.shape[0]
+        out = np.empty((n, self.value.shape[1]), dtype=np.float64)
+        missing = bool(np.isnan(X).any())
+        if missing and not self.missing_left.any():  # NaN goes right at every node: as +inf does
+            X, missing = np.asfortranarray(np.where(np.isnan(X), np.float32(np.inf), X)), False
+        walk = _kernel(missing)  # the walk that looks for missing values costs half again as much
+        arrays = (self.feature, self.threshold, self.missing_left, self.children, self.value, self.roots, self.depths)
+        full = n - n % WIDTH
+        if full:
+            walk(X, *arrays, out)
+        if full < n:  # the last rows, padded to a block
+            tail = np.zeros((WIDTH, X.shape[1]), dtype=np.float32, order="F")
+            tail[:n - full] = X[full:]
+            tail_out = np.empty((WIDTH, out.shape[1]))
+            walk(tail, *arrays, tail_out)
+            out[full:] = tail_out[:n - full]
+        return out
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs as ServedModel.predict gives them: "predict", and "predict_proba" for classifiers."""
+        total = self.raw(X)
+        if not self.classifier:
+            return {"predict": total[:, 0] / self.n_trees}
+        proba = total / self.n_trees
+        return {"predict": self.classes.take(np.argmax(proba, axis=1)), "predict_proba": proba}
