@@ -4,6 +4,9 @@ uses only the pinned bytes. On SQLite, PostgreSQL and through the server."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -114,3 +117,37 @@ def test_a_folder_changed_while_it_is_registered_is_refused(tracking, cancer, tw
     assert [h.action for h in tracking.store.model_history("fraud")] == ["register", "delete"]
     with pytest.raises(mc.NotFound):
         mc.load_model("models:/fraud@latest")
+
+
+def test_a_write_racing_a_registration_never_lands_after_the_pins(store, tmp_path):
+    """A writer rewrites a file of the folder as fast as it can while the folder is registered:
+    whichever commits first, the pinned digest is the folder's digest afterwards."""
+    run_id = store.create_run(store.create_experiment("race").id).id
+    contents = []
+    for i in range(2):
+        contents.append(tmp_path / f"content-{i}")
+        contents[-1].write_bytes(f"weights {i}".encode())
+    for round_ in range(6):
+        folder = f"model-{round_}"
+        store.log_artifact(run_id, contents[0], f"{folder}/weights.bin")
+        stop, refused = threading.Event(), []
+
+        def write(folder=folder, stop=stop, refused=refused):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    store.log_artifact(run_id, contents[i % 2], f"{folder}/weights.bin")
+                except mc.Conflict:
+                    refused.append(i)  # the pinned bytes are accepted again; the others are not
+                    return
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.01)
+        version = store.create_model_version("raced", run_id, folder, "ana")
+        time.sleep(0.01)
+        stop.set()
+        writer.join(30)
+        (info,) = store.list_artifact_files(run_id, folder)
+        assert version.files == {"weights.bin": info.digest}, f"round {round_}"
