@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.validation import parse_version
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -25,9 +26,10 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
         return ref, None
     if version == "latest":
         return name, None
-    if not version.isdigit() or int(version) < 1:
-        raise InvalidInput(f"The version in {ref!r} must be a positive number or 'latest'.")
-    return name, int(version)
+    try:
+        return name, parse_version("dataset", version)
+    except InvalidInput:
+        raise InvalidInput(f"The version in {ref!r} must be a positive number or 'latest'.") from None
 
 
 class RowDigest:
@@ -66,6 +68,13 @@ def canonical_type(arrow_type: pa.DataType) -> pa.DataType:
         return pa.timestamp("us", arrow_type.tz)
     if pa.types.is_date(arrow_type):
         return pa.date32()
+    if (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+            or pa.types.is_fixed_size_list(arrow_type)):  # Parquet renames a list's item "element"
+        return pa.list_(canonical_type(arrow_type.value_type))
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([pa.field(f.name, canonical_type(f.type)) for f in arrow_type])
+    if pa.types.is_map(arrow_type):
+        return pa.map_(canonical_type(arrow_type.key_type), canonical_type(arrow_type.item_type))
     return arrow_type
 
 
@@ -106,6 +115,8 @@ def column_hashes(array: pa.Array) -> np.ndarray:
         return hashes
     if pa.types.is_large_string(kind):
         return hash_array(array.cast(kind).to_numpy(zero_copy_only=False))
+    if pa.types.is_nested(kind):  # lists, structs, maps: by the text of their Python values
+        return hash_array(np.array([None if v is None else repr(v) for v in array.to_pylist()], dtype=object))
     if kind != array.type:
         array = array.cast(kind)
     return pd.util.hash_pandas_object(array.to_pandas(), index=False).to_numpy()
@@ -188,7 +199,7 @@ def check_upload(path: str | Path, digest: str, num_rows: int, num_columns: int,
             for batch in reader.iter_batches(row_groups=[group]):
                 found.update(batch)
                 rows += batch.num_rows
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, TypeError, ValueError) as exc:
         raise InvalidInput(f"The uploaded data is not a readable Parquet file ({exc}); upload the file "
                            "log_dataset wrote.") from None
     if (rows, len(names)) != (num_rows, num_columns):

@@ -83,6 +83,17 @@ def test_same_data_same_version_however_it_arrives(tracking, tmp_path):
     assert mc.log_dataset(data.assign(code=data["code"].astype("Float64")), name="kinds").ref == "kinds@3"
 
 
+def test_nested_columns_are_versioned_too(tracking):
+    table = pa.table({"tags": pa.array([["a", "b"], None, []]), "point": pa.array([{"x": 1}, {"x": 2}, None]),
+                      "n": [1, 2, 3]})
+    first = mc.log_dataset(table, name="nested")
+    wider = table.set_column(0, "tags", table["tags"].cast(pa.large_list(pa.large_string())))
+    assert mc.log_dataset(table.to_pandas(), name="nested").ref == first.ref == "nested@1"
+    assert mc.log_dataset(wider, name="nested").ref == "nested@1"
+    assert mc.log_dataset(table.slice(0, 2), name="nested").ref == "nested@2"
+    assert mc.load_dataset("nested@1")["tags"].tolist()[0].tolist() == ["a", "b"]
+
+
 def test_already_normal_data_keeps_the_digest_it_had():
     """Numpy and pandas' own dtypes were hashed as they came; normalising must not move them."""
     import hashlib
