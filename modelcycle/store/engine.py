@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from modelcycle import config
-from modelcycle.exceptions import InvalidInput
+from modelcycle.exceptions import InvalidInput, StoreUnavailable
 
 
 def make_engine(uri: str) -> Engine:
@@ -50,7 +50,12 @@ def _use_wal(cursor, busy_timeout_ms: int) -> None:
 
 def _sqlite_engine(url) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. MODELCYCLE_HOME names a file
+            raise StoreUnavailable(f"Cannot open the database {url.database}: its folder {str(folder)!r} "
+                                   f"cannot be created ({exc.strerror}).") from None
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
     synchronous = config.sqlite_synchronous()
     busy_timeout = config.sqlite_busy_timeout_ms()

@@ -169,3 +169,13 @@ def test_server_refuses_stores_it_cannot_open_before_announcing_itself(tmp_path,
     out = main_("server", "--artifacts", str(a_file), "--port", "5999")
     clean_failure(out, 2, "--artifacts", str(a_file), "not a folder")
     assert out.stdout == ""
+
+
+def test_a_home_that_is_a_file_exits_6_naming_it(tmp_path, monkeypatch, main_):
+    from modelcycle.store import clear_store_cache
+
+    home = tmp_path / "home-file"
+    home.write_text("x")
+    monkeypatch.setenv("MODELCYCLE_HOME", str(home))
+    clear_store_cache()
+    clean_failure(main_("runs", "ls"), 6, "Cannot open the database", str(home))
