@@ -210,6 +210,10 @@ class InferenceService:
 
     def close(self) -> None:
         self.batcher.close()
+        with self._loaded_lock:
+            if self._loaded is not None:
+                metrics.model_unloaded(*self._loaded[:3])
+                self._loaded = None
 
 
 # ---------------------------------------------------------------------- HTTP
@@ -367,6 +371,8 @@ class _Handlers:
 
     async def metrics(self, request: Request) -> Response:
         started = perf_counter()
+        if self.service.ready:
+            self.service.current()  # a version swapped in since the last request is reported as loaded
         body, content_type = await run_in_threadpool(metrics.render)
         response = _raw(body, 200, self.service.holder.current, None, content_type)
         self.service.record(None, "metrics", 200, started, None)

@@ -114,3 +114,19 @@ def test_metrics_add_up_across_worker_processes(tmp_path):
     assert _value(samples, "modelcycle_serving_requests_in_flight") == 5  # the dead worker's share is gone
     assert _value(samples, "modelcycle_serving_model_loaded", backend="onnx", **labels) == 1
     assert _value(samples, "modelcycle_serving_requests_total", **labels) == 7  # counters keep what was counted
+
+
+def test_a_swapped_in_version_is_reported_loaded_without_waiting_for_a_request(served_models):
+    from modelcycle.serving.app import ServerThread, StaticHolder, create_app
+    from modelcycle.serving.settings import ServingSettings
+
+    holder = StaticHolder(served_models["digits"])
+    with ServerThread(create_app(holder, ServingSettings())) as server:
+        samples = _samples(httpx.get(server.url + "/metrics").text)
+        assert _value(samples, "modelcycle_serving_model_loaded", model="digits", version="1") == 1
+        holder.current = served_models["fruit"]  # what a holder's swap does
+        samples = _samples(httpx.get(server.url + "/metrics").text)
+        assert _value(samples, "modelcycle_serving_model_loaded", model="fruit", version="1") == 1
+        assert _value(samples, "modelcycle_serving_model_loaded", model="digits", version="1") == 0
+        response = httpx.get(server.url + "/v2/models/fruit")
+        assert response.status_code == 200 and response.headers["x-modelcycle-model-version"] == "1"
