@@ -215,8 +215,9 @@ class _Source:
         through the manifest, itself one of them)."""
         pinned = self.version.files
         if MANIFEST_FILE not in pinned:
-            raise NotFound(f"There is no model in {self._where()}: its folder runs:/{self.run_id}/{self.path} held no "
-                           f"{MANIFEST_FILE} when it was registered. Register a model logged with mc.log_model.")
+            raise NotFound(f"There is no model in {self._where()}: no {MANIFEST_FILE} was pinned when it was registered "
+                           f"(its folder runs:/{self.run_id}/{self.path} held none, or the tracking server is older "
+                           "than this client). Register a model logged with mc.log_model.")
         for rel, digest in sorted(pinned.items()):
             if self.digests.get(rel) != digest:
                 raise Conflict(f"The file {rel!r} of {self._where()} is not the one registered: the run's folder "

@@ -151,3 +151,14 @@ def test_a_write_racing_a_registration_never_lands_after_the_pins(store, tmp_pat
         writer.join(30)
         (info,) = store.list_artifact_files(run_id, folder)
         assert version.files == {"weights.bin": info.digest}, f"round {round_}"
+
+
+def test_a_version_registered_from_an_empty_folder_stays_empty(tracking, cancer, two_models):
+    X, _ = cancer
+    with mc.start_run(experiment="integrity") as run:
+        pass
+    tracking.store.create_model_version("empty", run.id, "model", "ana")  # the store does not check the folder
+    with pytest.raises(mc.Conflict, match="version 1 of 'empty'"):
+        mc.log_model(two_models[0], "model", input_example=X.head(10), run_id=run.id)
+    with pytest.raises(mc.NotFound, match=r"no model.yaml was pinned when it was registered"):
+        mc.load_model("models:/empty/1")
