@@ -15,7 +15,9 @@ from modelcycle.store.validation import INT64_MAX, INT64_MIN, check_text
 
 
 def search_fingerprint(*arguments: object) -> str:
-    return hashlib.sha256(orjson.dumps(arguments, option=orjson.OPT_NON_STR_KEYS)).hexdigest()[:16]
+    """Of the search's arguments (text, numbers, lists): repr, as it takes any text, even text
+    the search then refuses."""
+    return hashlib.sha256(repr(arguments).encode()).hexdigest()[:16]
 
 
 def encode_page_token(place: Sequence[object], search: str) -> str:

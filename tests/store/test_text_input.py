@@ -99,3 +99,10 @@ def test_nothing_was_written_by_the_refused_calls(store, world):
     assert [m.name for m in store.list_registered_models()] == ["m"]
     assert [v.version for v in store.list_model_versions("m")] == [1]
     assert [d.ref for d in store.list_datasets()] == ["d@1"]
+
+
+@pytest.mark.parametrize("arguments", [dict(filter="name = '\ud800'"), dict(order_by=["params.`\ud800`"]),
+                                       dict(filter="name = '\ud800'", page_token="x")])
+def test_a_search_with_a_lone_surrogate_is_invalid_input(store, arguments):
+    with pytest.raises(InvalidInput):
+        store.search_runs(None, **arguments)
