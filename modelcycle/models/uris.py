@@ -17,7 +17,9 @@ from urllib.parse import unquote, urlparse
 from modelcycle.exceptions import InvalidInput, NotFound
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ModelVersion, Stage
-from modelcycle.store.validation import check_artifact_path, check_model_name, check_run_id
+from modelcycle.store.validation import (
+    check_artifact_path, check_model_name, check_run_id, is_version_text, parse_version,
+)
 
 _URI_HELP = ("use runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>@<alias>, "
              "models:/<name>@production or <name>@<version|alias|stage>")
@@ -71,7 +73,7 @@ def parse_ref(ref: str) -> tuple[str, str]:
         name, _, selector = body.rpartition("@")
     elif "/" in body:
         name, _, selector = body.rpartition("/")
-        if not selector.isdigit():
+        if not is_version_text(selector):
             raise InvalidInput(f"In {ref!r}, the part after '/' must be a version number; {_URI_HELP}.")
     else:
         name, selector = body, "latest"
@@ -82,8 +84,8 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 def resolve_version(store: Store, ref: str) -> ModelVersion:
     name, selector = parse_ref(ref)
-    if selector.isdigit():
-        return store.get_model_version(name, int(selector))
+    if is_version_text(selector):
+        return store.get_model_version(name, parse_version("model", selector))
     lowered = selector.lower()
     if lowered == "latest":
         latest = store.get_registered_model(name).latest_version

@@ -23,6 +23,7 @@ from modelcycle.server.openapi import declare_errors
 from modelcycle.server.uploads import file_chunks, spooled
 from modelcycle.store.entities import Metric, RunStatus, ViewType, float_to_wire
 from modelcycle.store.sql import SqlStore
+from modelcycle.store.validation import parse_version
 
 log = logging.getLogger("modelcycle.server")
 
@@ -275,9 +276,7 @@ def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
 def _version(text: str) -> int | None:
     if text == "latest":
         return None
-    if not text.isdigit():
-        raise InvalidInput(f"A dataset version is a number or 'latest'; got {text!r}.")
-    return int(text)
+    return parse_version("dataset", text)
 
 
 def app_from_env() -> FastAPI:

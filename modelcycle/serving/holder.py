@@ -36,6 +36,7 @@ class Ref:
         from pathlib import Path
 
         from modelcycle.models.uris import parse_ref
+        from modelcycle.store.validation import is_version_text
 
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("Name the model to serve, e.g. `modelcycle serve fraud@production`, "
@@ -48,8 +49,9 @@ class Ref:
             return cls(text, text, folder.resolve().name or "model", movable=False)
         name, selector = parse_ref(text)
         # A version number never moves; an alias, a stage or "latest" does.
-        return cls(text, f"models:/{name}@{selector}" if not selector.isdigit() else f"models:/{name}/{selector}",
-                   name, movable=not selector.isdigit())
+        fixed = is_version_text(selector)
+        return cls(text, f"models:/{name}/{selector}" if fixed else f"models:/{name}@{selector}",
+                   name, movable=not fixed)
 
 
 class ModelHolder:

@@ -18,7 +18,7 @@ from modelcycle.store.entities import (
 )
 from modelcycle.store.validation import (
     check_alias, check_artifact_path, check_experiment_id, check_file_to_log, check_metrics, check_model_name,
-    check_model_version, check_params, check_run_id, check_tag_value, check_tags,
+    check_model_version, check_params, check_run_id, check_tag_value, check_tags, check_version,
 )
 
 
@@ -184,7 +184,7 @@ class RestStore(Store):
         return DatasetVersion.from_dict(body)
 
     def get_dataset(self, name: str, version: int | None = None) -> DatasetVersion:
-        which = "latest" if version is None else str(int(version))
+        which = "latest" if version is None else str(check_version("dataset", version))
         return DatasetVersion.from_dict(
             self._json("GET", f"/api/datasets/{quote(name, safe='')}/versions/{which}"))
 
@@ -193,7 +193,8 @@ class RestStore(Store):
         return [DatasetVersion.from_dict(d) for d in data["datasets"]]
 
     def open_dataset(self, name: str, version: int) -> Iterator[bytes]:
-        return self._download(f"/api/datasets/{quote(name, safe='')}/versions/{int(version)}/data")
+        version = check_version("dataset", version)
+        return self._download(f"/api/datasets/{quote(name, safe='')}/versions/{version}/data")
 
     def link_dataset(self, run_id: str, name: str, version: int, role: str) -> None:
         self._send("POST", f"/api/runs/{_run(run_id)}/inputs",
@@ -201,6 +202,8 @@ class RestStore(Store):
 
     def dataset_uses(self, run_id: str | None = None, name: str | None = None,
                      version: int | None = None) -> list[DatasetUse]:
+        if version is not None:
+            check_version("dataset", version)
         params = {k: v for k, v in {"run_id": run_id, "name": name, "version": version}.items()
                   if v is not None}
         return [DatasetUse.from_dict(u) for u in self._json("GET", "/api/dataset-uses", params=params)["uses"]]

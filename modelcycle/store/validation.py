@@ -212,6 +212,24 @@ def check_model_version(version: object) -> int:
     return check_version("model", version)
 
 
+_VERSION_TEXT = re.compile(r"[0-9]+")
+
+
+def is_version_text(text: str) -> bool:
+    """Whether ``text`` is written as a version number (ASCII digits), not as an alias or a stage."""
+    return _VERSION_TEXT.fullmatch(text) is not None
+
+
+def parse_version(kind: str, value: object) -> int:
+    """A dataset or model version given as an int or as text ("3"): the one reader of versions.
+    Only ASCII digits are digits here; "²" or "٣" (digits to ``str.isdigit``) are InvalidInput."""
+    if isinstance(value, str):
+        if not is_version_text(value) or len(value) > 10:
+            raise InvalidInput(f"A {kind} version is a positive integer; got {value!r}.")
+        value = int(value)
+    return check_version(kind, value)
+
+
 def check_audit(user: object, reason: object) -> tuple[str, str]:
     """Who made a registry change and why, as the audit log keeps them."""
     if not isinstance(user, str) or not user.strip():
