@@ -17,8 +17,8 @@ from modelcycle.store.entities import (
     RunStatus, Stage, Transition, ViewType, float_from_wire,
 )
 from modelcycle.store.validation import (
-    check_alias, check_artifact_path, check_experiment_id, check_file_to_log, check_metrics, check_model_name,
-    check_model_version, check_params, check_run_id, check_tag_value, check_tags, check_version,
+    check_alias, check_artifact_path, check_dataset_name, check_experiment_id, check_file_to_log, check_metrics,
+    check_model_name, check_model_version, check_params, check_run_id, check_tag_value, check_tags, check_version,
 )
 
 
@@ -175,6 +175,7 @@ class RestStore(Store):
     # ------------------------------------------------------------------ datasets
     def log_dataset(self, name: str, digest: str, data_file: str | Path, source: str,
                     num_rows: int, num_columns: int, schema: str, profile: str) -> DatasetVersion:
+        check_dataset_name(name)
         meta = orjson.dumps({"digest": digest, "source": source, "num_rows": num_rows,
                              "num_columns": num_columns, "schema": schema, "profile": profile})
         with open(data_file, "rb") as handle:

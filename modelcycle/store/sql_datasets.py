@@ -8,11 +8,13 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from modelcycle.exceptions import InvalidInput, NotFound, StoreUnavailable
+from modelcycle.exceptions import NotFound, StoreUnavailable
 from modelcycle.store import schema as t
 from modelcycle.store.entities import DatasetUse, DatasetVersion
 from modelcycle.store.sql_registry import now_ms
-from modelcycle.store.validation import check_dataset_role, check_name, check_run_id, check_text, check_version
+from modelcycle.store.validation import (
+    check_dataset_name, check_dataset_role, check_name, check_run_id, check_text, check_version,
+)
 
 
 class SqlDatasets:
@@ -22,10 +24,7 @@ class SqlDatasets:
     # ------------------------------------------------------------------ datasets
     def log_dataset(self, name: str, digest: str, data_file: str | Path, source: str,
                     num_rows: int, num_columns: int, schema: str, profile: str) -> DatasetVersion:
-        check_name("dataset", name)
-        if "@" in name or "/" in name:
-            raise InvalidInput(f"A dataset name cannot contain '@' (it separates the version) or '/'; "
-                               f"got {name!r}.")
+        check_dataset_name(name)
         for what, text in (("digest", digest), ("source", source), ("schema", schema), ("profile", profile)):
             check_text(f"The dataset {what}", text)
         existing = self._dataset_by_digest(name, digest)

@@ -183,10 +183,23 @@ def check_model_name(name: object) -> str:
     if any(c in name for c in _MODEL_NAME_FORBIDDEN) or name != name.strip():  # type: ignore[union-attr]
         raise InvalidInput(f"A model name cannot contain '@', '/' or ':' (they separate versions and "
                            f"aliases in model URIs) nor start or end with spaces; got {name!r}.")
+    return _check_path_segment("model", name)  # type: ignore[arg-type]
+
+
+def check_dataset_name(name: object) -> str:
+    check_name("dataset", name)
+    if "@" in name or "/" in name:  # type: ignore[operator]
+        raise InvalidInput(f"A dataset name cannot contain '@' (it separates the version) or '/'; "
+                           f"got {name!r}.")
+    return _check_path_segment("dataset", name)  # type: ignore[arg-type]
+
+
+def _check_path_segment(kind: str, name: str) -> str:
+    """A name the server's URLs carry as one path segment."""
     if name in (".", ".."):
-        raise InvalidInput(f"A model name cannot be '.' or '..': in a URL they name the folder or its parent, "
-                           f"so the model could not be reached over REST; got {name!r}.")
-    return name  # type: ignore[return-value]
+        raise InvalidInput(f"A {kind} name cannot be '.' or '..': in a URL they name the folder or its "
+                           f"parent, so the {kind} could not be reached over REST; got {name!r}.")
+    return name
 
 
 def check_alias(alias: object) -> str:

@@ -65,3 +65,35 @@ def test_the_server_answers_400_for_a_version_that_is_not_one(tracking_server, v
         response = httpx.get(tracking_server.url + path)
         assert 400 <= response.status_code < 500 and response.status_code != 404, (path, response.text)
         assert response.json()["error"] == "INVALID_INPUT", path
+
+
+# ---------------------------------------------------------------------------- names
+@pytest.mark.parametrize("name", [".", ".."])
+def test_model_names_a_url_cannot_carry_are_refused(store, name):
+    run = store.create_run(store.create_experiment("e").id)
+    for call in (lambda: store.create_registered_model(name), lambda: store.create_model_version(name, run.id, "m", "ana"),
+                 lambda: store.get_registered_model(name)):
+        with pytest.raises(InvalidInput, match="'.' or '..'"):
+            call()
+    assert store.list_registered_models() == []
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_dataset_names_a_url_cannot_carry_are_refused(store, tmp_path, name):
+    with pytest.raises(InvalidInput, match="'.' or '..'"):
+        store.log_dataset(name, **dataset_version(3, tmp_path))
+    assert store.list_datasets() == []
+
+
+@pytest.mark.parametrize("name", ["...", ".m", "m.", "a..b", "%2e", "%2e%2e", "a b", "?x#y"])
+def test_names_with_dots_and_url_characters_go_everywhere(store, tmp_path, name):
+    run = store.create_run(store.create_experiment("e").id)
+    store.create_model_version(name, run.id, "model", "ana")
+    assert store.get_registered_model(name).name == name
+    assert store.get_model_version(name, 1).name == name
+    store.set_registered_model_tag(name, "k", "v")
+    assert store.model_history(name)[0].name == name
+    version = dataset_version(3, tmp_path)
+    store.log_dataset(name, **version)
+    assert store.get_dataset(name, 1).name == name
+    assert b"".join(store.open_dataset(name, 1)) == version["data_file"].read_bytes()
