@@ -12,12 +12,14 @@ import hashlib
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -508,9 +510,119 @@ def test_fuzzed_searches_never_get_a_5xx(session, run_id, body):
         assert set(response.json()) == {"runs", "next_page_token"}
 
 
-def test_the_server_survives_the_fuzzing(server, api):
-    assert _server_alive(server.url)
-    assert server.proc.poll() is None
+# Path segments as a client percent-encodes them (any Unicode), and the bytes a hostile one
+# writes: NUL, a superscript two, bytes that are not UTF-8, broken escapes, dot segments, an
+# encoded slash, newlines, numbers past every width, huge segments.
+_segments = st.one_of(
+    st.text(max_size=20).map(lambda text: quote(text, safe="")),
+    st.sampled_from(["%00", "a%00b", "%C2%B2", "%FF", "%C3", "%ED%A0%80", "%", "%zz", "..", ".", "%2E%2E", "%2F",
+                     "a%2Fb", "%5C..%5C", "%0A", "%0D%0A", "%20", "-1", "0", "2147483648", "9" * 40, "1.5", "1e3",
+                     "latest", "NaN", "x" * 4000, "%F0%9F%98%80" * 300]),
+)
+_queries = st.one_of(
+    st.sampled_from(["", "?", "?key=", "?key=%00", "?view=%FF&name=%C2%B2", "?path=..%2F..", "?version=-1",
+                     "?key=a&key=b", "?include_deleted=maybe", "?run_id=%00", "?name"]),
+    _segments.map(lambda s: f"?key={s}&name={s}&path={s}&view={s}&version={s}&run_id={s}&include_deleted={s}"),
+)
+
+
+def _raw_request(port: int, method: str, target: str, body: bytes = b"", headers: str = "") -> tuple[int, dict, bytes]:
+    """One request written byte for byte (no client normalises its path), and its answer."""
+    head = (f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode("ascii") + body)
+        answer = b""
+        while chunk := sock.recv(1 << 16):
+            answer += chunk
+    head_bytes, _, payload = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head_bytes.decode("latin-1").split("\r\n")
+    fields = dict(line.lower().split(": ", 1) for line in lines if ": " in line)
+    if fields.get("transfer-encoding") == "chunked":
+        payload = _unchunk(payload)
+    return int(status_line.split()[1]), fields, payload
+
+
+def _unchunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size, _, data = data.partition(b"\r\n")
+        if not int(size, 16):
+            break
+        out, data = out + data[:int(size, 16)], data[int(size, 16) + 2:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def routes(tracking_server) -> list[tuple[str, str]]:
+    spec = httpx.get(tracking_server.url + "/openapi.json").json()
+    return sorted((method.upper(), path) for path, item in spec["paths"].items() for method in item if "{" in path)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzzed_path_segments_never_get_a_5xx(server, run_id, routes, data):
+    method, template = data.draw(st.sampled_from(routes), label="route")
+    known = {"run_id": run_id, "experiment_id": "1", "version": "1", "name": "m", "alias": "champion", "path": "a"}
+    target = re.sub(r"\{(\w+)\}", lambda m: data.draw(_segments | st.just(known[m.group(1)]), label=m.group(1)),
+                    template) + data.draw(_queries, label="query")
+    status, headers, payload = _raw_request(server.port, method, target, b"{}")
+    __import__("hypothesis").event(f"status {status}")
+    assert status < 500, (target, payload)
+    if status >= 400:
+        assert headers["content-type"].startswith("application/json"), (target, headers, payload)
+        body = json.loads(payload)
+        assert set(body) == {"error", "message"} and body["message"], (target, body)
+
+
+# Requests no HTTP client sends. The server may refuse each as it likes, but it must go on
+# serving: the same process, no traceback in its log, the next requests answered.
+_HOSTILE = [
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"GET /api/health HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"GET /api/health\r\n\r\n",
+    b"GET /api/r\xc3\xa9ns HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /api/experiments HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+    b"POST /api/experiments HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}",
+    b"POST /api/experiments HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 9\r\n\r\n{}",
+    b"POST /api/experiments HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    b"POST /api/experiments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na",
+    b"POST /api/runs/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"fil\r\n",
+    b"PUT /api/runs/" + b"0" * 32 + b"/artifacts/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc",
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\n",  # and never the blank line
+]
+
+
+def test_the_server_survives_the_fuzzing(server, api, run_id):
+    log_start = server.log.stat().st_size
+    pid = server.proc.pid
+    idle = socket.create_connection(("127.0.0.1", server.port))  # held open, saying nothing, throughout
+    try:
+        for raw in _HOSTILE:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(raw)
+                sock.shutdown(socket.SHUT_WR)
+                try:
+                    answer = sock.recv(1 << 16)
+                except (TimeoutError, ConnectionResetError):
+                    answer = b""
+            assert not answer.startswith(b"HTTP/1.1 5"), (raw[:60], answer[:300])
+            assert _server_alive(server.url), raw[:60]
+        # The requests that pass the HTTP parser are the app's: a 4xx in the JSON error shape.
+        status, headers, payload = _raw_request(server.port, "POST", "/api/experiments", b'{"name": ')
+        assert status == 400 and json.loads(payload)["error"] == "INVALID_INPUT"
+    finally:
+        idle.close()
+    assert server.proc.poll() is None and server.proc.pid == pid
+    assert api("POST", f"/api/runs/{run_id}/batch", json={"params": {"after": "fuzzing"}}).status_code == 204
+    assert api("GET", f"/api/runs/{run_id}").json()["params"] == {"after": "fuzzing"}
+    log = server.log.read_bytes()[log_start:].decode(errors="replace")
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
 
 
 # ---------------------------------------------------------------------- OpenAPI
@@ -702,8 +814,11 @@ def test_an_interrupted_upload_leaves_no_artifact(own_server, framing):
     else:  # one 1 MiB chunk, and never the closing zero-length chunk
         _raw_put(own_server.port, path, "Transfer-Encoding: chunked\r\n",
                  f"{1 << 20:x}\r\n".encode() + b"x" * (1 << 20) + b"\r\n")
-    # The server notices the broken connection and removes what it had spooled.
+    # The server notices the broken connection and removes what it had spooled, without
+    # taking the client's hang-up for an error of its own.
     assert _wait_until(lambda: _spooled(own_server) == []), _spooled(own_server)
+    assert _wait_until(lambda: "client went away" in own_server.log.read_text())
+    assert "Traceback" not in own_server.log.read_text()
     assert [a.path for a in client.list_artifacts(run.id)] == ["kept.txt"]
     assert client.list_artifacts(run.id, "partial") == []
     with pytest.raises(mc.NotFound):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -81,12 +82,21 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                            max_leaves=8)
 
 
+# The run's own id, or a segment of any Unicode text, percent-encoded as a client sends it.
+run_segments = st.text(max_size=40).map(lambda text: quote(text, safe="")) | st.sampled_from(
+    ["%00", "%C2%B2", "%FF", "..", "%2E%2E", "%2F", "0" * 32 + "%00", "F" * 32, "x" * 5000])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=st.dictionaries(st.sampled_from(["metrics", "params", "tags", "filter", "order_by", "max_results",
-                                             "experiment_ids", "view", "page_token"]), json_values, max_size=4))
-def test_fuzzed_bodies_never_get_a_500(server, run_id, body):
-    for path in (f"/api/runs/{run_id}/batch", "/api/runs/search"):
-        assert httpx.post(server.url + path, json=body).status_code < 500
+                                             "experiment_ids", "view", "page_token"]), json_values, max_size=4),
+       segment=st.none() | run_segments)
+def test_fuzzed_bodies_never_get_a_500(server, run_id, body, segment):
+    for path in (f"/api/runs/{segment or run_id}/batch", "/api/runs/search"):
+        response = httpx.post(server.url + path, json=body)
+        assert response.status_code < 500, (path, response.text)
+        if response.status_code >= 400:
+            assert set(response.json()) == {"error", "message"}, (path, response.text)
 
 
 def test_openapi_is_served(server):
