@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Route
 
 import modelcycle
@@ -60,6 +61,14 @@ def create_app(store: SqlStore) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError):
         return _error(400, InvalidInput.code, _describe_validation(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _exc: ClientDisconnect):
+        # Not the server's error: the client hung up before the end of its body (an upload
+        # broken off). Nothing was stored, and nobody reads this answer.
+        log.warning("client went away during %s %s", request.method, request.url.path)
+        return _error(400, InvalidInput.code,
+                      "The connection closed before the end of the request body; send it again.")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
