@@ -136,6 +136,61 @@ def _print_registry(r: dict) -> None:
         f"(probabilities within {r['onnx_diff']:.1g} on the example checked at logging)."))
 
 
+def _serving_demo(X_test, y_test) -> dict:
+    """Serve Production in this process on a free port, ask it over V2 and /invocations, and
+    score the eval rows in batch."""
+    import httpx
+    import pandas as pd
+
+    from modelcycle.serving.app import ServerThread, create_app
+    from modelcycle.serving.batch import predict_batch
+    from modelcycle.serving.holder import ModelHolder, Ref, store_resolver
+    from modelcycle.serving.predlog import PredictionLog
+    from modelcycle.serving.runtime import ServedModel
+    from modelcycle.tracking.fluent import client
+
+    store = client().store
+    ref = Ref.parse(f"{MODEL_NAME}@production")
+    holder = ModelHolder(ref, lambda uri: ServedModel.load(uri, store=store), store_resolver(ref, store))
+    holder.load_initial()
+    row = X_test.head(1)
+    with PredictionLog() as log, ServerThread(create_app(holder, log=log)) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        v2 = http.post(f"/v2/models/{MODEL_NAME}/infer", json={"inputs": [
+            {"name": column, "datatype": "FP64", "shape": [1], "data": [float(row[column].iloc[0])]}
+            for column in row.columns]})
+        invocations = http.post("/invocations", json={"dataframe_split": {
+            "columns": list(X_test.columns), "data": X_test.head(3).to_numpy().tolist()}})
+        served_version = v2.headers.get("x-modelcycle-model-version")
+    eval_file = Path(config.home()) / "quickstart" / "eval.parquet"
+    X_test.assign(target=y_test.to_numpy()).to_parquet(eval_file, index=False)
+    scored_file = eval_file.with_name("eval-scored.parquet")
+    batch = predict_batch(f"{MODEL_NAME}@production", str(eval_file), str(scored_file), progress=False)
+    scored = pd.read_parquet(scored_file, columns=["target", "prediction"])
+    from modelcycle.serving.feedback import read_predictions
+
+    logged = read_predictions(MODEL_NAME)
+    return {"url": server.url, "v2": v2.json(), "invocations": invocations.json(), "version": served_version,
+            "batch": batch, "eval_file": eval_file, "scored_file": scored_file, "logged": len(logged),
+            "log_uri": log.uri,
+            "batch_accuracy": float((scored["prediction"] == scored["target"]).mean())}
+
+
+def _print_serving(s: dict) -> None:
+    outputs = {o["name"]: o["data"] for o in s["v2"]["outputs"]}
+    proba = outputs.get("predict_proba", [None, None])
+    batch = s["batch"]
+    console.print(Text.assemble(
+        "\nServing: ", (f"{MODEL_NAME}@production", "bold"), f" answered on {s['url']} as version {s['version']}:\n"
+        f"  V2  POST /v2/models/{MODEL_NAME}/infer  -> predict {outputs['predict']}, predict_proba "
+        f"{[round(p, 3) for p in proba]}\n"
+        f"  MLflow  POST /invocations (3 rows)     -> {s['invocations']}\n"
+        f"  Batch: {batch.scored} eval rows scored in {batch.seconds:.2f} s ({batch.backend}), accuracy "
+        f"{s['batch_accuracy']:.3f} -> {s['scored_file']}\n"
+        f"  Prediction log: {s['logged']} rows of the two requests, as Parquet under {s['log_uri']} "
+        "(mc.read_predictions)"))
+
+
 def run_quickstart(experiment: str = "quickstart") -> list[str]:
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
@@ -189,6 +244,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     report_path.write_text(render_html(validation, f"Fresh batch against {train_set.ref}"), encoding="utf-8")
 
     registry = _registry_demo(page.runs, X_test)
+    serving = _serving_demo(X_test, y_test)
 
     rows = [{"run_id": r.id, "name": r.name, "model": r.params.get("model"),
              **{k: r.metrics[k].value for k in ("roc_auc", "accuracy", "f1", "log_loss")}}
@@ -203,6 +259,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"{len(drifted)} of {len(validation.drift.columns) if validation.drift else 0} columns drifted"
         + (f" ({', '.join(drifted)})" if drifted else "") + f".\n  Drift report: {report_path}"))
     _print_registry(registry)
+    _print_serving(serving)
     console.print(Text.assemble(
         "\nBest: ", (best.name, "bold"), f" (roc_auc {best.metrics['roc_auc'].value:.4f}).  "
         f"Validation-loss curves: {plot_path}\n\n"
@@ -217,6 +274,8 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"  modelcycle models lineage {MODEL_NAME}@production\n"
         f"  modelcycle models history {MODEL_NAME}\n"
         f"  modelcycle models promote {MODEL_NAME} {registry['challenger'].version} --force -m 'why'   # recorded\n"
-        "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050"
+        "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050\n"
+        f"  modelcycle serve {MODEL_NAME}@production --workers 2 --grpc-port 8081   # V2 REST + gRPC, /docs, /metrics\n"
+        f"  modelcycle predict {MODEL_NAME}@production {serving['eval_file']} -o scored.csv"
     ))
     return run_ids

@@ -174,12 +174,12 @@ def test_the_suggested_commands_work(home, runs, stdout, monkeypatch, tmp_path, 
     clear_store_cache()
     hints = [line.split("#")[0].strip() for line in stdout.split("What next:", 1)[1].splitlines()
              if line.strip().startswith("modelcycle ")]
-    assert len(hints) == 11
+    assert len(hints) == 13
     outputs = {}
     for hint in hints:
         args = shlex.split(hint)[1:]
-        if args[0] == "server" or args[:2] == ["models", "promote"]:
-            continue  # serves forever (the server has its own tests); changes Production (tested below)
+        if args[0] in ("server", "serve") or args[:2] == ["models", "promote"]:
+            continue  # serve forever (the servers have their own tests); changes Production (tested below)
         monkeypatch.setattr(sys, "argv", ["modelcycle", *args])
         with pytest.raises(SystemExit) as exit_info:
             main()
@@ -197,6 +197,35 @@ def test_the_suggested_commands_work(home, runs, stdout, monkeypatch, tmp_path, 
     assert expected and set(ids("modelcycle runs ls --filter")) == expected
     assert parent.tags["best_run"] in ids("modelcycle runs show")
     assert (tmp_path / "compare.png").read_bytes().startswith(PNG_SIGNATURE)
+    import pandas as pd
+
+    scored = pd.read_csv(tmp_path / "scored.csv")  # `modelcycle predict` of the eval file
+    eval_rows = pd.read_parquet(home / "quickstart" / "eval.parquet")
+    assert len(scored) == len(eval_rows) and {"prediction", "proba_0", "proba_1"} <= set(scored.columns)
+
+
+def test_the_production_model_was_served_and_its_answers_logged(home, stdout, monkeypatch):
+    """The serving lines name the version that answered, and what it answered is what the
+    Production model predicts on the same rows; the batch scored every eval row."""
+    import pandas as pd
+
+    section = stdout.split("Serving:", 1)[1].split("Best:", 1)[0]
+    assert "as version 1" in section
+    monkeypatch.setenv("MODELCYCLE_HOME", str(home))
+    mc.set_tracking_uri(f"sqlite:///{home / 'modelcycle.db'}", str(home / "artifacts"))
+    try:
+        eval_rows = pd.read_parquet(home / "quickstart" / "eval.parquet").drop(columns="target")
+        model = mc.load_model("models:/breast-cancer@production")
+        expected = model.predict(eval_rows.head(3)).tolist()
+        assert f"{{'predictions': {expected}}}" in section
+        assert f"predict [{expected[0]}]" in section
+        scored = pd.read_parquet(home / "quickstart" / "eval-scored.parquet")
+        assert scored["prediction"].tolist() == model.predict(eval_rows).tolist()
+        logged = mc.read_predictions("breast-cancer")
+        assert sorted(logged["endpoint"].unique()) == ["invocations", "v2_infer"] and len(logged) == 4
+        assert set(logged["version"]) == {1}
+    finally:
+        mc.set_tracking_uri(None)
 
 
 # ---------------------------------------------------------------------- registry
