@@ -21,7 +21,7 @@ from modelcycle import config
 from modelcycle.exceptions import InvalidInput, ModelcycleError
 from modelcycle.server import wire
 from modelcycle.server.openapi import declare_errors
-from modelcycle.server.uploads import file_chunks, spooled
+from modelcycle.server.uploads import MAX_FORM_FIELD, file_chunks, spooled
 from modelcycle.store.entities import Metric, RunStatus, ViewType, float_to_wire
 from modelcycle.store.sql import SqlStore
 from modelcycle.store.validation import parse_version
@@ -205,7 +205,7 @@ def create_app(store: SqlStore) -> FastAPI:
         """Multipart form: ``meta`` (JSON: digest, source, num_rows, num_columns, schema,
         profile) and ``data`` (the Parquet file)."""
         try:
-            form = await request.form()
+            form = await request.form(max_part_size=MAX_FORM_FIELD)
         except Exception as exc:  # malformed multipart body
             raise InvalidInput(f"Expected a multipart form with fields meta and data: {exc}") from None
         meta_text, upload = form.get("meta"), form.get("data")

@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 CHUNK_SIZE = 1 << 20
+# A form field (not a file) is read into memory. A dataset's profile is one: about 3 KiB a column.
+MAX_FORM_FIELD = 64 << 20
 
 
 @asynccontextmanager

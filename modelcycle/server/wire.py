@@ -52,7 +52,8 @@ TEXT = {"type": "string", "pattern": f"^{_NO_NUL}*{_END}"}
 LONG_TEXT = {**TEXT, "maxLength": MAX_TAG_VALUE_LENGTH}
 NAME = _not_blank(MAX_NAME_LENGTH)
 KEY = _not_blank(MAX_KEY_LENGTH)
-DATASET_NAME = {**_not_blank(MAX_NAME_LENGTH, "@/"), "description": "Not '@' nor '/'."}
+DATASET_NAME = {**_not_blank(MAX_NAME_LENGTH, "@/"), "not": {"enum": [".", ".."]},
+                "description": "Not '@' nor '/', not '.' nor '..'."}
 MODEL_NAME = {
     "type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH,
     "pattern": f"^[^{_SPACE}@/:\\u0000](?:[^@/:\\u0000]*[^{_SPACE}@/:\\u0000])?{_END}",

@@ -832,6 +832,23 @@ def test_an_interrupted_upload_leaves_no_artifact(own_server, framing):
     assert client.read_artifact(run.id, "partial/big.bin") == b"complete"
 
 
+def test_a_wide_dataset_is_logged_through_the_server(server):
+    # Its profile travels as a form field of the upload, past the 1 MiB Starlette allows a field.
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(300, 400)), columns=[f"c{i}" for i in range(400)])
+    mc.set_tracking_uri(server.url)
+    try:
+        with mc.start_run(experiment="wide"):
+            version = mc.log_dataset(frame, name="wide")
+        assert len(mc.get_dataset("wide@1").profile) > 1 << 20
+        pd.testing.assert_frame_equal(mc.load_dataset("wide@1"), frame)
+    finally:
+        mc.set_tracking_uri(None)
+    assert (version.num_rows, version.num_columns) == (300, 400)
+
+
 def test_an_empty_artifact_round_trips(remote, run_id, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")

@@ -15,8 +15,8 @@ from modelcycle.exceptions import InvalidInput
 from modelcycle.server import wire
 from modelcycle.store.entities import RunStatus, Stage, ViewType
 from modelcycle.store.validation import (
-    check_alias, check_artifact_path, check_audit, check_dataset_role, check_key, check_model_name, check_name,
-    check_run_id, check_tag_value, check_text,
+    check_alias, check_artifact_path, check_audit, check_dataset_name, check_dataset_role, check_key, check_model_name,
+    check_name, check_run_id, check_tag_value, check_text,
 )
 
 _edges = st.sampled_from([" ", "\t", "\n", "\x0b", "\x1c", "\x85", "\xa0", "\u2003", "\u3000", "\ufeff", "\x00",
@@ -49,6 +49,7 @@ CASES = {
     "key": (wire.KEY, lambda v: check_key("tag", v)),
     "user": (wire.NAME, lambda v: check_audit(v, "")),
     "model name": (wire.MODEL_NAME, check_model_name),
+    "dataset name": (wire.DATASET_NAME, check_dataset_name),
     "alias": (wire.ALIAS, check_alias),
     "run id": (wire.RUN_ID, check_run_id),
     "dataset role": (wire.ROLE, check_dataset_role),
