@@ -25,6 +25,15 @@ from modelcycle.store.validation import (
 class RestStore(Store):
     def __init__(self, url: str, transport: httpx.BaseTransport | None = None):
         self.url = url.rstrip("/")
+        try:
+            host = httpx.URL(self.url).host
+        except httpx.InvalidURL as exc:
+            host, problem = "", str(exc)
+        else:
+            problem = "no host" if not host else f"the host {host!r} has a space or an escape"
+        if not host or "%" in host or any(ch.isspace() for ch in host):
+            raise InvalidInput(f"{self.url!r} is not a tracking server address ({problem}); "
+                               "use http://host:port, e.g. http://127.0.0.1:5050.")
         self.http = httpx.Client(base_url=self.url, timeout=config.http_timeout_s(),
                                  transport=transport)
 

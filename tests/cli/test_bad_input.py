@@ -123,6 +123,11 @@ def test_a_database_server_that_refuses_exits_6_in_one_line(main_):
     clean_failure(main_("--tracking-uri", uri, "runs", "ls"), 6, "Cannot open the database", "refused")
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://exa mple.com:80", "http://127.0.0.1:port"])
+def test_a_malformed_server_address_exits_2_naming_it(url, main_):
+    clean_failure(main_("--tracking-uri", url, "runs", "ls"), 2, repr(url.rstrip("/")))
+
+
 # ---------------------------------------------------------------------- text files
 def test_a_csv_not_in_utf8_says_to_pass_its_encoding(dataset, tmp_path, main_):
     latin = tmp_path / "latin.csv"
