@@ -18,10 +18,37 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+# Control characters in stored names and values (an escape sequence can clear or retitle the
+# terminal; U+202E reverses the text after it) are printed as visible pictures: ESC as ␛.
+_PICTURES = {**{c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A)}, 0x7F: 0x2421,
+             **dict.fromkeys(range(0x80, 0xA0), 0xFFFD),
+             **dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], 0xFFFD)}
+
+
+def printable(text: str) -> str:
+    """The text with control characters replaced, one for one, by visible stand-ins."""
+    return text.translate(_PICTURES)
+
+
+class _Console(Console):
+    """A console that prints str and Text with `printable`; tables build their cells with it."""
+
+    def print(self, *objects, **kwargs) -> None:
+        safe = []
+        for o in objects:
+            if isinstance(o, str):
+                o = printable(o)
+            elif isinstance(o, Text):
+                o = o.copy()
+                o.plain = printable(o.plain)  # same length: the styles stay where they were
+            safe.append(o)
+        super().print(*safe, **kwargs)
+
+
 # Piped output is not cut at 80 columns: ids and filters must stay whole to be copied.
 # COLUMNS, when set, is the width either way.
-console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240)
-err_console = Console(stderr=True, soft_wrap=True)
+console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240)
+err_console = _Console(stderr=True, soft_wrap=True)
 
 
 class Output(str, Enum):
@@ -73,11 +100,11 @@ def emit(rows: Sequence[dict], columns: Sequence[str], output: str, title: str |
             writer.writerow([fmt_value(r.get(c)) for c in columns])
         print(buffer.getvalue(), end="")
     else:
-        table = Table(title=Text(title) if title is not None else None, header_style="bold")
+        table = Table(title=Text(printable(title)) if title is not None else None, header_style="bold")
         for c in columns:
-            table.add_column(Text(c), style=(styles or {}).get(c), no_wrap=c in ("run_id", "id"))
+            table.add_column(Text(printable(c)), style=(styles or {}).get(c), no_wrap=c in ("run_id", "id"))
         for r in rows:
-            table.add_row(*(Text(fmt_value(r.get(c))) for c in columns))
+            table.add_row(*(Text(printable(fmt_value(r.get(c)))) for c in columns))
         console.print(table)
 
 

@@ -13,7 +13,7 @@ from modelcycle.cli.common import View, ViewOpt, client, output_file, writing
 from modelcycle.cli.common import experiment as resolve
 from modelcycle.exceptions import InvalidInput
 from modelcycle.render import (Output, OutputOpt, console, emit, err_console, fmt_duration, fmt_time,
-                               fmt_value)
+                               fmt_value, printable)
 
 app = typer.Typer(name="runs", help="List, show, compare, delete and restore runs.", no_args_is_help=True)
 
@@ -155,10 +155,10 @@ def _print_fitted(rows: list[dict], columns: list[str], title: str, keep_order: 
 
     def shown(row: dict, column: str) -> str:
         if column == "experiment":  # the table names it; -o json and csv give the id too
-            return str(row.get("experiment_name", ""))
-        return fmt_value(row.get(column))
+            return printable(str(row.get("experiment_name", "")))
+        return printable(fmt_value(row.get(column)))
 
-    natural = {c: min(max([cell_len(_label(c)[1])] + [cell_len(shown(r, c)) for r in rows]),
+    natural = {c: min(max([cell_len(printable(_label(c)[1]))] + [cell_len(shown(r, c)) for r in rows]),
                       _CAP.get(c, _VALUE_CAP)) for c in columns}
     canonical = {c: i for i, c in enumerate(_ATTRIBUTES + sorted(c for c in columns if c not in _ATTRIBUTES))}
 
@@ -179,13 +179,14 @@ def _print_fitted(rows: list[dict], columns: list[str], title: str, keep_order: 
         (selected if width(selected + [c]) <= available else hidden).append(c)
     selected = ordered(selected)
     grouped = any(_label(c)[0] for c in selected)
-    table = Table(title=Text(title), header_style="bold")
+    table = Table(title=Text(printable(title)), header_style="bold")
     previous = None
     for c in selected:
         group, key = _label(c)
         header = (f"{group if group != previous else ''}\n{key}" if grouped else key)
         previous = group
-        table.add_column(Text(header), no_wrap=True, overflow="ellipsis", max_width=_CAP.get(c, _VALUE_CAP),
+        table.add_column(Text(printable(header)), no_wrap=True, overflow="ellipsis",
+                         max_width=_CAP.get(c, _VALUE_CAP),
                          min_width=32 if c == "run_id" else 4 if c == "name" else natural[c])
     for r in rows:
         table.add_row(*(Text(shown(r, c)) for c in selected))

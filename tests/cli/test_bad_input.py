@@ -184,3 +184,24 @@ def test_a_home_that_is_a_file_exits_6_naming_it(tmp_path, monkeypatch, main_):
     monkeypatch.setenv("MODELCYCLE_HOME", str(home))
     clear_store_cache()
     clean_failure(main_("runs", "ls"), 6, "Cannot open the database", str(home))
+
+
+# ---------------------------------------------------------------------- names that are terminal commands
+EVIL = "evil\x1b[2J\x1b]0;owned\x07\u202etxt.exe"  # clear the screen, retitle the terminal, reverse the text
+
+
+def test_control_characters_in_stored_names_are_shown_not_obeyed(main_):
+    import json
+
+    client = mc.Client(config.tracking_uri(), config.artifact_uri())
+    client.create_experiment(EVIL)
+    run = client.create_run(EVIL, name=EVIL, tags={"note": EVIL}, capture_context=False)
+    client.log_param(run.id, "p", EVIL)
+    outputs = [main_("experiments", "ls"), main_("runs", "ls"), main_("runs", "ls", "-c", "p,tags.note"),
+               main_("runs", "show", run.id), main_("experiments", "rename", EVIL, EVIL + "2"),
+               main_("experiments", "delete", EVIL + "2"), main_("runs", "ls", "-e", "nope" + EVIL)]
+    for out in outputs:
+        assert "\x1b" not in out.stdout + out.stderr and "\u202e" not in out.stdout + out.stderr, out
+    assert "evil␛[2J␛]0;owned␇" in outputs[0].stdout
+    listed = json.loads(main_("experiments", "ls", "--view", "all", "-o", "json").stdout)
+    assert [e["name"] for e in listed] == [EVIL + "2"]  # the data itself is kept as it is

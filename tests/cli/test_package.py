@@ -14,7 +14,10 @@ def _cli_imports(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("modelcycle.cli"):
-            names |= {node.module} if node.module != "modelcycle.cli" else {f"modelcycle.cli.{a.name}" for a in node.names}
+            if node.module == "modelcycle.cli":
+                names |= {f"modelcycle.cli.{a.name}" for a in node.names}
+            else:
+                names.add(node.module)
         elif isinstance(node, ast.Import):
             names |= {a.name for a in node.names if a.name.startswith("modelcycle.cli")}
     return names
