@@ -142,7 +142,16 @@ def _json_tensor(data: Any, datatype: str, shape: tuple[int, ...], where: str) -
         if low < info.min or high > info.max:
             raise InvalidInput(f"{where}: {datatype} holds {info.min} to {info.max}; 'data' has "
                                f"{(low if low < info.min else high).item()}.")
-    return (array if array.dtype == dtype else array.astype(dtype)).reshape(shape)
+    if array.dtype == dtype:
+        return array.reshape(shape)
+    with np.errstate(over="ignore"):
+        converted = array.astype(dtype)
+    if dtype.kind == "f" and not np.isfinite(converted).all():
+        beyond = ~np.isfinite(converted) & np.isfinite(array)
+        if beyond.any():
+            raise InvalidInput(f"{where}: {datatype} holds up to ±{np.finfo(dtype).max:.5g}; 'data' has "
+                               f"{array.ravel()[np.flatnonzero(beyond.ravel())[0]].item()!r}.")
+    return converted.reshape(shape)
 
 
 def _kind_text(datatype: str) -> str:
@@ -500,7 +509,10 @@ def decode_csv(body: bytes, model: ServedModel) -> Inputs:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("The CSV body is not UTF-8 text.") from None
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV body cannot be read: {exc}.") from None
     rows = [r for r in rows if r]
     if not rows:
         raise InvalidInput("The CSV body is empty: send a header row of column names, then one row per prediction.")

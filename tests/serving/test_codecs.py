@@ -54,6 +54,8 @@ def test_every_v2_datatype_decodes_from_json_and_from_binary(datatype, served_mo
 @pytest.mark.parametrize("datatype, data, message", [
     ("INT8", [1, 300], "Input 'x': INT8 holds -128 to 127; 'data' has 300."),
     ("UINT8", [-1, 2], "Input 'x': UINT8 holds 0 to 255; 'data' has -1."),
+    ("FP16", [1.0, 70000.0], "Input 'x': FP16 holds up to ±65504; 'data' has 70000.0."),
+    ("FP32", [1e39, 1.0], "Input 'x': FP32 holds up to ±3.4028e+38; 'data' has 1e+39."),
     ("INT32", [1.5, 2], "datatype INT32 takes whole numbers; 'data' has fractional numbers (values like 1.5, 2.0)"),
     ("FP32", ["a", "b"], "datatype FP32 takes numbers; 'data' has strings"),
     ("FP64", [1.0, None], "datatype FP64 takes numbers; 'data' has null"),
@@ -215,6 +217,7 @@ def test_a_tensor_model_takes_instances_and_inputs(digits, serving_store):
     (b"color,size\nred", "text/csv", "CSV line 2 has 1 fields; the header has 2"),
     (b"color,size,weight,count\nred,M,heavy,1", "text/csv", "Column 'weight' must be double; got 'heavy' in the CSV"),
     (b"", "text/csv", "The CSV body is empty"),
+    (b'color,size\nred,"M', "text/csv", "The CSV body cannot be read"),
     (b"{}", "text/plain", "Content-Type 'text/plain' is not supported"),
     (b"{", "application/json", "The request body is not valid JSON"),
 ])
