@@ -136,6 +136,7 @@ def _by_priority(runs, available: list[str], referenced: str) -> list[str]:
 
 _CAP = {"run_id": 32, "name": 30}  # widest a column gets; longer values end in an ellipsis
 _VALUE_CAP = 24
+_FOOTER_NAMES = 20  # columns named below a table; the rest are counted
 
 
 def _label(column: str) -> tuple[str, str]:
@@ -192,8 +193,10 @@ def _print_fitted(rows: list[dict], columns: list[str], title: str, keep_order: 
         table.add_row(*(Text(shown(r, c)) for c in selected))
     console.print(table)
     if hidden:
-        console.print(Text(f"Not shown, for want of width ({available} characters): "
-                           f"{', '.join(sorted(hidden, key=canonical.__getitem__))}. "
+        hidden.sort(key=canonical.__getitem__)
+        named = ", ".join(hidden[:_FOOTER_NAMES]) + (f" and {len(hidden) - _FOOTER_NAMES} more"
+                                                     if len(hidden) > _FOOTER_NAMES else "")
+        console.print(Text(f"Not shown, for want of width ({available} characters): {named}. "
                            "Choose with --columns; -o csv and -o json have them all.", style="dim"))
 
 

@@ -213,3 +213,15 @@ def test_a_run_still_running_shows_the_status(quickstart_runs, width):
     width(120)
     table = invoke("runs", "ls")
     assert "status" in header_keys(table)[:4] and "RUNNING" in table
+
+
+def test_a_run_with_hundreds_of_params_gets_a_short_footer(width):
+    client = mc.Client(config.tracking_uri(), config.artifact_uri())
+    run = client.create_run("wide", name="wide", capture_context=False)
+    client.log_params(run.id, {f"param_{i:03d}": i for i in range(300)})
+    width(120)
+    table = invoke("runs", "ls")
+    footer = table.split("└", 1)[1]
+    shown = [k for k in header_keys(table) if k.startswith("params.")]
+    assert shown and len(footer) < 1000 and "params.param_299" not in footer
+    assert f"and {300 + 4 - len(shown) - 20} more" in " ".join(footer.split())  # and 4 attributes
