@@ -219,6 +219,7 @@ def test_a_run_with_hundreds_of_params_gets_a_short_footer(width):
     client = mc.Client(config.tracking_uri(), config.artifact_uri())
     run = client.create_run("wide", name="wide", capture_context=False)
     client.log_params(run.id, {f"param_{i:03d}": i for i in range(300)})
+    client.end_run(run.id)
     width(120)
     table = invoke("runs", "ls")
     footer = table.split("└", 1)[1]
