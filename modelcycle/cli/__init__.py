@@ -21,6 +21,7 @@ GROUPS = (  # modules of this package, in the order `--help` lists them
     "data",
     "models",
     "serve",
+    "predict",
 )
 
 app = typer.Typer(help="modelcycle: data, experiments, models, serving and monitoring in one tool.",

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -139,7 +139,9 @@ class _Source:
             import pyarrow.parquet as pq
 
             try:
-                self._parquet = pq.ParquetFile(self._file)
+                # Read as a stream: pre-buffering through a Python file object keeps every row
+                # group's bytes alive until the file is closed (memory grew with the file).
+                self._parquet = pq.ParquetFile(self._file, pre_buffer=False, buffer_size=1 << 20)
             except Exception as exc:  # pyarrow says what is wrong with the file
                 raise InvalidInput(f"{path!r} is not a readable Parquet file: {exc}") from None
             self.schema = self._parquet.schema_arrow
@@ -296,7 +298,7 @@ def _numbers_from_text(name: str, column: pa.Array, kind: str) -> tuple[pa.Array
 
     values = pd.Series(nulled.to_numpy(zero_copy_only=False), dtype=object)
     parsed = pd.to_numeric(values, errors="coerce")
-    bad = (parsed.isna() & values.notna()).to_numpy()
+    bad = (parsed.isna() & values.notna()).to_numpy().copy()
     problem = "is not a number"
     if kind == "int":
         whole = parsed.notna() & (parsed % 1 == 0)
@@ -874,40 +876,6 @@ class _Closed:
 
 
 # ------------------------------------------------------------------------- Dask
-class ModelOnWorker:
-    """A Dask worker plugin that loads the model once when a worker joins; tasks then score
-    with it."""
-
-    name_prefix = "modelcycle-model-"
-
-    def __init__(self, uri: str, backend: str, tracking_uri: str, artifact_uri: str, keep: list[str] | None,
-                 typed_output: bool = True):
-        self.uri, self.backend, self.tracking_uri, self.artifact_uri = uri, backend, tracking_uri, artifact_uri
-        self.keep, self.typed_output = keep, typed_output
-        self.name = f"{self.name_prefix}{uuid.uuid4().hex[:12]}"
-        self.scorer: _Scorer | None = None
-
-    def setup(self, worker=None) -> None:
-        from modelcycle.store import open_store
-
-        nthreads = getattr(worker, "nthreads", None) or 1
-        store = open_store(self.tracking_uri, self.artifact_uri)
-        served, forest = _load(self.uri, self.backend, store, threads=max(1, (os.cpu_count() or 1) // nthreads))
-        self.scorer = _Scorer(served, self.keep, forest)
-        self.scorer.typed_output = self.typed_output
-        _LOADS[self.uri] += 1
-
-    def teardown(self, worker=None) -> None:
-        self.scorer = None
-
-
-def _score_task(plugin_name: str, table: pa.Table, offset: int) -> _Scored:
-    from distributed import get_worker
-
-    plugin = get_worker().plugins[plugin_name]
-    return plugin.scorer.score(table, offset)
-
-
 def _pinned_uri(served: ServedModel) -> str:
     if served.version is not None:
         return f"models:/{served.name}/{served.version}"
@@ -921,6 +889,7 @@ def _score_on_dask(dask: Any, served: ServedModel, scorer: _Scorer, chunks: Iter
     except ImportError:
         raise InvalidInput("Scoring on Dask needs distributed: pip install 'modelcycle[dask]'.") from None
     from modelcycle import config
+    from modelcycle.serving._dask import ModelOnWorker, score_task
 
     own = not isinstance(dask, Client)
     try:
@@ -937,7 +906,7 @@ def _score_on_dask(dask: Any, served: ServedModel, scorer: _Scorer, chunks: Iter
         threads = max(1, sum(client.nthreads().values()))
         pending: deque = deque()
         for offset, table in _with_offsets(chunks):
-            pending.append(client.submit(_score_task, plugin.name, table, offset, pure=False))
+            pending.append(client.submit(score_task, plugin.name, table, offset, pure=False))
             while len(pending) >= 2 * threads:
                 yield pending.popleft().result()
         while pending:
@@ -951,15 +920,3 @@ def _score_on_dask(dask: Any, served: ServedModel, scorer: _Scorer, chunks: Iter
             pass
         if own:
             client.close()
-
-
-_LOADS: Counter = Counter()  # model URI -> loads by this (worker) process
-
-
-def _loads_here() -> dict[str, int]:
-    return dict(_LOADS)
-
-
-def worker_model_loads(client) -> dict[str, dict[str, int]]:
-    """{worker address: {model URI: times loaded}}: how often each worker loaded each model."""
-    return client.run(_loads_here)

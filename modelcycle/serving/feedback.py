@@ -12,7 +12,6 @@ by arrival.
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from modelcycle.exceptions import InvalidInput, ModelcycleError
 from modelcycle.serving.predlog import (
     FEEDBACK_DIR, day_of, model_folder, partition_dates, put_table, segment_files, segment_name,
 )
+from modelcycle.store.clock import now_ms
 
 if TYPE_CHECKING:
     import duckdb
@@ -123,7 +123,7 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
                     continue
                 raise InvalidInput(f"{where}row at position {i} must be the row's index in its request "
                                    f"(an integer >= 0); got {r!r}.")
-    now = int(_time.time() * 1000)
+    now = now_ms()
     if time is None:
         times = [now] * n
     elif isinstance(time, (list, tuple, np.ndarray)) or hasattr(time, "tolist") and not isinstance(time, str):
@@ -154,7 +154,7 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
 def write_feedback(model: str, table: pa.Table, uri: str | None = None) -> int:
     """Store a checked feedback table as one file; returns its row count."""
     fs, root, local = _fs(uri)
-    now = int(_time.time() * 1000)
+    now = now_ms()
     folder = f"{model_folder(f'{root}/{FEEDBACK_DIR}', model)}/date={day_of(now).isoformat()}"
     put_table(fs, local, table, folder, f"{folder}/{segment_name(now)}")
     return table.num_rows
@@ -354,3 +354,65 @@ def read_predictions(model: str, start: Any = None, end: Any = None, version: in
         return relation.df()
     except duckdb.Error as exc:
         raise _unreadable(model, exc) from None
+
+
+def log_feedback_file(model: str, path: str, label_column: str = "label", request_id_column: str = "request_id",
+                      key_column: str = "key", row_column: str = "row", time_column: str = "time",
+                      chunk_size: int = 100_000, progress: bool | None = None, uri: str | None = None) -> int:
+    """Record the labels of a CSV or Parquet file (local or any fsspec URL) with a request id or
+    a key column and a label column (row and time are optional), ``chunk_size`` rows at a time.
+    Returns how many labels were recorded."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from modelcycle.serving.batch import _format_of, _progress
+
+    model = _check_model(model)
+    fmt = _format_of(path, None, "input")
+    try:
+        handle = fsspec.open(path, "rb", compression="infer").open()
+    except (FileNotFoundError, OSError) as exc:
+        raise InvalidInput(f"No feedback file at {path!r} ({exc}).") from None
+    text = {request_id_column: pa.string(), key_column: pa.string()}
+    try:
+        if fmt == "parquet":
+            reader = pq.ParquetFile(handle)
+            names, total = reader.schema_arrow.names, reader.metadata.num_rows
+        else:
+            reader = pacsv.open_csv(handle, convert_options=pacsv.ConvertOptions(column_types=text))
+            names, total = reader.schema.names, None
+    except (pa.ArrowInvalid, OSError) as exc:
+        handle.close()
+        raise InvalidInput(f"{path!r} is not a readable {fmt.upper()} file: {exc}") from None
+    has = {c: c in names for c in (request_id_column, key_column, row_column, time_column)}
+    if label_column not in names or not (has[request_id_column] or has[key_column]):
+        handle.close()
+        raise InvalidInput(f"{path!r} needs a {label_column!r} column and a {request_id_column!r} or {key_column!r} "
+                           f"column; it has {', '.join(names[:20])}. Name others with --label-column, "
+                           "--request-id-column or --key-column.")
+    batches = reader.iter_batches(batch_size=chunk_size) if fmt == "parquet" else reader
+    bar = _progress(progress, total, None, f"Recording labels of {model}")
+    recorded = done = 0
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            column = lambda name: batch.column(name).to_pylist() if has.get(name, True) else None  # noqa: E731
+            try:
+                table = feedback_table(column(label_column), column(request_id_column), column(key_column),
+                                       column(row_column), column(time_column))
+            except InvalidInput as exc:
+                raise InvalidInput(f"In rows {done} to {done + batch.num_rows - 1} of {path}: {exc.message}") from None
+            recorded += write_feedback(model, table, uri)
+            done += batch.num_rows
+            if bar is not None:
+                bar[0].update(bar[1], completed=done, rows=done, speed="")
+    except pa.ArrowInvalid as exc:
+        raise InvalidInput(f"{path!r} could not be read after row {done}: {exc}") from None
+    finally:
+        if bar is not None:
+            bar[0].stop()
+        handle.close()
+    return recorded

@@ -12,7 +12,6 @@ forest, extra-trees or decision tree with one output.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,59 +37,12 @@ def supports(model_class: str) -> bool:
     return module.startswith("sklearn.") and name in SUPPORTED
 
 
-@lru_cache(maxsize=2)
 def _kernel(missing: bool):
     """The walk over full blocks of WIDTH rows: for inputs without missing values, or (``missing``)
     with them, each going where its node's ``missing_left`` says."""
-    import numba
+    from modelcycle.serving import _treewalk
 
-    @numba.njit(parallel=True, nogil=True, boundscheck=False, cache=True)
-    def walk(X, feature, threshold, missing_left, children, value, roots, depths, out):  # pragma: no cover - compiled
-        n_trees = roots.shape[0]
-        n_out = value.shape[1]
-        for b in numba.prange(X.shape[0] // WIDTH):
-            start = b * WIDTH
-            total = np.zeros((WIDTH, n_out))
-            nodes = np.empty(WIDTH, np.int64)
-            for t in range(n_trees):
-                for k in range(WIDTH):
-                    nodes[k] = roots[t]
-                for _ in range(depths[t]):
-                    for k in range(WIDTH):
-                        nd = nodes[k]
-                        nodes[k] = children[2 * nd + (X[start + k, feature[nd]] > threshold[nd])]
-                for k in range(WIDTH):
-                    for j in range(n_out):
-                        total[k, j] += value[nodes[k], j]
-            for k in range(WIDTH):
-                for j in range(n_out):
-                    out[start + k, j] = total[k, j]
-
-    @numba.njit(parallel=True, nogil=True, boundscheck=False, cache=True)
-    def walk_missing(X, feature, threshold, missing_left, children, value, roots, depths, out):  # pragma: no cover
-        n_trees = roots.shape[0]
-        n_out = value.shape[1]
-        for b in numba.prange(X.shape[0] // WIDTH):
-            start = b * WIDTH
-            total = np.zeros((WIDTH, n_out))
-            nodes = np.empty(WIDTH, np.int64)
-            for t in range(n_trees):
-                for k in range(WIDTH):
-                    nodes[k] = roots[t]
-                for _ in range(depths[t]):
-                    for k in range(WIDTH):
-                        node = nodes[k]
-                        x = X[start + k, feature[node]]
-                        left = (x <= threshold[node]) | ((x != x) & missing_left[node])
-                        nodes[k] = children[2 * node + 1 - left]
-                for k in range(WIDTH):
-                    for j in range(n_out):
-                        total[k, j] += value[nodes[k], j]
-            for k in range(WIDTH):
-                for j in range(n_out):
-                    out[start + k, j] = total[k, j]
-
-    return walk_missing if missing else walk
+    return _treewalk.walk_missing if missing else _treewalk.walk
 
 
 class CompiledForest:
