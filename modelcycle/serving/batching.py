@@ -117,7 +117,10 @@ class MicroBatcher:
                 continue
             if self._on_batch is not None:
                 self._on_batch(batch[0].model, sum(i.rows for i in batch), len(batch))
-            results = await loop.run_in_executor(self._executor, _run, batch)
+            try:
+                results = await loop.run_in_executor(self._executor, _run, batch)
+            except Exception as exc:  # the executor itself failed (shut down): no request may hang
+                results = [exc] * len(batch)
             for item, result in zip(batch, results):
                 if item.future.done():  # timed out or the client went away
                     continue

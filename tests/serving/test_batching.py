@@ -206,3 +206,15 @@ def test_tensors_of_columns_stay_one_matrix_through_a_batch(served_models, servi
     mixed = served.concat([parts[0], served.check({c: X[c].to_numpy()[:2] for c in X.columns})])
     assert getattr(mixed, "matrix", None) is None and len(mixed["mean area"]) == 4
     np.testing.assert_array_equal(served.predict(batch)["predict"], serving_store.models["cancer"].estimator.predict(X[:6]))
+
+
+def test_a_closed_batcher_fails_requests_instead_of_leaving_them_waiting(served_models, serving_store):
+    served, X = served_models["cancer"], serving_store.models["cancer"].X
+    batcher = MicroBatcher(lambda: served)
+    batcher.close()
+
+    async def main():
+        return await asyncio.wait_for(batcher.submit(_rows(X, 0, 1)), 5)
+
+    with pytest.raises(RuntimeError, match="shutdown"):
+        asyncio.run(main())
