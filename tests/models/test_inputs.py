@@ -115,14 +115,14 @@ def test_models_that_take_missing_values_get_them(tracking, data):
     holes = X.copy()
     holes.loc[::7, "age"] = np.nan
     boosted = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(holes, y)
-    info = _log(boosted, holes.head(20))
+    info = _log(boosted, holes.head(20), onnx=False)
     assert info.manifest.missing_values == {"refused": []}
     np.testing.assert_allclose(mc.load_model(info.uri).predict_proba(holes), boosted.predict_proba(holes))
 
     # An imputer for one column only: missing values are refused exactly where they would fail.
     partial = make_pipeline(make_column_transformer((SimpleImputer(), ["age"]), remainder="passthrough"),
                             LogisticRegression(max_iter=500)).fit(holes, y)
-    info = _log(partial, X.head(20), "partial")
+    info = _log(partial, X.head(20), "partial", onnx=False)
     assert info.manifest.missing_values == {"refused": ["income"]}
     loaded = mc.load_model(info.uri)
     np.testing.assert_allclose(loaded.predict_proba(holes), partial.predict_proba(holes))
