@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import time
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from modelcycle.models.onnx import OnnxPredictor, export
 from modelcycle.models.signature import Signature, as_input, check_labels, enforce, spec_of
 from modelcycle.models.uris import local_folder, resolve
 from modelcycle.store.base import Store
+from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import ModelVersion
 from modelcycle.store.validation import check_artifact_path
 from modelcycle.tracking.context import current_user
@@ -132,7 +132,7 @@ def log_model(model: Any, name: str = "model", input_example: Any = None,
             flavor=flavor, model_class=f"{type(model).__module__}.{type(model).__qualname__}", task=task,
             native=native, onnx=onnx_info, files=files,
             requirements=packages,
-            created_at=int(time.time() * 1000), classes=classes, signature=signature,
+            created_at=now_ms(), classes=classes, signature=signature,
             input_example=EXAMPLE_FILE if example is not None else None, missing_values=missing_values,
             run={"id": run_id, "datasets": [{"dataset": u.dataset, "role": u.role} for u in uses],
                  "metrics": {k: m.value for k, m in sorted(run.metrics.items())}},

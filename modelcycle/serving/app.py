@@ -30,6 +30,7 @@ from modelcycle.exceptions import InvalidInput, ModelcycleError, NotFound
 from modelcycle.serving import codecs, metrics
 from modelcycle.serving.batching import make_batcher
 from modelcycle.serving.settings import ServingSettings
+from modelcycle.store.clock import now_ms
 
 if TYPE_CHECKING:
     from modelcycle.serving.runtime import Inputs, Outputs, ServedModel
@@ -201,7 +202,7 @@ class InferenceService:
         if self.log is None or endpoint not in PREDICTING_ENDPOINTS or model is None:
             return
         try:
-            self.log.log(request_id or "", int(time.time() * 1000), name, model.version, endpoint, status,
+            self.log.log(request_id or "", now_ms(), name, model.version, endpoint, status,
                          seconds * 1000.0, inputs, outputs)
         except Exception:  # the log never fails a request; say so, but not once per request
             self._log_failures += 1

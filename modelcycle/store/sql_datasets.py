@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from modelcycle.exceptions import NotFound, StoreUnavailable
 from modelcycle.store import schema as t
+from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import DatasetUse, DatasetVersion
-from modelcycle.store.sql_registry import now_ms
 from modelcycle.store.validation import (
     check_dataset_name, check_dataset_role, check_name, check_run_id, check_text, check_version,
 )

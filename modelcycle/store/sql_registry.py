@@ -3,7 +3,6 @@ audit log. Every change and its audit entry are written in one transaction."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -11,15 +10,12 @@ from sqlalchemy.exc import IntegrityError
 
 from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, StoreUnavailable
 from modelcycle.store import schema as t
+from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import ModelVersion, RegisteredModel, Stage, Transition
 from modelcycle.store.validation import (
     MAX_TAG_VALUE_LENGTH, RESERVED_ALIASES, check_alias, check_artifact_path, check_audit, check_key,
     check_model_name, check_model_version, check_run_id, check_tag_value, check_tags, check_text,
 )
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _alias_to_find(alias: object) -> str:

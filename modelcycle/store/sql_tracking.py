@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, StoreUnavailable
 from modelcycle.store import points
 from modelcycle.store import schema as t
+from modelcycle.store.clock import now_ms
 from modelcycle.store.base import MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS
 from modelcycle.store.entities import ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType
 from modelcycle.store.names import random_run_name
 from modelcycle.store.prepared import Compiled, Prepared, raw_transaction
 from modelcycle.store.search import parse_filter, parse_order_by
-from modelcycle.store.sql_registry import now_ms
 from modelcycle.store.pages import decode_page_token, encode_page_token, search_fingerprint
 from modelcycle.store.sql_search import after_place, compile_search, ordered, sort_columns
 from modelcycle.store.validation import (

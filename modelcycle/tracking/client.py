@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import numbers
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from modelcycle.exceptions import InvalidInput, NotFound
 from modelcycle.store import Store, open_store
 from modelcycle.store.base import DEFAULT_MAX_RESULTS
+from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import (
     ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType,
 )
@@ -20,10 +20,6 @@ from modelcycle.store.validation import check_artifact_path
 from modelcycle.tracking.context import run_context_tags
 
 DEFAULT_EXPERIMENT = "Default"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Client:
@@ -92,7 +88,7 @@ class Client:
         return self.store.get_run(run_id)
 
     def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
-        self.store.update_run(run_id, status=RunStatus.parse(status), end_time=_now_ms())
+        self.store.update_run(run_id, status=RunStatus.parse(status), end_time=now_ms())
 
     def rename_run(self, run_id: str, name: str) -> None:
         self.store.update_run(run_id, name=name)
@@ -111,11 +107,11 @@ class Client:
 
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0,
                    timestamp: int | None = None) -> None:
-        self.store.log_batch(run_id, [Metric(key, value, step, timestamp or _now_ms())])
+        self.store.log_batch(run_id, [Metric(key, value, step, timestamp or now_ms())])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0,
                     timestamp: int | None = None) -> None:
-        stamp = timestamp or _now_ms()
+        stamp = timestamp or now_ms()
         self.store.log_batch(run_id, [Metric(k, v, step, stamp) for k, v in metrics.items()])
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from modelcycle import config
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import ArtifactInfo, Metric, Run, RunStatus, ViewType
 from modelcycle.tracking.client import Client
 
@@ -146,7 +146,7 @@ def log_params(params: dict[str, Any]) -> None:
 
 
 def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
-    client().store.log_batch(_run_id(), [Metric(key, value, step, timestamp or int(time.time() * 1000))])
+    client().store.log_batch(_run_id(), [Metric(key, value, step, timestamp or now_ms())])
 
 
 def log_metrics(metrics: dict[str, float], step: int = 0, timestamp: int | None = None) -> None:
