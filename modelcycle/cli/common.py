@@ -37,7 +37,7 @@ def client():
     return fluent_client()
 
 
-def experiment(value: str, by_id: bool = False, id_option: str = "--id"):
+def find_experiment(value: str, by_id: bool = False, id_option: str = "--id"):
     """The experiment a command names. Arguments are names, whatever they look like ("2024" is a
     name); an id is given with an option (`--id`, `--experiment-id`)."""
     store = client().store

@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from modelcycle.cli.common import View, ViewOpt, client, parse_pairs
-from modelcycle.cli.common import experiment as resolve
+from modelcycle.cli.common import View, ViewOpt, client, find_experiment, parse_pairs
 from modelcycle.render import Output, OutputOpt, console, emit, fmt_time
 
 app = typer.Typer(name="experiments", help="Create, list, rename, delete and restore experiments.",
@@ -41,7 +40,7 @@ ById = Annotated[bool, typer.Option("--id", help="EXPERIMENT is the experiment's
 @app.command("rename")
 def experiments_rename(experiment: str, new_name: str, by_id: ById = False) -> None:
     """Rename an experiment, given by name (or id with --id)."""
-    old = resolve(experiment, by_id)
+    old = find_experiment(experiment, by_id)
     renamed = client().rename_experiment(old.id, new_name)
     console.print(Text.assemble("Renamed experiment ", old.name, f" (id {renamed.id}) to ", (renamed.name, "bold"),
                                 "."))
@@ -50,7 +49,7 @@ def experiments_rename(experiment: str, new_name: str, by_id: ById = False) -> N
 @app.command("delete")
 def experiments_delete(experiment: str, by_id: ById = False) -> None:
     """Delete an experiment, given by name (or id with --id); it can be restored."""
-    found = resolve(experiment, by_id)
+    found = find_experiment(experiment, by_id)
     client().delete_experiment(found.id)
     console.print(f"Deleted experiment {found.name} (id {found.id}). "
                   f"Undo with `modelcycle experiments restore {shlex.quote(found.name)}`.", markup=False)
@@ -59,6 +58,6 @@ def experiments_delete(experiment: str, by_id: ById = False) -> None:
 @app.command("restore")
 def experiments_restore(experiment: str, by_id: ById = False) -> None:
     """Restore a deleted experiment, given by name (or id with --id)."""
-    found = resolve(experiment, by_id)
+    found = find_experiment(experiment, by_id)
     client().restore_experiment(found.id)
     console.print(f"Restored experiment {found.name} (id {found.id}).", markup=False)

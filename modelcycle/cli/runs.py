@@ -9,8 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from modelcycle.cli.common import View, ViewOpt, client, output_file, writing
-from modelcycle.cli.common import experiment as resolve
+from modelcycle.cli.common import View, ViewOpt, client, find_experiment, output_file, writing
 from modelcycle.exceptions import InvalidInput
 from modelcycle.render import (Output, OutputOpt, console, emit, err_console, fmt_duration, fmt_time,
                                fmt_value, printable)
@@ -38,8 +37,8 @@ def runs_ls(
 ) -> None:
     """List runs matching a filter, newest first unless --order-by says otherwise."""
     c = client()
-    wanted = [resolve(e, id_option="--experiment-id").id for e in experiment or ()]
-    wanted += [resolve(e, by_id=True, id_option="--experiment-id").id for e in experiment_id or ()]
+    wanted = [find_experiment(e, id_option="--experiment-id").id for e in experiment or ()]
+    wanted += [find_experiment(e, by_id=True, id_option="--experiment-id").id for e in experiment_id or ()]
     page = c.search_runs(list(dict.fromkeys(wanted)) or None, filter, order_by, max_results, None, view.value)
     names = _experiment_names(c, {r.experiment_id for r in page.runs})
     rows = _runs_rows(page.runs, names)
