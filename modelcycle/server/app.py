@@ -230,12 +230,12 @@ def create_app(store: SqlStore) -> FastAPI:
         return {"datasets": [d.to_dict() for d in store.list_datasets(name)]}
 
     @app.get("/api/datasets/{name}/versions/{version}", tags=["datasets"], responses=wire.errors(404))
-    def get_dataset(name: wire.DatasetNamePath, version: wire.DatasetVersionPath):
+    def get_dataset(name: wire.DatasetNamePath, version: wire.VersionOrLatestPath):
         return store.get_dataset(name, _version(version)).to_dict()
 
     @app.get("/api/datasets/{name}/versions/{version}/data", tags=["datasets"], responses=wire.errors(404),
              response_class=StreamingResponse)
-    def download_dataset(name: wire.DatasetNamePath, version: wire.VersionPath):
+    def download_dataset(name: wire.DatasetNamePath, version: wire.DatasetVersionPath):
         return StreamingResponse(store.open_dataset(name, version), media_type="application/octet-stream")
 
     @app.post("/api/runs/{run_id}/inputs", status_code=204, tags=["datasets"], responses=wire.errors(404, 409))
@@ -247,9 +247,11 @@ def create_app(store: SqlStore) -> FastAPI:
                      version: wire.VersionQuery = None):
         return {"uses": [u.to_dict() for u in store.dataset_uses(run_id, name, version)]}
 
+    from modelcycle.server.leases import add_lease_routes
     from modelcycle.server.registry import add_registry_routes
 
     add_registry_routes(app, store)
+    add_lease_routes(app, store)
     _fixed_paths_refuse_other_methods(app)
     return app
 

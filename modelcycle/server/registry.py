@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from modelcycle.server import wire
 from modelcycle.server.wire import AliasPath as Alias
 from modelcycle.server.wire import ModelNamePath as Name
-from modelcycle.server.wire import VersionPath as Version
+from modelcycle.server.wire import ModelVersionPath as Version
 from modelcycle.server.wire import errors
 from modelcycle.store.base import Store
 from modelcycle.store.entities import Stage

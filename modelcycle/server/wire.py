@@ -22,7 +22,7 @@ from modelcycle.store.entities import RunStatus, Stage, ViewType
 from modelcycle.store.search import MAX_ORDER_BY_CLAUSES
 from modelcycle.store.validation import (
     INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, MAX_ARTIFACT_PATH_LENGTH, MAX_KEY_LENGTH, MAX_NAME_LENGTH,
-    MAX_TAG_VALUE_LENGTH, RESERVED_ALIASES,
+    MAX_TAG_VALUE_LENGTH, RESERVED_ALIASES, check_experiment_id, parse_version,
 )
 
 # ---------------------------------------------------------------------- what a field accepts
@@ -119,17 +119,26 @@ Int64 = Annotated[Integer, _declared(INT64)]
 ExperimentId = Annotated[Integer, _declared(EXPERIMENT_ID)]
 Version = Annotated[Integer, _declared(VERSION)]
 
-# Path and query parameters. Integers in a URL are parsed as FastAPI parses them; text is
-# checked by the store.
+
+
+def _read_by(parse) -> Any:
+    """A number in a URL read by the store's own reader (ASCII digits), not by int(), which
+    takes '+1', ' 1', '1_0' and '٣'."""
+    return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
+
+
+# Path and query parameters: their text is checked by the store.
 RunIdPath = Annotated[str, Path(json_schema_extra=RUN_ID)]
-ExperimentIdPath = Annotated[int, Path(json_schema_extra=EXPERIMENT_ID)]
+ExperimentIdPath = Annotated[int, _read_by(check_experiment_id), Path(json_schema_extra=EXPERIMENT_ID)]
 ModelNamePath = Annotated[str, Path(json_schema_extra=MODEL_NAME)]
-VersionPath = Annotated[int, Path(json_schema_extra=VERSION)]
+ModelVersionPath = Annotated[int, _read_by(lambda text: parse_version("model", text)), Path(json_schema_extra=VERSION)]
+DatasetVersionPath = Annotated[int, _read_by(lambda text: parse_version("dataset", text)),
+                               Path(json_schema_extra=VERSION)]
 AliasPath = Annotated[str, Path(json_schema_extra=ALIAS)]
 DatasetNamePath = Annotated[str, Path(json_schema_extra=NAME)]
 NewDatasetNamePath = Annotated[str, Path(json_schema_extra=DATASET_NAME)]
-DatasetVersionPath = Annotated[str, WithJsonSchema({"anyOf": [VERSION, {"type": "string", "enum": ["latest"]}]}),
-                               Path()]
+VersionOrLatestPath = Annotated[str, WithJsonSchema({"anyOf": [VERSION, {"type": "string", "enum": ["latest"]}]}),
+                                Path()]
 ArtifactPathPath = Annotated[str, Path(json_schema_extra=ARTIFACT_PATH)]
 KeyQuery = Annotated[str, Query(json_schema_extra=KEY)]
 NameQuery = Annotated[str, Query(json_schema_extra=NAME)]
@@ -137,7 +146,8 @@ ViewQuery = Annotated[str, Query(json_schema_extra=VIEW)]
 FolderQuery = Annotated[str, Query(json_schema_extra=FOLDER)]
 RunIdQuery = Annotated[RunId | None, Query()]
 DatasetNameQuery = Annotated[Name | None, Query()]
-VersionQuery = Annotated[Annotated[int, _declared(VERSION)] | None, Query()]
+VersionQuery = Annotated[Annotated[int, _read_by(lambda text: parse_version("dataset", text)), _declared(VERSION)]
+                         | None, Query()]
 
 
 # ---------------------------------------------------------------------- errors

@@ -187,7 +187,7 @@ def test_bad_run_ids_inside_bodies_are_a_400(api):
 def test_non_integer_experiment_ids_are_a_400(api, bad):
     for method, template in [("GET", "/api/experiments/{}"), ("POST", "/api/experiments/{}/delete"),
                              ("POST", "/api/experiments/{}/restore")]:
-        assert_error(api(method, template.format(bad)), 400, "INVALID_INPUT", "experiment_id")
+        assert_error(api(method, template.format(bad)), 400, "INVALID_INPUT", "experiment id")
 
 
 def test_unknown_runs_are_a_404(api):
@@ -365,6 +365,16 @@ def test_a_model_name_that_a_url_cannot_carry_is_a_400(api, remote, name):
     assert_error(api("POST", "/api/registered-models", json={"name": name}), 400, "INVALID_INPUT", repr(name))
     with pytest.raises(mc.InvalidInput, match="'.' or '..'"):
         remote.store.create_registered_model(name)
+
+
+@pytest.mark.parametrize("number", ["%2B1", "%201", "1_0", "1.0", "01e0", "%D9%A3"])
+@pytest.mark.parametrize("template", [
+    "/api/registered-models/m/versions/{}", "/api/datasets/d/versions/{}/data", "/api/experiments/{}",
+    "/api/dataset-uses?version={}",
+])
+def test_a_number_in_a_url_is_ascii_digits(api, template, number):
+    # Not '+1', ' 1', '1_0' nor '1.0', which int() would read, nor an Arabic-Indic three.
+    assert_error(api("GET", template.format(number)), 400, "INVALID_INPUT")
 
 
 def test_requests_after_errors_are_served_normally(api, run_id):
