@@ -67,6 +67,8 @@ WRK_THREADS = 2
 WRK_TIMEOUT_S = 10
 CHUNK_ROWS = 1_000_000  # rows per write when making the Parquet files
 START_TIMEOUT_S = 180
+BATCH_REPEATS = 3  # batch calls per side; the fastest counts
+WIDTH = 200  # of the printed results
 
 
 # ---------------------------------------------------------------------- environments
@@ -183,24 +185,30 @@ def side_mlflow_save(workdir: Path, sizes: dict) -> dict:
     return {"mlflow": mlflow.__version__}
 
 
+def timed(fn, repeats: int) -> tuple[object, dict]:
+    """``fn()`` ``repeats`` times: its last result, and the wall and CPU seconds of each call.
+    Other work on the machine slows some calls; the report takes the fastest."""
+    wall, cpu, result = [], [], None
+    for _ in range(repeats):
+        c, w = time.process_time(), time.perf_counter()
+        result = fn()
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return result, {"wall": wall, "cpu": cpu, "best": min(wall)}
+
+
 def side_mlflow_batch(workdir: Path, sizes: dict) -> dict:
     """MLflow's pyfunc predict on the batch rows: in memory, and with a Parquet read and write."""
     import mlflow
     import pandas as pd
 
     model = mlflow.pyfunc.load_model(str(workdir / "mlflow-model"))
-    start = time.perf_counter()
-    frame = pd.read_parquet(workdir / "batch.parquet")
-    read_s = time.perf_counter() - start
+    frame, read = timed(lambda: pd.read_parquet(workdir / "batch.parquet"), 1)
     model.predict(frame.head(1000))  # warm-up
-    start = time.perf_counter()
-    labels = model.predict(frame)
-    predict_s = time.perf_counter() - start
-    start = time.perf_counter()
-    pd.DataFrame({"prediction": labels}).to_parquet(workdir / "mlflow-predictions.parquet")
-    write_s = time.perf_counter() - start
-    return {"rows": len(frame), "read_s": read_s, "predict_s": predict_s, "write_s": write_s,
-            "peak_rss_mb": peak_rss_mb()}
+    labels, predict = timed(lambda: model.predict(frame), BATCH_REPEATS)
+    _, write = timed(lambda: pd.DataFrame({"prediction": labels}).to_parquet(
+        workdir / "mlflow-predictions.parquet"), 1)
+    return {"rows": len(frame), "read": read, "predict": predict, "write": write, "peak_rss_mb": peak_rss_mb()}
 
 
 def side_modelcycle_batch(workdir: Path, sizes: dict, source: str) -> dict:
@@ -212,32 +220,34 @@ def side_modelcycle_batch(workdir: Path, sizes: dict, source: str) -> dict:
     from modelcycle.serving.batch import predict_batch
     from modelcycle.serving.runtime import ServedModel
 
-    start = time.perf_counter()
-    served = ServedModel.load(REF, onnx_threads=os.cpu_count() or 1)
-    load_s = time.perf_counter() - start
+    served, load = timed(lambda: ServedModel.load(REF, onnx_threads=os.cpu_count() or 1), 1)
     before = peak_rss_mb()
     out = workdir / f"modelcycle-{source}-predictions.parquet"
-    start = time.perf_counter()
-    result = predict_batch(served, str(workdir / f"{source}.parquet"), str(out), progress=False)
-    seconds = time.perf_counter() - start
+    repeats = BATCH_REPEATS if source == "batch" else 1
+    result, files = timed(lambda: predict_batch(served, str(workdir / f"{source}.parquet"), str(out),
+                                                progress=False), repeats)
     peak = peak_rss_mb()
     written = pq.ParquetFile(out).metadata
     measured = {"rows": result.rows, "scored": result.scored, "bad": result.bad_count,
-                "written_rows": written.num_rows, "written_columns": written.num_columns, "seconds": seconds,
-                "backend": result.backend, "load_s": load_s, "peak_rss_mb_before": before, "peak_rss_mb": peak}
+                "written_rows": written.num_rows, "written_columns": written.num_columns, "files": files,
+                "backend": result.backend, "load": load, "peak_rss_mb_before": before, "peak_rss_mb": peak}
     if source == "batch":
         table = pq.read_table(workdir / f"{source}.parquet")
-        start = time.perf_counter()
-        in_memory = predict_batch(served, table, progress=False)
-        measured["in_memory_seconds"] = time.perf_counter() - start
+        in_memory, measured["in_memory"] = timed(lambda: predict_batch(served, table, progress=False), repeats)
         measured["in_memory_rows"] = in_memory.table.num_rows
     return measured
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started. VmHWM, not getrusage's ru_maxrss:
+    Linux carries ru_maxrss over from the parent at fork, so a child would report at least the
+    driver's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 SIDES = {"setup": side_setup, "mlflow-save": side_mlflow_save, "mlflow-batch": side_mlflow_batch,
@@ -542,6 +552,7 @@ def main() -> None:
                         help="instead: profile one modelcycle server with py-spy under 50 connections, "
                              "e.g. uvicorn,1,on")
     parser.add_argument("--profile-body", default="v2", choices=["v2", "dataframe_split"], help=argparse.SUPPRESS)
+    parser.add_argument("--render", metavar="JSON", help="instead: print a results file again (and rewrite its .txt)")
     parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--shared", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -551,6 +562,14 @@ def main() -> None:
         if args.no_batch:
             sizes = {**sizes, "batch_rows": 0, "memory_rows": 0}
         print(json.dumps(SIDES[args.side](Path(args.shared), sizes)))
+        return
+    if args.render:
+        from rich.console import Console
+
+        console = Console(record=True, width=WIDTH)
+        record = json.loads(Path(args.render).read_text())
+        report(console, record)
+        Path(args.render).with_suffix(".txt").write_text(console.export_text(clear=False))
         return
     wrk_binary()
     only = set(args.only.split(","))
@@ -652,13 +671,16 @@ def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool, ba
                           "uptime_before": uptime_before, "uptime_after": uptime_after},
               "expected": expected, "online": online, "batch": batch_results,
               "versions": versions(pythons)}
-    console = Console(record=True, width=160)
-    report(console, record)
-    if not quick and batch and only >= {"modelcycle", "mlflow", "mlserver"}:  # partial runs write nothing
-        stem = HERE / "results" / f"serving-{record['date']}"
+    complete = not quick and batch and only >= {"modelcycle", "mlflow", "mlserver"}  # partial runs write nothing
+    stem = HERE / "results" / f"serving-{record['date']}"
+    if complete:  # the measurements first, so that a fault in the report loses nothing (see --render)
         stem.parent.mkdir(exist_ok=True)
-        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
         stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    console = Console(record=True, width=WIDTH)
+    report(console, record)
+    if complete:
+        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")  # with the ratios
+        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
         console.print(f"Results written to {stem}.txt and .json")
 
 
@@ -684,11 +706,10 @@ def agreement(workdir: Path) -> dict:
     """Rows where modelcycle's batch predictions differ from MLflow's, on the same rows."""
     import pyarrow.parquet as pq
 
-    ours = pq.read_table(workdir / "modelcycle-batch-predictions.parquet")
-    theirs = pq.read_table(workdir / "mlflow-predictions.parquet").column("prediction").to_numpy()
-    name = "prediction" if "prediction" in ours.column_names else ours.column_names[-1]
-    mine = ours.column(name).to_numpy()
-    return {"rows": len(mine), "column": name, "mismatches": int((mine.astype(str) != theirs.astype(str)).sum())}
+    mine = pq.read_table(workdir / "modelcycle-batch-predictions.parquet", columns=["prediction"])
+    theirs = pq.read_table(workdir / "mlflow-predictions.parquet", columns=["prediction"])
+    mine, theirs = mine.column(0).to_numpy(), theirs.column(0).to_numpy()
+    return {"rows": len(mine), "mismatches": int((mine.astype(str) != theirs.astype(str)).sum())}
 
 
 def uptime() -> str:
@@ -798,16 +819,418 @@ def targets(console, record: dict) -> None:
     rows = {r["label"]: r for r in record["online"]}
     if label not in rows:
         return
-    head, ratios, met = rows[label]["runs"], record["ratios"][label], {}
-    if ratios["50"]["vs_mlflow"] is not None:
-        met["100x MLflow's req/s"] = all(r["vs_mlflow"] >= 100 for r in ratios.values())
-    if ratios["50"]["vs_mlserver"] is not None:
-        met["ahead of MLServer"] = all(r["vs_mlserver"] > 1 for r in ratios.values())
+    head, ratios, met, said = rows[label]["runs"], record["ratios"][label], {}, {}
+    for key, name, bound in (("vs_mlflow", "100x MLflow's req/s", 100), ("vs_mlserver", "ahead of MLServer", 1)):
+        if ratios["50"][key] is not None:
+            met[name] = all(r[key] >= bound for r in ratios.values())
+            said[name] = ", ".join(f"{r[key]:.1f}x at {c}" for c, r in ratios.items())
     met["p99 under 20 ms at 50 connections"] = head["50"]["p99_ms"] < 20
+    said["p99 under 20 ms at 50 connections"] = f"{head['50']['p99_ms']:.1f} ms"
     met["0 errors"] = all(r["errors"] == 0 for r in head.values())
+    said["0 errors"] = ", ".join(f"{r['errors']} at {c}" for c, r in head.items())
     record["targets"] = {"row": label, "met": met}
-    console.print(f"Targets, on the row \"{label}\": " + "; ".join(
-        f"{name}: {'met' if ok else 'MISSED'}" for name, ok in met.items()) + ".")
+    console.print(f"Targets, on the row \"{label}\" (what `modelcycle serve REF --workers 2` runs): " + "; ".join(
+        f"{name}: {said[name]}, {'met' if ok else 'MISSED'}" for name, ok in met.items()) + ".")
+
+
+def verdict(ratio: float) -> str:
+    return f"{ratio:.1f}x, {'met' if ratio >= 3 else 'MISSED'}"
+
+
+def batch_report(console, record: dict) -> None:
+    from rich.table import Table
+
+    b = record["batch"]
+    ml = b["mlflow"]
+    rows_n = ml["rows"]
+    table = Table(title=f"Batch scoring, {rows_n:,} rows sampled from the data (fastest of {BATCH_REPEATS} calls)")
+    for column in ("", "seconds", "CPU s", "rows/s", "vs MLflow predict", "peak RSS MB"):
+        table.add_column(column, justify="left" if not column else "right", no_wrap=True)
+
+    def cpu_of(t):
+        return t["cpu"][t["wall"].index(t["best"])]
+
+    predict_s = ml["predict"]["best"]
+    predict_rate = rows_n / predict_s
+    io_s = ml["read"]["best"] + predict_s + ml["write"]["best"]
+    table.add_row("MLflow pyfunc predict (DataFrame in memory)", f"{predict_s:.2f}", f"{cpu_of(ml['predict']):.2f}",
+                  f"{predict_rate:,.0f}", "", "")
+    table.add_row("MLflow: read Parquet + pyfunc predict + write Parquet", f"{io_s:.2f}", "", f"{rows_n / io_s:,.0f}",
+                  "", f"{ml['peak_rss_mb']:.0f}")
+    if "modelcycle" in b:
+        mc, mem = b["modelcycle"], b["memory"]
+        memory_s, files_s = mc["in_memory"]["best"], mc["files"]["best"]
+        memory_rate, rate = mc["in_memory_rows"] / memory_s, mc["rows"] / files_s
+        ratios = {"in_memory": memory_rate / predict_rate, "file_vs_in_memory": rate / predict_rate,
+                  "file_vs_file": rate * io_s / rows_n}
+        b["ratios"] = ratios
+        b["targets"] = {k: v >= 3 for k, v in ratios.items()}
+        table.add_row("modelcycle predict_batch (Arrow table in memory)", f"{memory_s:.2f}",
+                      f"{cpu_of(mc['in_memory']):.2f}", f"{memory_rate:,.0f}", f"{ratios['in_memory']:.1f}x", "")
+        table.add_row("modelcycle predict_batch (Parquet in, Parquet out)", f"{files_s:.2f}",
+                      f"{cpu_of(mc['files']):.2f}", f"{rate:,.0f}",
+                      f"{ratios['file_vs_in_memory']:.1f}x ({ratios['file_vs_file']:.1f}x with I/O)",
+                      f"{mc['peak_rss_mb']:.0f}")
+        mem_s = mem["files"]["best"]
+        table.add_row(f"modelcycle predict_batch, {mem['rows']:,} rows (1 call)", f"{mem_s:.2f}",
+                      f"{cpu_of(mem['files']):.2f}", f"{mem['rows'] / mem_s:,.0f}", "", f"{mem['peak_rss_mb']:.0f}")
+        a = b["agreement"]
+        table.caption = (
+            f"modelcycle's and MLflow's labels differ on {a['mismatches']} of {a['rows']:,} rows. "
+            f"Target >= 3x MLflow's pyfunc predict: in memory against in memory {verdict(ratios['in_memory'])}; "
+            f"Parquet to Parquet against its in-memory predict {verdict(ratios['file_vs_in_memory'])}; Parquet to "
+            f"Parquet on both sides {verdict(ratios['file_vs_file'])}. Both sides load the model before the clock "
+            f"starts (modelcycle {mc['load']['best']:.2f} s). modelcycle scores with onnxruntime on "
+            f"{record['machine']['cpus']} threads, MLflow with scikit-learn on one; CPU s: the scoring process's CPU "
+            f"time, all threads. modelcycle's output holds the input's columns, the label and the class "
+            f"probabilities ({mc['written_columns']} columns), MLflow's the label. Input row groups of "
+            f"{CHUNK_ROWS:,} rows. Peak RSS: the scoring process's peak resident memory (VmHWM; modelcycle's with "
+            f"the model loaded, before scoring: {mem['peak_rss_mb_before']:.0f} MB).")
+    console.print(table)
+
+
+# ---------------------------------------------------------------------- profile
+PY_SPY = VENVS / "tools" / "bin" / "py-spy"
+
+
+def py_spy_binary() -> str:
+    if not PY_SPY.exists():
+        print(f"Creating {PY_SPY.parent.parent} (once)...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PY_SPY.parent.parent)], check=True)
+        subprocess.run([str(PY_SPY.parent / "python"), "-m", "pip", "install", "--quiet", "py-spy"], check=True)
+    return str(PY_SPY)
+
+
+def profile(workdir: Path, sizes: dict, config: tuple, body: str, seconds: int, top: int = 25) -> None:
+    """py-spy over every process of one modelcycle server while wrk drives it at 50 connections;
+    prints the functions with the most samples (inclusive and self)."""
+    http_server, workers, batching = config
+    path = f"/v2/models/{MODEL_NAME}/infer" if body == "v2" else "/invocations"
+    kind = "v2" if body == "v2" else "mlflow"
+    context, base, _ = modelcycle_server(workdir, workers, batching, http_server, "profile")
+    expected = json.loads((workdir / "expected.json").read_text())
+    with context as process:
+        url = base + path
+        script = lua_script(workdir, body)
+        check_answer(kind, url, (workdir / f"body-{body}.json").read_bytes(), expected)
+        wrk(url, script, 50, sizes["warmup"])
+        raw = workdir / "profile.txt"
+        spy = subprocess.Popen([py_spy_binary(), "record", "--pid", str(process.pid), "--subprocesses",
+                                "--nonblocking", "--duration", str(seconds), "--format", "raw", "--output", str(raw)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1)
+        result = wrk(url, script, 50, seconds - 1)
+        spy.wait()
+    print(f"{result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms under py-spy")
+    inclusive, own, total = {}, {}, 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        n = int(count)
+        total += n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+    for title, counts in (("inclusive", inclusive), ("self", own)):
+        print(f"\nTop {top} by {title} samples ({total} samples):")
+        for frame, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"  {100 * n / total:5.1f}%  {frame[:150]}")
+    shutil.copy(raw, HERE / ".venvs" / "last-profile.txt")
+    print(f"\nCollapsed stacks kept in {HERE / '.venvs' / 'last-profile.txt'}")
+
+
+# ---------------------------------------------------------------------- driver
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 s per load and smaller batch files; nothing written")
+    parser.add_argument("--only", default="modelcycle,mlflow,mlserver", help="servers to measure, comma-separated")
+    parser.add_argument("--no-batch", action="store_true", help="skip batch scoring")
+    parser.add_argument("--no-online", action="store_true", help="skip the servers (batch scoring alone)")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (server logs, files)")
+    parser.add_argument("--profile", metavar="HTTP,WORKERS,BATCHING",
+                        help="instead: profile one modelcycle server with py-spy under 50 connections, "
+                             "e.g. uvicorn,1,on")
+    parser.add_argument("--profile-body", default="v2", choices=["v2", "dataframe_split"], help=argparse.SUPPRESS)
+    parser.add_argument("--render", metavar="JSON", help="instead: print a results file again (and rewrite its .txt)")
+    parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
+    parser.add_argument("--shared", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    if args.side:
+        if args.no_batch:
+            sizes = {**sizes, "batch_rows": 0, "memory_rows": 0}
+        print(json.dumps(SIDES[args.side](Path(args.shared), sizes)))
+        return
+    if args.render:
+        from rich.console import Console
+
+        console = Console(record=True, width=WIDTH)
+        record = json.loads(Path(args.render).read_text())
+        report(console, record)
+        Path(args.render).with_suffix(".txt").write_text(console.export_text(clear=False))
+        return
+    wrk_binary()
+    only = set(args.only.split(","))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    try:
+        if args.profile:
+            http_server, workers, batching = args.profile.split(",")
+            (workdir / "expected.json").write_text(json.dumps(run_side(sys.executable, "setup", workdir, True,
+                                                                       mc_env(workdir), batch=False)))
+            profile(workdir, sizes, (http_server, int(workers), batching == "on"), args.profile_body,
+                    sizes["seconds"] if args.quick else 20)
+            return
+        run(workdir, sizes, args.quick, set() if args.no_online else only, not args.no_batch,
+            batch_modelcycle="modelcycle" in only)
+    finally:
+        if args.keep:
+            print(f"Kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_side(python: str, name: str, workdir: Path, quick: bool, env: dict | None = None,
+             batch: bool = True) -> dict:
+    return side(python, name, quick, env_extra=env, script=__file__,
+                extra=("--shared", str(workdir), *(() if batch else ("--no-batch",))))
+
+
+def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool, batch_modelcycle: bool) -> None:
+    from rich.console import Console
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    uptime_before = uptime()
+    progress("Training the model; logging it to modelcycle; writing MLServer's folder and the batch files...")
+    expected = run_side(sys.executable, "setup", workdir, quick, mc_env(workdir), batch)
+    pythons = {name: peer_python(name) for name in ("mlflow", "mlserver")
+               if name in only or (name == "mlflow" and batch)}
+    if "mlflow" in pythons:
+        run_side(pythons["mlflow"], "mlflow-save", workdir, quick)
+    online: list[dict] = []
+
+    def measure(server: str, setup: str, config: dict, started, path: str, kind: str, body: str):
+        label = f"{NAMES[server]}{' /invocations' if server == 'modelcycle' and body != 'v2' else ''}, {setup}"
+        progress(f"  {label}")
+        context, base = started[:2]
+        with context as process:
+            online.append({"server": server, "label": label, "setup": setup, "config": config, "endpoint": path,
+                           "body": body,
+                           **({"argv": started[2]} if len(started) > 2 else {}),
+                           **drive(base, path, kind, body, workdir, sizes, expected, process.pid)})
+
+    v2_path = f"/v2/models/{MODEL_NAME}/infer"
+    if "mlflow" in only:
+        for workers in (1, 2):
+            measure("mlflow", f"{workers} worker{'s' * (workers > 1)}",
+                    {"command": "mlflow models serve --env-manager local", "workers": workers,
+                     "http": "uvicorn, h11", "batching": "none"},
+                    mlflow_server(pythons["mlflow"], workdir, workers), "/invocations", "mlflow", "dataframe_split")
+    if "mlserver" in only:
+        measure("mlserver", "parallel_workers 0",
+                {"command": "mlserver start", "workers": 1, "parallel_workers": 0,
+                 "http": "uvicorn, h11, uvloop", "batching": "adaptive batching off (default)"},
+                mlserver_server(pythons["mlserver"], workdir), v2_path, "v2", "v2")
+    if "modelcycle" in only:
+        for http_server, workers, batching in MC_CONFIGS:
+            tag = f"{http_server}-{workers}-{'batching' if batching else 'no-batching'}"
+            measure("modelcycle", mc_setup(http_server, workers, batching), mc_config(http_server, workers, batching),
+                    modelcycle_server(workdir, workers, batching, http_server, tag), v2_path, "v2", "v2")
+        http_server, workers, batching = MC_HEADLINE
+        measure("modelcycle", mc_setup(http_server, workers, batching),
+                mc_config(http_server, workers, batching),
+                modelcycle_server(workdir, workers, batching, http_server, "invocations"),
+                "/invocations", "mlflow", "dataframe_split")
+        # What the prediction log costs: the headline row without it.
+        measure("modelcycle", mc_setup(http_server, workers, batching) + ", prediction log off",
+                {**mc_config(http_server, workers, batching), "prediction_log": "off"},
+                modelcycle_server(workdir, workers, batching, http_server, "no-log",
+                                  {"MODELCYCLE_SERVE_PREDICTION_LOG": "0"}),
+                f"/v2/models/{MODEL_NAME}/infer", "v2", "v2")
+
+    batch_results = None
+    if batch:
+        progress(f"Batch: MLflow pyfunc predict on {sizes['batch_rows']:,} rows...")
+        batch_results = {"mlflow": run_side(pythons["mlflow"], "mlflow-batch", workdir, quick)}
+        if batch_modelcycle:
+            progress(f"Batch: modelcycle predict_batch on {sizes['batch_rows']:,} rows...")
+            batch_results["modelcycle"] = run_side(sys.executable, "modelcycle-batch", workdir, quick,
+                                                   mc_env(workdir))
+            batch_results["agreement"] = agreement(workdir)
+            progress(f"Batch: modelcycle predict_batch on {sizes['memory_rows']:,} rows (peak memory)...")
+            batch_results["memory"] = run_side(sys.executable, "modelcycle-memory", workdir, quick,
+                                               mc_env(workdir))
+    uptime_after = uptime()
+
+    record = {"date": datetime.date.today().isoformat(), "sizes": sizes, "connections": list(CONNECTIONS),
+              "wrk": {"threads": WRK_THREADS, "timeout_s": WRK_TIMEOUT_S, "version": wrk_version()},
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "uptime_before": uptime_before, "uptime_after": uptime_after},
+              "expected": expected, "online": online, "batch": batch_results,
+              "versions": versions(pythons)}
+    complete = not quick and batch and only >= {"modelcycle", "mlflow", "mlserver"}  # partial runs write nothing
+    stem = HERE / "results" / f"serving-{record['date']}"
+    if complete:  # the measurements first, so that a fault in the report loses nothing (see --render)
+        stem.parent.mkdir(exist_ok=True)
+        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    console = Console(record=True, width=WIDTH)
+    report(console, record)
+    if complete:
+        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")  # with the ratios
+        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
+        console.print(f"Results written to {stem}.txt and .json")
+
+
+MC_HTTP_SERVERS = ("uvicorn", "granian")
+MC_CONFIGS = [(http_server, workers, batching) for http_server in MC_HTTP_SERVERS
+              for workers in (1, 2) for batching in (True, False)]
+MC_HEADLINE = ("uvicorn", 2, True)  # what `modelcycle serve REF --workers 2` runs: the targets' row
+NAMES = {"modelcycle": "modelcycle", "mlflow": "MLflow", "mlserver": "MLServer"}
+
+
+def mc_setup(http_server: str, workers: int, batching: bool) -> str:
+    return f"{workers} worker{'s' * (workers > 1)}, {http_server}, batching {'on' if batching else 'off'}"
+
+
+def mc_config(http_server: str, workers: int, batching: bool) -> dict:
+    return {"command": "modelcycle serve" if http_server == "uvicorn" or "--http-server" in (mc_serve_help() or "")
+            else "granian --interface asgi --factory modelcycle.serving.server:app_from_env",
+            "workers": workers, "http": "uvicorn, httptools, uvloop" if http_server == "uvicorn" else "granian",
+            "batching": "on (defaults)" if batching else "off", "backend": "auto (ONNX)", "prediction_log": "on"}
+
+
+def agreement(workdir: Path) -> dict:
+    """Rows where modelcycle's batch predictions differ from MLflow's, on the same rows."""
+    import pyarrow.parquet as pq
+
+    mine = pq.read_table(workdir / "modelcycle-batch-predictions.parquet", columns=["prediction"])
+    theirs = pq.read_table(workdir / "mlflow-predictions.parquet", columns=["prediction"])
+    mine, theirs = mine.column(0).to_numpy(), theirs.column(0).to_numpy()
+    return {"rows": len(mine), "mismatches": int((mine.astype(str) != theirs.astype(str)).sum())}
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def wrk_version() -> str:
+    out = subprocess.run([wrk_binary(), "-v"], capture_output=True, text=True, check=False)
+    text = out.stdout or out.stderr
+    return text.splitlines()[0].split(" Copyright")[0].strip() if text else "?"
+
+
+def versions(pythons: dict) -> dict:
+    out = {"modelcycle": {**dist_versions(sys.executable, "modelcycle", "uvicorn", "httptools", "uvloop",
+                                          "starlette", "onnxruntime", "scikit-learn", "numpy", "pyarrow"),
+                          "granian": dist_versions(str(GRANIAN.parent / "python"), "granian")["granian"]
+                          if GRANIAN.exists() else None, "python": platform.python_version()}}
+    if "mlflow" in pythons:
+        out["mlflow"] = dist_versions(pythons["mlflow"], "mlflow", "uvicorn", "fastapi", "scikit-learn", "numpy",
+                                      "pandas")
+    if "mlserver" in pythons:
+        out["mlserver"] = dist_versions(pythons["mlserver"], "mlserver", "mlserver-sklearn", "uvicorn", "fastapi",
+                                        "uvloop", "scikit-learn", "numpy", "pandas")
+    from models import source_state
+
+    out["modelcycle_source"] = source_state(HERE.parent / "modelcycle")
+    return out
+
+
+# ---------------------------------------------------------------------- report
+def report(console, record: dict) -> None:
+    from rich.table import Table
+
+    online, sizes = record["online"], record["sizes"]
+
+    def reference(server: str, connections: str):
+        rows = [r for r in online if r["server"] == server]
+        return rows[0]["runs"][connections]["rps"] if rows else None
+
+    table = Table(title=f"Online: 1 row per request, {sizes['seconds']} s per load after a {sizes['warmup']} s "
+                        f"warm-up (wrk, {WRK_THREADS} threads, on the same 2 cores as the server)")
+    for column in ("server", "setup", "endpoint", "conns", "req/s", "p50 ms", "p99 ms", "errors", "vs MLflow",
+                   "vs MLServer", "CPU ms/req", "RSS MB", "load"):
+        table.add_column(column, justify="left" if column in ("server", "setup", "endpoint") else "right",
+                         no_wrap=True)
+    ratios = {}
+    for row in online:
+        for connections, r in row["runs"].items():
+            mlflow, mlserver = reference("mlflow", connections), reference("mlserver", connections)
+            vs_mlflow = r["rps"] / mlflow if mlflow and row["server"] != "mlflow" else None
+            vs_mlserver = r["rps"] / mlserver if mlserver and row["server"] != "mlserver" else None
+            ratios.setdefault(row["label"], {})[connections] = {"vs_mlflow": vs_mlflow, "vs_mlserver": vs_mlserver}
+            kinds = ", ".join(f"{r[k]} {k}" for k in ("status", "timeout", "connect", "read", "write") if r[k])
+            table.add_row(NAMES[row["server"]], row["setup"], "V2 infer" if row["body"] == "v2" else "/invocations",
+                          connections, f"{r['rps']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                          f"{r['errors']}" + (f" ({kinds})" if kinds else ""),
+                          f"{vs_mlflow:.1f}x" if vs_mlflow else "", f"{vs_mlserver:.1f}x" if vs_mlserver else "",
+                          f"{r['server_cpu_ms_per_request']:.2f}" if r.get("server_cpu_ms_per_request") else "",
+                          f"{r['server_rss_mb']:.0f}" if r.get("server_rss_mb") else "",
+                          f"{r['load_1min_before']:.1f}")
+        table.add_section()
+    table.caption = ("errors: non-2xx answers (status), wrk timeouts (no answer within "
+                     f"{WRK_TIMEOUT_S} s; not in the latencies), socket errors. vs MLflow / vs MLServer: req/s over "
+                     "the peer's at the same connections (MLflow: 1 worker, its default). CPU ms/req: CPU time of the "
+                     "server's processes during the load over the requests answered. RSS: the server's "
+                     "processes after the load. load: the machine's 1-minute load average before the load.")
+    console.print(table)
+    record["ratios"] = ratios
+    configs = Table(title="Server configurations measured")
+    for column in ("server", "command", "workers", "HTTP server", "batching", "prediction log"):
+        configs.add_column(column, no_wrap=True)
+    for row in online:
+        c = row["config"]
+        configs.add_row(row["label"], c["command"], str(c["workers"]), c["http"], c["batching"],
+                        c.get("prediction_log", "none"))
+    configs.caption = ("h11: the peers' default installs have no httptools, so their uvicorn parses HTTP with "
+                       "h11. MLServer's inference runs in its server process (parallel_workers 0).")
+    console.print(configs)
+    targets(console, record)
+    if record["batch"]:
+        batch_report(console, record)
+    v, m = record["versions"], record["machine"]
+    mc_v = v["modelcycle"]
+    line = (f"Versions: modelcycle {mc_v['modelcycle']} (uvicorn {mc_v['uvicorn']}, httptools {mc_v['httptools']}, "
+            f"uvloop {mc_v['uvloop']}, granian {mc_v['granian']}, onnxruntime {mc_v['onnxruntime']}, scikit-learn "
+            f"{mc_v['scikit-learn']}, Python {mc_v['python']})")
+    if "mlflow" in v:
+        line += (f"; MLflow {v['mlflow']['mlflow']} (uvicorn {v['mlflow']['uvicorn']}, scikit-learn "
+                 f"{v['mlflow']['scikit-learn']})")
+    if "mlserver" in v:
+        line += (f"; MLServer {v['mlserver']['mlserver']} with mlserver-sklearn {v['mlserver']['mlserver-sklearn']} "
+                 f"(uvicorn {v['mlserver']['uvicorn']}, scikit-learn {v['mlserver']['scikit-learn']})")
+    src = v["modelcycle_source"]
+    console.print(line + f"; {record['wrk']['version']}. modelcycle measured from commit "
+                  f"{(src['commit'] or 'unknown')[:12]}" + (f" with uncommitted changes to "
+                  f"{len(src['uncommitted_changes'])} files" if src["uncommitted_changes"] else "") + ".",
+                  markup=False, highlight=False)
+    console.print(f"Machine: {m['cpus']} CPUs, {m['platform']}; wrk and the server share the cores, and other "
+                  f"work may run beside them. uptime before: {m['uptime_before']}; after: {m['uptime_after']}.",
+                  markup=False, highlight=False)
+
+
+def targets(console, record: dict) -> None:
+    """The issue's targets, on the headline modelcycle row (`modelcycle serve --workers 2`)."""
+    http_server, workers, batching = MC_HEADLINE
+    label = f"modelcycle, {mc_setup(http_server, workers, batching)}"
+    rows = {r["label"]: r for r in record["online"]}
+    if label not in rows:
+        return
+    head, ratios, met, said = rows[label]["runs"], record["ratios"][label], {}, {}
+    for key, name, bound in (("vs_mlflow", "100x MLflow's req/s", 100), ("vs_mlserver", "ahead of MLServer", 1)):
+        if ratios["50"][key] is not None:
+            met[name] = all(r[key] >= bound for r in ratios.values())
+            said[name] = ", ".join(f"{r[key]:.1f}x at {c}" for c, r in ratios.items())
+    met["p99 under 20 ms at 50 connections"] = head["50"]["p99_ms"] < 20
+    said["p99 under 20 ms at 50 connections"] = f"{head['50']['p99_ms']:.1f} ms"
+    met["0 errors"] = all(r["errors"] == 0 for r in head.values())
+    said["0 errors"] = ", ".join(f"{r['errors']} at {c}" for c, r in head.items())
+    record["targets"] = {"row": label, "met": met}
+    console.print(f"Targets, on the row \"{label}\" (what `modelcycle serve REF --workers 2` runs): " + "; ".join(
+        f"{name}: {said[name]}, {'met' if ok else 'MISSED'}" for name, ok in met.items()) + ".")
 
 
 def verdict(ratio: float) -> str:
