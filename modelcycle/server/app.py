@@ -205,7 +205,7 @@ def create_app(store: SqlStore) -> FastAPI:
         """Multipart form: ``meta`` (JSON: digest, source, num_rows, num_columns, schema,
         profile) and ``data`` (the Parquet file)."""
         try:
-            form = await request.form(max_part_size=MAX_FORM_FIELD)
+            form = await request.form(max_files=1, max_fields=1, max_part_size=MAX_FORM_FIELD)
         except Exception as exc:  # malformed multipart body
             raise InvalidInput(f"Expected a multipart form with fields meta and data: {exc}") from None
         meta_text, upload = form.get("meta"), form.get("data")

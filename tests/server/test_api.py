@@ -859,6 +859,32 @@ def test_a_wide_dataset_is_logged_through_the_server(server):
     assert (version.num_rows, version.num_columns) == (300, 400)
 
 
+def test_a_dataset_upload_is_its_two_parts_and_nothing_else(api, tmp_path):
+    """The form holds `meta` and `data`; any other part, which the server would read into
+    memory for nothing (up to the limit of a field each), is refused."""
+    import pandas as pd
+
+    local = SqlStore(f"sqlite:///{tmp_path / 'local.db'}", str(tmp_path / "artifacts"))
+    mc.set_tracking_uri(local.db_uri, str(tmp_path / "artifacts"))  # a valid upload, made as the client makes it
+    try:
+        mc.log_dataset(pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}), name="parts")
+    finally:
+        mc.set_tracking_uri(None)
+    version = local.get_dataset("parts", 1)
+    parquet = b"".join(local.open_dataset("parts", 1))
+    meta = json.dumps({"digest": version.digest, "source": version.source, "num_rows": version.num_rows,
+                       "num_columns": version.num_columns, "schema": version.schema, "profile": version.profile})
+    for extra in ({"meta2": meta}, {"note": "x"}):
+        response = api("POST", "/api/datasets/parts/versions", data={"meta": meta, **extra},
+                       files={"data": ("data.parquet", parquet)})
+        assert_error(response, 400, "INVALID_INPUT", "multipart")
+    assert_error(api("POST", "/api/datasets/parts/versions", data={"meta": meta}, files={
+        "data": ("data.parquet", parquet), "more": ("more.parquet", parquet)}), 400, "INVALID_INPUT", "multipart")
+    response = api("POST", "/api/datasets/parts/versions", data={"meta": meta},
+                   files={"data": ("data.parquet", parquet)})
+    assert response.status_code == 201, response.text
+
+
 def test_an_empty_artifact_round_trips(remote, run_id, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
