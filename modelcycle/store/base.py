@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelcycle.store.entities import (
-    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, ModelVersion, RegisteredModel, Run,
+    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Lease, Metric, ModelVersion, RegisteredModel, Run,
     RunPage, RunStatus, Stage, Transition, ViewType,
 )
 
@@ -107,7 +107,9 @@ class Store(abc.ABC):
         page_token: str | None = None,
         view: ViewType = ViewType.ACTIVE,
     ) -> RunPage:
-        """``experiment_ids`` None searches every experiment."""
+        """``experiment_ids`` None searches every experiment. ``page_token``: the
+        ``next_page_token`` of the previous page of the same search; it marks a place in the
+        order, so runs created in between neither repeat nor push runs out of the pages."""
 
     # artifacts
     @abc.abstractmethod
@@ -221,6 +223,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def model_history(self, name: str) -> list[Transition]:
         """The audit log of a model, oldest first."""
+
+    # leases
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, owner: str, ttl_s: float) -> Lease | None:
+        """Take the lease ``name`` for ``ttl_s`` seconds, or renew it if ``owner`` holds it; None
+        while another owner holds it. The epoch grows each time the lease changes hands."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up at once if ``owner`` holds it (nothing otherwise)."""
+
+    @abc.abstractmethod
+    def get_lease(self, name: str) -> Lease | None:
+        """The lease ``name`` while it is held, else None."""
 
     def list_artifact_files(self, run_id: str, path: str = "") -> Iterable[ArtifactInfo]:
         """Every file below ``path``, recursively."""

@@ -322,3 +322,21 @@ class Transition:
     def from_dict(cls, d: dict[str, Any]) -> Transition:
         return cls(int(d["id"]), d["name"], d.get("version"), d["action"], d.get("alias"), d.get("from_value"),
                    d.get("to_value"), d["user"], d["reason"], bool(d["forced"]), d["created_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds the lease ``name`` until ``expires_at`` (ms since the epoch); ``epoch`` counts
+    its holders."""
+
+    name: str
+    owner: str
+    epoch: int
+    expires_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "owner": self.owner, "epoch": self.epoch, "expires_at": self.expires_at}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Lease:
+        return cls(d["name"], d["owner"], int(d["epoch"]), int(d["expires_at"]))

@@ -13,11 +13,12 @@ from modelcycle import config
 from modelcycle.exceptions import ERRORS_BY_CODE, InvalidInput, ModelcycleError, StoreUnavailable
 from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
 from modelcycle.store.entities import (
-    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunPage,
-    RunStatus, Stage, Transition, ViewType, float_from_wire,
+    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Lease, Metric, ModelVersion, RegisteredModel, Run,
+    RunPage, RunStatus, Stage, Transition, ViewType, float_from_wire,
 )
 from modelcycle.store.validation import (
-    check_alias, check_artifact_path, check_dataset_name, check_experiment_id, check_file_to_log, check_metrics,
+    check_alias, check_artifact_path, check_dataset_name, check_experiment_id, check_file_to_log,
+    check_lease_request, check_metrics,
     check_model_name, check_model_version, check_params, check_run_id, check_tag_value, check_tags, check_version,
 )
 
@@ -286,6 +287,21 @@ class RestStore(Store):
 
     def model_history(self, name: str) -> list[Transition]:
         return [Transition.from_dict(h) for h in self._json("GET", _model(name, "history"))["transitions"]]
+
+    # ------------------------------------------------------------------ leases
+    def acquire_lease(self, name: str, owner: str, ttl_s: float) -> Lease | None:
+        name, owner, _ = check_lease_request(name, owner, ttl_s)
+        found = self._json("POST", "/api/leases/acquire", json={"name": name, "owner": owner, "ttl_s": ttl_s})["lease"]
+        return Lease.from_dict(found) if found is not None else None
+
+    def release_lease(self, name: str, owner: str) -> None:
+        name, owner, _ = check_lease_request(name, owner, 1)
+        self._send("POST", "/api/leases/release", json={"name": name, "owner": owner})
+
+    def get_lease(self, name: str) -> Lease | None:
+        name, _, _ = check_lease_request(name, "-", 1)
+        found = self._json("GET", "/api/leases", params={"name": name})["lease"]
+        return Lease.from_dict(found) if found is not None else None
 
 
 def _model(name: str, *parts: object) -> str:

@@ -225,3 +225,15 @@ model_transitions = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_model_transitions_model_id_id", "model_id", "id"),
 )
+
+
+leases = Table(
+    # Work that must happen once (a canary step, an alert evaluation) is done by the holder of a
+    # lease; an expired lease is taken over. The epoch grows with each new holder: writes made
+    # under a lease can name it, so a holder that lost its lease cannot overwrite its successor.
+    "leases", metadata,
+    Column("name", String(250), primary_key=True),
+    Column("owner", String(250), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

@@ -271,3 +271,18 @@ def check_dataset_role(role: object) -> str:
         raise InvalidInput(f"A dataset role is 1-50 letters, digits, '_', '-' or '.' (train, eval, "
                            f"reference, ...); got {role!r}.")
     return role
+
+
+MAX_LEASE_S = 24 * 3600.0
+
+
+def check_lease_request(name: object, owner: object, ttl_s: object) -> tuple[str, str, int]:
+    """(name, owner, ttl in ms) of a lease request, or InvalidInput saying what is wrong."""
+    check_name("lease", name)
+    if not isinstance(owner, str) or not owner.strip() or len(owner) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"A lease owner is a non-empty string of at most {MAX_NAME_LENGTH} characters "
+                           f"(e.g. host:pid); got {owner!r}.")
+    check_text("The lease owner", owner)
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not 0 < ttl_s <= MAX_LEASE_S:
+        raise InvalidInput(f"A lease lasts more than 0 and at most {MAX_LEASE_S:g} seconds; got {ttl_s!r}.")
+    return name, owner, max(1, int(ttl_s * 1000))  # type: ignore[return-value]

@@ -114,6 +114,9 @@ def write_rows(conn: Connection) -> None:
             "FROM registered_models",
             [{"a": "register", "f": None, "t": "None", "forced": False, "c": T + 901},
              {"a": "stage", "f": "None", "t": "Production", "forced": False, "c": T + 902}])
+    if "model_version_files" in tables:  # from 0007: a version's files are pinned when it is registered
+        run("INSERT INTO model_version_files (version_id, path, digest, size) "
+            "SELECT id, 'model.bin', :d, :s FROM model_versions", [{"d": ARTIFACT_DIGEST, "s": len(ARTIFACT)}])
 
 
 def build(engine: Engine, revision: str) -> None:
