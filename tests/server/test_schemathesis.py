@@ -1,5 +1,5 @@
-"""Schemathesis, with all its checks, against a real server: the OpenAPI schema says what the
-server does. Every status answered is documented, every request the schema allows is served,
+"""Schemathesis, with all its checks, against a real server on SQLite and on PostgreSQL: the
+OpenAPI schema says what the server does. Every status answered is documented, every request the schema allows is served,
 every request it forbids is refused with a 4xx, and no request gets a 5xx.
 
 The generators of the schema's own string formats (filters, order-by clauses, page tokens) and
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _truncate
+from tests.conftest import ServerProcess, _truncate
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = """
@@ -36,15 +36,31 @@ max-steps = 30
 """
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory):
+    """A real server on an empty store: the session's on SQLite, one of its own on PostgreSQL."""
+    if request.param == "sqlite":
+        server = request.getfixturevalue("tracking_server")
+        _truncate(server.store_uri)
+        yield server
+        return
+    uri = request.getfixturevalue("postgres_uri")
+    server = ServerProcess(uri, str(tmp_path_factory.mktemp("pg-server") / "artifacts"))
+    try:
+        _truncate(uri)  # the server created the schema
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.mark.slow
-def test_schemathesis_finds_nothing(tracking_server, tmp_path):
-    _truncate(tracking_server.store_uri)
+def test_schemathesis_finds_nothing(server, tmp_path):
     config = tmp_path / "schemathesis.toml"
-    config.write_text(CONFIG.format(examples=15))
+    config.write_text(CONFIG.format(examples=10))
     report = tmp_path / "report.json"
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color", "run",
-         f"{tracking_server.url}/openapi.json", "--checks", "all", "--report", "json",
+         f"{server.url}/openapi.json", "--checks", "all", "--report", "json",
          "--report-json-path", str(report), "--request-timeout", "30"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600,
     )
