@@ -31,8 +31,8 @@ class ModelOnWorker(WorkerPlugin):
 
         nthreads = getattr(worker, "nthreads", None) or 1
         store = open_store(self.tracking_uri, self.artifact_uri)
-        served, forest = batch._load(self.uri, self.backend, store, threads=max(1, (os.cpu_count() or 1) // nthreads))
-        self.scorer = batch._Scorer(served, self.keep, forest)
+        loaded = batch._load(self.uri, self.backend, store, threads=max(1, (os.cpu_count() or 1) // nthreads))
+        self.scorer = batch._Scorer(loaded.served, self.keep, loaded.forest)
         self.scorer.typed_output = self.typed_output
         _LOADS[self.uri] += 1
 

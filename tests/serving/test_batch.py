@@ -89,10 +89,16 @@ def test_csv_in_csv_and_parquet_out(models, tmp_path):
     assert pq.read_schema(tmp_path / "typed.parquet").field("amount").type == pa.float64()
 
 
-def test_in_memory_input(models):
+def test_in_memory_input_and_a_model_loaded_once(models):
+    from modelcycle.serving.batch import BatchModel
+
     frame = cancer_frame(50)
     result = predict_batch("cancer@latest", frame, id_columns=[])
     assert result.table.column_names == ["prediction", "proba_0", "proba_1"] and result.table.num_rows == 50
+    model = BatchModel.load("cancer@latest")
+    assert model.backend == "compiled" and model.served.version == 1
+    again = predict_batch(model, pa.Table.from_pandas(frame), id_columns=[])
+    assert again.table.equals(result.table) and again.backend == "compiled"
 
 
 def test_bad_rows_refuse_the_run_and_write_nothing(models, tmp_path):
