@@ -234,7 +234,8 @@ class _Sink:
         self._tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp" if folder else f".{name}.{uuid.uuid4().hex[:8]}.tmp"
         if folder:
             self.fs.makedirs(folder, exist_ok=True)
-        self._file = self.fs.open(self._tmp, "wb")
+        compression = fsspec.utils.infer_compression(target) if self.format == "csv" else None
+        self._file = self.fs.open(self._tmp, "wb", compression=compression)  # scored.csv.gz is gzipped
         self._writer = None
         self.schema = None
 

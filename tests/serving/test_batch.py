@@ -87,6 +87,9 @@ def test_csv_in_csv_and_parquet_out(models, tmp_path):
     predict_batch("mixed@latest", str(tmp_path / "in.csv"), str(tmp_path / "typed.parquet"))
     # columns read as text to be checked row by row go out with the model's types
     assert pq.read_schema(tmp_path / "typed.parquet").field("amount").type == pa.float64()
+    frame.to_csv(tmp_path / "in.csv.gz", index=False)
+    predict_batch("mixed@latest", str(tmp_path / "in.csv.gz"), str(tmp_path / "out.csv.gz"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out.csv.gz"), out)  # gzip in, gzip out
 
 
 def test_in_memory_input_and_a_model_loaded_once(models):
