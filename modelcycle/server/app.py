@@ -247,11 +247,13 @@ def create_app(store: SqlStore) -> FastAPI:
                      version: wire.VersionQuery = None):
         return {"uses": [u.to_dict() for u in store.dataset_uses(run_id, name, version)]}
 
+    from modelcycle.server.deployments import add_deployment_routes
     from modelcycle.server.leases import add_lease_routes
     from modelcycle.server.registry import add_registry_routes
 
     add_registry_routes(app, store)
     add_lease_routes(app, store)
+    add_deployment_routes(app, store)
     _fixed_paths_refuse_other_methods(app)
     return app
 

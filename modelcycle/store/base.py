@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelcycle.store.entities import (
-    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Lease, Metric, ModelVersion, RegisteredModel, Run,
+    ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease, Metric, ModelVersion, RegisteredModel, Run,
     RunPage, RunStatus, Stage, Transition, ViewType,
 )
 
@@ -237,6 +237,42 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_lease(self, name: str) -> Lease | None:
         """The lease ``name`` while it is held, else None."""
+
+    # deployments
+    @abc.abstractmethod
+    def create_deployment(self, name: str, model_name: str, stable_version: int, user: str,
+                          config: dict | None = None, reason: str = "") -> Deployment:
+        """A deployment serving ``stable_version`` of ``model_name`` to all traffic (strategy single);
+        AlreadyExists for a taken name, NotFound for an unknown model or version."""
+
+    @abc.abstractmethod
+    def get_deployment(self, name: str) -> Deployment: ...
+
+    @abc.abstractmethod
+    def list_deployments(self) -> list[Deployment]: ...
+
+    @abc.abstractmethod
+    def update_deployment(self, name: str, revision: int, user: str, kind: str, reason: str = "",
+                          numbers: dict | None = None, epoch: int | None = None, **changes) -> Deployment:
+        """Set the fields ``changes`` (see validation.DEPLOYMENT_FIELDS) if the deployment is still at
+        ``revision``, else Conflict; with ``epoch`` (a lease epoch), Conflict too if a later epoch
+        wrote. Records the event ``kind`` with its numbers and, unless it is a hold or a failed
+        analysis, an entry in the model's audit log, in the same transaction."""
+
+    @abc.abstractmethod
+    def deployment_events(self, name: str, after_seq: int = 0) -> list[DeploymentEvent]:
+        """The history of a deployment after event ``after_seq``, oldest first."""
+
+    @abc.abstractmethod
+    def record_deployment_stats(self, name: str, worker: str, start_ms: int, end_ms: int,
+                                stats: list[ArmStats]) -> None:
+        """What ``worker`` saw of each arm from ``start_ms`` to ``end_ms``; sent again, it replaces
+        the first copy."""
+
+    @abc.abstractmethod
+    def deployment_stats(self, name: str, since_ms: int, until_ms: int | None = None) -> dict[str, ArmStats]:
+        """Per arm, the sum of the stats of every worker whose interval ended after ``since_ms``
+        (and at or before ``until_ms``)."""
 
     def list_artifact_files(self, run_id: str, path: str = "") -> Iterable[ArtifactInfo]:
         """Every file below ``path``, recursively."""

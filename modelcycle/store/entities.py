@@ -340,3 +340,121 @@ class Lease:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Lease:
         return cls(d["name"], d["owner"], int(d["epoch"]), int(d["expires_at"]))
+
+
+# Upper bounds (ms) of the latency buckets of deployment stats: 0.05 ms to ~33 s, 25% apart, and
+# one more bucket for anything slower. Fixed, so counts from every worker add up bucket by bucket.
+LATENCY_BOUNDS_MS: tuple[float, ...] = tuple(0.05 * 1.25 ** i for i in range(61))
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A named deployment of a model: which version each arm serves, the arms' traffic shares
+    (percent), and where its strategy stands. ``revision`` grows with every change; a change
+    names the revision it was computed from."""
+
+    name: str
+    model_name: str
+    strategy: str  # single | canary | ab | shadow | bluegreen
+    state: str  # active | paused | promoting | promoted | rolled_back
+    stable_version: int | None
+    candidate_version: int | None
+    arms: dict[str, int]
+    shares: dict[str, float]
+    steps: tuple[float, ...]
+    step_index: int
+    step_started_at: int
+    failures: int
+    config: dict[str, Any]
+    epoch: int
+    revision: int
+    created_at: int
+    updated_at: int
+    updated_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "model_name": self.model_name, "strategy": self.strategy, "state": self.state,
+                "stable_version": self.stable_version, "candidate_version": self.candidate_version,
+                "arms": dict(self.arms), "shares": dict(self.shares), "steps": list(self.steps),
+                "step_index": self.step_index, "step_started_at": self.step_started_at, "failures": self.failures,
+                "config": dict(self.config), "epoch": self.epoch, "revision": self.revision,
+                "created_at": self.created_at, "updated_at": self.updated_at, "updated_by": self.updated_by}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Deployment:
+        return cls(d["name"], d["model_name"], d["strategy"], d["state"], d.get("stable_version"),
+                   d.get("candidate_version"), {k: int(v) for k, v in d["arms"].items()},
+                   {k: float(v) for k, v in d["shares"].items()}, tuple(float(s) for s in d["steps"]),
+                   int(d["step_index"]), int(d["step_started_at"]), int(d["failures"]), dict(d["config"]),
+                   int(d["epoch"]), int(d["revision"]), int(d["created_at"]), int(d["updated_at"]), d["updated_by"])
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentEvent:
+    """One entry of a deployment's history: a change of shares, a pause, an analysis and its
+    numbers, a promotion or a rollback."""
+
+    seq: int
+    time_ms: int
+    kind: str
+    from_shares: dict[str, float] | None
+    to_shares: dict[str, float] | None
+    numbers: dict[str, Any]
+    reason: str
+    actor: str
+    epoch: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "time_ms": self.time_ms, "kind": self.kind, "from_shares": self.from_shares,
+                "to_shares": self.to_shares, "numbers": self.numbers, "reason": self.reason, "actor": self.actor,
+                "epoch": self.epoch}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DeploymentEvent:
+        return cls(int(d["seq"]), int(d["time_ms"]), d["kind"], d.get("from_shares"), d.get("to_shares"),
+                   dict(d.get("numbers") or {}), d["reason"], d["actor"], d.get("epoch"))
+
+
+@dataclass(frozen=True, slots=True)
+class ArmStats:
+    """Requests, errors and latency counts per bucket (``LATENCY_BOUNDS_MS``) of one arm, from
+    one worker's interval or summed over many."""
+
+    arm: str
+    version: int | None
+    requests: int
+    errors: int
+    latency: tuple[int, ...]
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def latency_quantile_ms(self, q: float) -> float | None:
+        """The ``q`` quantile of the latency, as the upper bound of the bucket it falls in."""
+        total = sum(self.latency)
+        if not total:
+            return None
+        rank, seen = q * total, 0
+        for i, count in enumerate(self.latency):
+            seen += count
+            if seen >= rank and count:
+                return LATENCY_BOUNDS_MS[min(i, len(LATENCY_BOUNDS_MS) - 1)]
+        return LATENCY_BOUNDS_MS[-1]
+
+    def __add__(self, other: ArmStats) -> ArmStats:
+        width = max(len(self.latency), len(other.latency))
+        a = self.latency + (0,) * (width - len(self.latency))
+        b = other.latency + (0,) * (width - len(other.latency))
+        return ArmStats(self.arm, other.version if other.version is not None else self.version,
+                        self.requests + other.requests, self.errors + other.errors,
+                        tuple(x + y for x, y in zip(a, b)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arm": self.arm, "version": self.version, "requests": self.requests, "errors": self.errors,
+                "latency": list(self.latency)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArmStats:
+        return cls(d["arm"], d.get("version"), int(d["requests"]), int(d["errors"]),
+                   tuple(int(c) for c in d.get("latency") or ()))

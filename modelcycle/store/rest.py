@@ -13,12 +13,12 @@ from modelcycle import config
 from modelcycle.exceptions import ERRORS_BY_CODE, InvalidInput, ModelcycleError, StoreUnavailable
 from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
 from modelcycle.store.entities import (
-    ArtifactInfo, DatasetUse, DatasetVersion, Experiment, Lease, Metric, ModelVersion, RegisteredModel, Run,
-    RunPage, RunStatus, Stage, Transition, ViewType, float_from_wire,
+    ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease, Metric,
+    ModelVersion, RegisteredModel, Run, RunPage, RunStatus, Stage, Transition, ViewType, float_from_wire,
 )
 from modelcycle.store.validation import (
-    check_alias, check_artifact_path, check_dataset_name, check_experiment_id, check_file_to_log,
-    check_lease_request, check_metrics,
+    check_alias, check_artifact_path, check_dataset_name, check_deployment_changes, check_deployment_event,
+    check_deployment_name, check_experiment_id, check_file_to_log, check_lease_request, check_metrics,
     check_model_name, check_model_version, check_params, check_run_id, check_tag_value, check_tags, check_version,
 )
 
@@ -302,6 +302,59 @@ class RestStore(Store):
         name, _, _ = check_lease_request(name, "-", 1)
         found = self._json("GET", "/api/leases", params={"name": name})["lease"]
         return Lease.from_dict(found) if found is not None else None
+
+    # ------------------------------------------------------------------ deployments
+    def create_deployment(self, name: str, model_name: str, stable_version: int, user: str,
+                          config: dict | None = None, reason: str = "") -> Deployment:
+        check_deployment_name(name)
+        check_model_name(model_name)
+        check_model_version(stable_version)
+        check_deployment_event(user, "create", reason, None, None)
+        config = check_deployment_changes({"config": config or {}})["config"]
+        return Deployment.from_dict(self._json("POST", "/api/deployments", json={
+            "name": name, "model_name": model_name, "stable_version": stable_version, "user": user,
+            "config": config, "reason": reason}))
+
+    def get_deployment(self, name: str) -> Deployment:
+        return Deployment.from_dict(self._json("GET", "/api/deployments/get",
+                                               params={"name": check_deployment_name(name)}))
+
+    def list_deployments(self) -> list[Deployment]:
+        return [Deployment.from_dict(x) for x in self._json("GET", "/api/deployments")["deployments"]]
+
+    def update_deployment(self, name: str, revision: int, user: str, kind: str, reason: str = "",
+                          numbers: dict | None = None, epoch: int | None = None, **changes) -> Deployment:
+        check_deployment_name(name)
+        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 1:
+            raise InvalidInput(f"A deployment revision is a whole number of at least 1; got {revision!r}.")
+        check_deployment_event(user, kind, reason, numbers, epoch)
+        changes = check_deployment_changes(changes)
+        return Deployment.from_dict(self._json("POST", "/api/deployments/update", json={
+            "name": name, "revision": revision, "user": user, "kind": kind, "reason": reason, "numbers": numbers,
+            "epoch": epoch, "changes": changes}))
+
+    def deployment_events(self, name: str, after_seq: int = 0) -> list[DeploymentEvent]:
+        data = self._json("GET", "/api/deployments/events",
+                          params={"name": check_deployment_name(name), "after_seq": int(after_seq)})
+        return [DeploymentEvent.from_dict(x) for x in data["events"]]
+
+    def record_deployment_stats(self, name: str, worker: str, start_ms: int, end_ms: int,
+                                stats: list[ArmStats]) -> None:
+        from modelcycle.store.sql_deployments import _check_window, check_arm_stats
+
+        check_deployment_name(name)
+        _check_window(start_ms, end_ms)
+        check_arm_stats(stats)
+        self._send("POST", "/api/deployments/stats", json={
+            "name": name, "worker": worker, "start_ms": start_ms, "end_ms": end_ms,
+            "stats": [a.to_dict() for a in stats]})
+
+    def deployment_stats(self, name: str, since_ms: int, until_ms: int | None = None) -> dict[str, ArmStats]:
+        params = {"name": check_deployment_name(name), "since_ms": since_ms}
+        if until_ms is not None:
+            params["until_ms"] = until_ms
+        found = [ArmStats.from_dict(a) for a in self._json("GET", "/api/deployments/stats", params=params)["stats"]]
+        return {a.arm: a for a in found}
 
 
 def _model(name: str, *parts: object) -> str:

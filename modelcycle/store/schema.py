@@ -237,3 +237,62 @@ leases = Table(
     Column("epoch", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+
+# A deployment routes a model's traffic between versions (canary, A/B, shadow, blue-green). Every
+# write names the revision it read (compare-and-set), and the analysis writes also the lease epoch
+# of the worker that made them, so a leader that lost its lease cannot overwrite its successor.
+deployments = Table(
+    "deployments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("model_name", String(250), nullable=False),
+    Column("strategy", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("stable_version", Integer, nullable=True),
+    Column("candidate_version", Integer, nullable=True),
+    Column("arms", Text, nullable=False),  # JSON {arm: version}
+    Column("shares", Text, nullable=False),  # JSON {arm: percent}
+    Column("steps", Text, nullable=False),  # JSON [percent, ...]
+    Column("step_index", Integer, nullable=False),
+    Column("step_started_at", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("config", Text, nullable=False),  # JSON
+    Column("epoch", BigInteger, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+)
+
+# The history of a deployment: every change of shares, pause, analysis, promotion and rollback.
+deployment_events = Table(
+    "deployment_events", metadata,
+    Column("deployment_id", Integer, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("from_shares", Text, nullable=True),
+    Column("to_shares", Text, nullable=True),
+    Column("numbers", Text, nullable=False),  # JSON
+    Column("reason", Text, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("epoch", BigInteger, nullable=True),
+    PrimaryKeyConstraint("deployment_id", "seq"),
+)
+
+# What each serving worker saw of each arm over one of its flush intervals; the leader sums them.
+deployment_stats = Table(
+    "deployment_stats", metadata,
+    Column("deployment_id", Integer, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("worker", String(250), nullable=False),
+    Column("arm", String(64), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("latency", Text, nullable=False),  # JSON: counts per latency bucket (store.entities.LATENCY_BOUNDS_MS)
+    PrimaryKeyConstraint("deployment_id", "start_ms", "worker", "arm"),
+    Index("ix_deployment_stats_deployment_id_end_ms", "deployment_id", "end_ms"),
+)

@@ -18,12 +18,13 @@ from modelcycle.store.base import Store
 from modelcycle.store.engine import make_engine
 from modelcycle.store.prepared import Compiled, raw_transaction
 from modelcycle.store.sql_datasets import SqlDatasets
+from modelcycle.store.sql_deployments import SqlDeployments
 from modelcycle.store.sql_leases import SqlLeases
 from modelcycle.store.sql_registry import SqlRegistry
 from modelcycle.store.sql_tracking import SqlTracking
 
 
-class SqlStore(SqlTracking, SqlDatasets, SqlRegistry, SqlLeases, Store):
+class SqlStore(SqlTracking, SqlDatasets, SqlRegistry, SqlLeases, SqlDeployments, Store):
     def __init__(self, db_uri: str, artifact_uri: str):
         self.db_uri = db_uri
         self.engine = make_engine(db_uri)

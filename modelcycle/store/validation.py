@@ -286,3 +286,98 @@ def check_lease_request(name: object, owner: object, ttl_s: object) -> tuple[str
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not 0 < ttl_s <= MAX_LEASE_S:
         raise InvalidInput(f"A lease lasts more than 0 and at most {MAX_LEASE_S:g} seconds; got {ttl_s!r}.")
     return name, owner, max(1, int(ttl_s * 1000))  # type: ignore[return-value]
+
+
+DEPLOYMENT_STRATEGIES = ("single", "canary", "ab", "shadow", "bluegreen")
+DEPLOYMENT_STATES = ("active", "paused", "promoting", "promoted", "rolled_back")
+DEPLOYMENT_FIELDS = ("strategy", "state", "stable_version", "candidate_version", "arms", "shares", "steps",
+                     "step_index", "step_started_at", "failures", "config")
+MAX_DEPLOYMENT_JSON = 64 * 1024
+_ARM = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _is_count(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= INT64_MAX
+
+
+def check_deployment_name(name: object) -> str:
+    return check_name("deployment", name)
+
+
+def check_deployment_changes(changes: dict) -> dict:
+    """The fields of a deployment a change sets, each checked; InvalidInput saying what is wrong."""
+    unknown = sorted(set(changes) - set(DEPLOYMENT_FIELDS))
+    if unknown:
+        raise InvalidInput(f"A deployment has no field {unknown[0]!r}; its fields are {', '.join(DEPLOYMENT_FIELDS)}.")
+    out = dict(changes)
+    if "strategy" in out and out["strategy"] not in DEPLOYMENT_STRATEGIES:
+        raise InvalidInput(f"A deployment strategy is one of {', '.join(DEPLOYMENT_STRATEGIES)}; "
+                           f"got {out['strategy']!r}.")
+    if "state" in out and out["state"] not in DEPLOYMENT_STATES:
+        raise InvalidInput(f"A deployment state is one of {', '.join(DEPLOYMENT_STATES)}; got {out['state']!r}.")
+    for key in ("stable_version", "candidate_version"):
+        if key in out and out[key] is not None:
+            out[key] = check_model_version(out[key])
+    if "arms" in out:
+        arms = out["arms"]
+        if not isinstance(arms, dict) or not arms or len(arms) > 16:
+            raise InvalidInput(f"The arms of a deployment map 1 to 16 arm names to versions; got {arms!r}.")
+        for arm, version in arms.items():
+            if not isinstance(arm, str) or not _ARM.match(arm):
+                raise InvalidInput(f"An arm name is 1-64 letters, digits, '_', '-' or '.'; got {arm!r}.")
+            check_model_version(version)
+    if "shares" in out:
+        shares = out["shares"]
+        if not isinstance(shares, dict) or not all(isinstance(a, str) and _is_number(s) and 0 <= s <= 100
+                                                   for a, s in shares.items()):
+            raise InvalidInput(f"The shares of a deployment map arm names to percentages from 0 to 100; got {shares!r}.")
+        if shares and abs(sum(shares.values()) - 100) > 1e-6:
+            raise InvalidInput(f"The shares of a deployment add up to 100 percent; got {shares!r} "
+                               f"(total {sum(shares.values()):g}).")
+        out["shares"] = {a: float(s) for a, s in shares.items()}
+    if "steps" in out:
+        steps = out["steps"]
+        if not isinstance(steps, (list, tuple)) or len(steps) > 100 or not all(
+                _is_number(s) and 0 < s <= 100 for s in steps) or list(steps) != sorted(set(steps)):
+            raise InvalidInput(f"The steps of a canary are increasing percentages above 0 and at most 100, "
+                               f"e.g. [5, 25, 50, 100]; got {steps!r}.")
+        out["steps"] = [float(s) for s in steps]
+    for key in ("step_index", "failures", "step_started_at"):
+        if key in out and not _is_count(out[key]):
+            raise InvalidInput(f"The deployment's {key} is a whole number of at least 0; got {out[key]!r}.")
+    if "config" in out:
+        if not isinstance(out["config"], dict):
+            raise InvalidInput(f"The deployment's config is a JSON object; got {out['config']!r}.")
+        check_json("The deployment's config", out["config"])
+    return out
+
+
+def check_json(what: str, value: object) -> bytes:
+    """``value`` as JSON of at most MAX_DEPLOYMENT_JSON bytes, or InvalidInput."""
+    import orjson
+
+    try:
+        data = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise InvalidInput(f"{what} must be plain JSON (numbers, text, lists, objects): {exc}.") from None
+    if len(data) > MAX_DEPLOYMENT_JSON:
+        raise InvalidInput(f"{what} is {len(data)} bytes of JSON; the limit is {MAX_DEPLOYMENT_JSON}.")
+    check_text(what, data.decode())
+    return data
+
+
+def check_deployment_event(user: object, kind: object, reason: object, numbers: object, epoch: object) -> None:
+    check_audit(user, reason)
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z_]{1,32}", kind):
+        raise InvalidInput(f"A deployment event kind is 1-32 lowercase letters or '_' (e.g. step, rollback); "
+                           f"got {kind!r}.")
+    if numbers is not None:
+        if not isinstance(numbers, dict):
+            raise InvalidInput(f"The numbers of a deployment event are a JSON object; got {numbers!r}.")
+        check_json("The numbers of a deployment event", numbers)
+    if epoch is not None and not (_is_count(epoch) and epoch >= 1):
+        raise InvalidInput(f"A lease epoch is a whole number of at least 1; got {epoch!r}.")
