@@ -102,13 +102,13 @@ def run(app: typer.Typer) -> None:
         sys.exit(1)
 
 
-_LINE = 300  # an error line longer than this (a pasted file, a 100 kB name) is cut in the middle
+_LINE = 1000  # an error line longer than this (a pasted file, a 100 kB name) is cut in the middle
 
 
 def _print_error(message: str) -> None:
     lines = []
     for line in message.splitlines() or [""]:
         if len(line) > _LINE:
-            line = f"{line[:200]}… ({len(line) - 280} more characters) …{line[-80:]}"
+            line = f"{line[:700]}… ({len(line) - 900} more characters) …{line[-200:]}"
         lines.append(line)
     err_console.print(Text.assemble(("Error:", "red"), " ", "\n".join(lines)))

@@ -69,7 +69,12 @@ class RestStore(Store):
 
     def _json(self, method: str, path: str, **kwargs):
         response = self._send(method, path, **kwargs)
-        return orjson.loads(response.content) if response.content else None
+        if not response.content:
+            return None
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise _not_a_tracking_server(response) from None
 
     # ------------------------------------------------------------------ experiments
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
@@ -387,8 +392,21 @@ def _experiment(experiment_id: int) -> int:
 def _error_from(response: httpx.Response) -> ModelcycleError:
     try:
         body = orjson.loads(response.content)
-        cls = ERRORS_BY_CODE.get(body.get("error"), ModelcycleError)
-        return cls(body.get("message") or response.reason_phrase)
-    except (orjson.JSONDecodeError, AttributeError):
-        return ModelcycleError(f"The server answered {response.status_code} {response.reason_phrase}: "
-                               f"{response.text[:500]}")
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return _not_a_tracking_server(response)
+    cls = ERRORS_BY_CODE.get(body["error"], ModelcycleError)
+    return cls(body.get("message") or response.reason_phrase)
+
+
+def _not_a_tracking_server(response: httpx.Response) -> StoreUnavailable:
+    """Every answer of a tracking server is JSON, its errors {"error": CODE, ...}; anything else
+    comes from something else at that address (a proxy whose upstream is down, a model server)."""
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    text = " ".join(response.text.split())
+    said = f": {text[:100]!r}" if text else ""
+    return StoreUnavailable(
+        f"{response.request.url} answered {response.status_code} {response.reason_phrase} ({kind}{said}), "
+        "which is not an answer of a modelcycle tracking server: is the server behind a proxy down, or "
+        "another server at this address? Give --tracking-uri the address of `modelcycle server`.")

@@ -99,7 +99,7 @@ def test_a_huge_value_is_cut_in_the_error_message(main_):
     for args in (["runs", "ls", "--filter", huge], ["experiments", "delete", huge], ["runs", "show", huge]):
         out = main_(*args)
         assert out.returncode == 2, (args, out.stderr[:300])
-        assert out.stderr.startswith("Error: ") and len(out.stderr) < 2000, len(out.stderr)
+        assert out.stderr.startswith("Error: ") and len(out.stderr) < 4000, len(out.stderr)
         assert "Traceback" not in out.stderr
     assert "more characters" in main_("runs", "show", huge).stderr
 
@@ -205,3 +205,43 @@ def test_control_characters_in_stored_names_are_shown_not_obeyed(main_):
     assert "evil␛[2J␛]0;owned␇" in outputs[0].stdout
     listed = json.loads(main_("experiments", "ls", "--view", "all", "-o", "json").stdout)
     assert [e["name"] for e in listed] == [EVIL + "2"]  # the data itself is kept as it is
+
+
+# ---------------------------------------------------------------------- a server that is not ours
+@pytest.fixture
+def web_server():
+    """An HTTP server that is not a tracking server: it answers every request with a page."""
+    import http.server
+    import threading
+
+    status = {"code": 200}
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            body = b"<html><body>\n<h1>Welcome</h1>\n</body></html>\n"
+            self.send_response(status["code"])
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", status
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("code", [200, 404, 502])
+def test_a_web_server_that_is_not_a_tracking_server_exits_6_saying_so(web_server, main_, code):
+    url, status = web_server
+    status["code"] = code
+    for args in (["runs", "ls"], ["experiments", "create", "x"], ["models", "ls"],
+                 ["runs", "show", "0" * 32]):
+        clean_failure(main_("--tracking-uri", url, *args), 6, url, "not an answer of a modelcycle tracking server",
+                      f"{code}")
