@@ -11,10 +11,7 @@ a failed run leaves no half output. Rows the model cannot take are reported with
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelcycle.exceptions import InvalidInput, ModelcycleError
+from modelcycle.serving import batchio
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -81,202 +79,6 @@ class BadRows(InvalidInput):
 
     def __reduce__(self):  # travels back from Dask workers
         return (BadRows, (self.message, self.bad_rows, self.bad_count))
-
-
-# ------------------------------------------------------------------------- formats and files
-def _format_of(path: str, given: str | None, what: str) -> str:
-    if given is not None:
-        fmt = given.lower()
-        if fmt not in ("csv", "parquet"):
-            raise InvalidInput(f"{what}_format must be csv or parquet; got {given!r}.")
-        return fmt
-    name = path.lower()
-    for suffix in (".gz", ".bz2", ".zst", ".xz"):
-        name = name.removesuffix(suffix)
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if name.endswith((".csv", ".txt")):
-        return "csv"
-    raise InvalidInput(f"Cannot tell the format of {path!r} from its name: name it .csv or .parquet, or pass "
-                       f"{what}_format='csv' or 'parquet'.")
-
-
-class _CountingFile:
-    """A read-only file that counts the bytes read from it, for a CSV's progress bar."""
-
-    def __init__(self, raw):
-        self.raw, self.count = raw, 0
-
-    def read(self, n=-1):
-        data = self.raw.read(n)
-        self.count += len(data)
-        return data
-
-    def __getattr__(self, name):
-        return getattr(self.raw, name)
-
-
-class _Source:
-    """Chunks of an input file as Arrow tables of at most ``chunk_size`` rows."""
-
-    def __init__(self, path: str, fmt: str | None, chunk_size: int, text_columns: bool, typed: dict):
-        import fsspec
-
-        self.path = path
-        self.format = _format_of(path, fmt, "input")
-        try:
-            self.fs, self._fspath = fsspec.core.url_to_fs(path)
-            if not self.fs.isfile(self._fspath):
-                raise InvalidInput(f"No input file at {path!r}.")
-        except (FileNotFoundError, ValueError) as exc:
-            raise InvalidInput(f"No input file at {path!r} ({exc}).") from None
-        self.chunk_size = chunk_size
-        self.total_bytes = self.fs.size(self._fspath) or 0
-        self._open = fsspec.open(path, "rb", compression="infer")
-        self._file = self._open.open()
-        self._counting = None
-        if self.format == "parquet":
-            import pyarrow.parquet as pq
-
-            try:
-                # Read as a stream: pre-buffering through a Python file object keeps every row
-                # group's bytes alive until the file is closed (memory grew with the file).
-                self._parquet = pq.ParquetFile(self._file, pre_buffer=False, buffer_size=1 << 20)
-            except Exception as exc:  # pyarrow says what is wrong with the file
-                raise InvalidInput(f"{path!r} is not a readable Parquet file: {exc}") from None
-            self.schema = self._parquet.schema_arrow
-            self.total_rows = self._parquet.metadata.num_rows
-        else:
-            import pyarrow as pa
-            import pyarrow.csv as pacsv
-
-            self._counting = _CountingFile(self._file)
-            header = self._peek_header()
-            types = {name: pa.string() for name in header} if text_columns else {
-                name: pa.string() for name in typed if name in header}
-            try:
-                self._csv = pacsv.open_csv(
-                    self._counting, read_options=pacsv.ReadOptions(block_size=8 << 20),
-                    convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
-                                                         quoted_strings_can_be_null=False))
-            except pa.ArrowInvalid as exc:
-                raise InvalidInput(f"{path!r} is not a readable CSV file: {exc}") from None
-            self.schema = self._csv.schema
-            self.total_rows = None
-
-    def _peek_header(self) -> list[str]:
-        """The CSV's column names, read from its first line, so that the columns the model
-        takes can be read as text (and checked row by row)."""
-        import csv
-        import io
-
-        first = self._file.read(1 << 16)
-        line = first.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
-        self._file.seek(0)
-        try:
-            return next(csv.reader(io.StringIO(line)))
-        except StopIteration:
-            raise InvalidInput(f"{self.path!r} is empty: a CSV input needs a header line.") from None
-
-    @property
-    def done_bytes(self) -> int:
-        return self._counting.count if self._counting is not None else 0
-
-    def batches(self, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
-        import pyarrow as pa
-
-        if self.format == "parquet":
-            yield from self._parquet.iter_batches(batch_size=self.chunk_size, columns=columns)
-            return
-        while True:
-            try:
-                batch = self._csv.read_next_batch()
-            except StopIteration:
-                return
-            except pa.ArrowInvalid as exc:
-                raise InvalidInput(f"{self.path!r} could not be read: {exc}. Check that column's values, or "
-                                   "score the file as Parquet.") from None
-            yield batch.select(columns) if columns is not None else batch
-
-    def chunks(self, columns: list[str] | None) -> Iterator[pa.Table]:
-        """Tables of exactly chunk_size rows (the last one fewer)."""
-        import pyarrow as pa
-
-        pending, rows = [], 0
-        for batch in self.batches(columns):
-            if batch.num_rows == 0:
-                continue
-            pending.append(batch)
-            rows += batch.num_rows
-            while rows >= self.chunk_size:
-                table = pa.Table.from_batches(pending)
-                yield table.slice(0, self.chunk_size)
-                rest = table.slice(self.chunk_size)
-                pending, rows = rest.to_batches(), rest.num_rows
-        if rows:
-            yield pa.Table.from_batches(pending)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class _Sink:
-    """The output file, written under a hidden name in its folder and moved into place on commit."""
-
-    def __init__(self, path: str, fmt: str | None):
-        import fsspec
-
-        self.path = path
-        self.format = _format_of(path, fmt, "output")
-        self.fs, target = fsspec.core.url_to_fs(path)
-        folder, _, name = target.rpartition("/")
-        self._target = target
-        self._tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp" if folder else f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-        if folder:
-            self.fs.makedirs(folder, exist_ok=True)
-        compression = fsspec.utils.infer_compression(target) if self.format == "csv" else None
-        self._file = self.fs.open(self._tmp, "wb", compression=compression)  # scored.csv.gz is gzipped
-        self._writer = None
-        self.schema = None
-
-    def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            self.schema = table.schema
-            if self.format == "parquet":
-                import pyarrow.parquet as pq
-
-                self._writer = pq.ParquetWriter(self._file, table.schema, compression="snappy")  # a third cheaper to write than zstd
-            else:
-                import pyarrow.csv as pacsv
-
-                self._writer = pacsv.CSVWriter(self._file, table.schema)
-        elif table.schema != self.schema:
-            table = table.cast(self.schema)
-        self._writer.write_table(table)
-
-    def commit(self, empty_schema: pa.Schema) -> None:
-        if self._writer is None:  # no row scored: still a valid, empty file with the output's columns
-            import pyarrow as pa
-
-            self.write(pa.Table.from_batches([], schema=empty_schema))
-        self._writer.close()
-        self._file.close()
-        self.fs.mv(self._tmp, self._target)
-
-    def abort(self) -> None:
-        try:
-            discard = getattr(self._file, "discard", None)
-            if discard is not None and not self._file.closed:
-                discard()  # an object store's upload that never completes
-            elif not self._file.closed:
-                self._file.close()
-        except Exception:  # cleaning up after a failure must not hide that failure
-            pass
-        try:
-            if self.fs.exists(self._tmp):
-                self.fs.rm(self._tmp)
-        except Exception:
-            pass
 
 
 # ------------------------------------------------------------------------- rows -> model inputs
@@ -531,76 +333,6 @@ def _plain(values: np.ndarray) -> np.ndarray:
     return values.astype(str) if values.dtype == object else values
 
 
-# ------------------------------------------------------------------------- threads for overlap
-def _prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
-    """``iterator`` run ahead in a thread by ``depth`` items: reading the next chunk overlaps
-    scoring this one (pyarrow and onnxruntime release the GIL)."""
-    items: queue.Queue = queue.Queue(depth)
-    done = object()
-    stop = threading.Event()
-
-    def run():
-        try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put((True, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            items.put((True, done))
-        except BaseException as exc:  # handed to the consumer, raised there
-            items.put((False, exc))
-
-    thread = threading.Thread(target=run, name="modelcycle-batch-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            ok, item = items.get()
-            if not ok:
-                raise item
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-
-
-class _BackgroundWriter:
-    """Writes tables to a sink in a thread, at most ``depth`` behind."""
-
-    def __init__(self, sink: _Sink, depth: int = 2):
-        self.sink = sink
-        self._items: queue.Queue = queue.Queue(depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="modelcycle-batch-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            table = self._items.get()
-            if table is None:
-                return
-            if self._error is None:
-                try:
-                    self.sink.write(table)
-                except BaseException as exc:
-                    self._error = exc
-
-    def write(self, table) -> None:
-        if self._error is not None:
-            raise self._error
-        self._items.put(table)
-
-    def finish(self) -> None:
-        self._items.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
 # ------------------------------------------------------------------------- the public call
 @dataclass
 class BatchModel:
@@ -681,31 +413,6 @@ def _as_table(data) -> pa.Table:
                        f"got {type(data).__name__}.")
 
 
-def _progress(enabled: bool | None, total_rows: int | None, total_bytes: int | None, description: str):
-    import sys
-
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from modelcycle.render import err_console
-
-    by_rows = total_rows is not None
-    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
-    columns += [MofNCompleteColumn()] if by_rows else []
-    columns += [TextColumn("{task.fields[rows]:,} rows  {task.fields[speed]}"), TimeElapsedColumn(),
-                TimeRemainingColumn()]
-    progress = Progress(*columns, console=err_console, transient=False)
-    task = progress.add_task(description, total=total_rows if by_rows else (total_bytes or None), rows=0, speed="")
-    progress.start()
-    return progress, task, by_rows
-
-
 def predict_batch(model: Any, input: Any, output: str | None = None, chunk_size: int = DEFAULT_CHUNK_ROWS,
                   dask: Any = None, backend: str = "auto", progress: bool | None = None,
                   id_columns: str | Sequence[str] | None = None, input_format: str | None = None,
@@ -743,14 +450,14 @@ def predict_batch(model: Any, input: Any, output: str | None = None, chunk_size:
             "has no signature, so its inputs cannot be checked; log it again with an input_example."))
     keep = [id_columns] if isinstance(id_columns, str) else list(id_columns) if id_columns is not None else None
     in_memory = not isinstance(input, (str, os.PathLike))
-    sink_fmt = _format_of(str(output), output_format, "output") if output is not None else None
+    sink_fmt = batchio.format_of(str(output), output_format, "output") if output is not None else None
     source = None
     if in_memory:
         table = _as_table(input)
         schema, total_rows, total_bytes = table.schema, table.num_rows, None
     else:
         wanted = {name: expected for name, expected in served.columns}
-        source = _Source(str(input), input_format, chunk_size, text_columns=sink_fmt == "csv", typed=wanted)
+        source = batchio.Source(str(input), input_format, chunk_size, text_columns=sink_fmt == "csv", typed=wanted)
         schema, total_rows, total_bytes = source.schema, source.total_rows, source.total_bytes
     try:
         names = list(schema.names)
@@ -776,8 +483,8 @@ def predict_batch(model: Any, input: Any, output: str | None = None, chunk_size:
             table = table.select(read_columns) if read_columns is not None else table
             chunks = (table.slice(i, chunk_size) for i in range(0, max(table.num_rows, 1), chunk_size))
         else:
-            chunks = _prefetch(source.chunks(read_columns))
-        bar = _progress(progress, total_rows, total_bytes, f"Scoring with {served.name} "
+            chunks = batchio.prefetch(source.chunks(read_columns))
+        bar = batchio.progress_bar(progress, total_rows, total_bytes, f"Scoring with {served.name} "
                                                             f"v{served.version if served.version is not None else '-'}")
         try:
             result = _run(scorer, chunks, output, sink_fmt, dask, served, max_bad_rows, source, bar, started)
@@ -808,8 +515,8 @@ def _run(scorer: _Scorer, chunks: Iterator, output: str | None, sink_fmt: str | 
          served: ServedModel, max_bad_rows: int | None, source, bar, started: float) -> BatchResult:
     import pyarrow as pa
 
-    sink = _Sink(output, sink_fmt) if output is not None else None
-    writer = _BackgroundWriter(sink) if sink is not None else None
+    sink = batchio.Sink(output, sink_fmt) if output is not None else None
+    writer = batchio.BackgroundWriter(sink) if sink is not None else None
     kept_tables: list = []
     rows = scored = bad_count = 0
     bad_rows: list[BadRow] = []
@@ -881,25 +588,18 @@ def _bad_message(bad_count: int, bad_rows: list[BadRow], max_bad_rows: int, rows
 
 def _write_errors(path: str, bad_rows: list[BadRow]) -> None:
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
-    sink = _Sink(path, "csv")
+    sink = batchio.Sink(path, "csv")
     try:
         table = pa.table({"row": pa.array([r.row for r in bad_rows], pa.int64()),
                           "column": pa.array([r.column for r in bad_rows], pa.string()),
                           "value": pa.array([None if r.value is None else str(r.value) for r in bad_rows], pa.string()),
                           "problem": pa.array([r.problem for r in bad_rows], pa.string())})
-        pacsv.write_csv(table, sink._file)
-        sink._writer = _Closed()
+        sink.write(table)
         sink.commit(table.schema)
     except BaseException:
         sink.abort()
         raise
-
-
-class _Closed:
-    def close(self) -> None:
-        pass
 
 
 # ------------------------------------------------------------------------- Dask

@@ -367,10 +367,10 @@ def log_feedback_file(model: str, path: str, label_column: str = "label", reques
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from modelcycle.serving.batch import _format_of, _progress
+    from modelcycle.serving.batchio import format_of, progress_bar
 
     model = _check_model(model)
-    fmt = _format_of(path, None, "input")
+    fmt = format_of(path, None, "input")
     try:
         handle = fsspec.open(path, "rb", compression="infer").open()
     except (FileNotFoundError, OSError) as exc:
@@ -393,7 +393,7 @@ def log_feedback_file(model: str, path: str, label_column: str = "label", reques
                            f"column; it has {', '.join(names[:20])}. Name others with --label-column, "
                            "--request-id-column or --key-column.")
     batches = reader.iter_batches(batch_size=chunk_size) if fmt == "parquet" else reader
-    bar = _progress(progress, total, None, f"Recording labels of {model}")
+    bar = progress_bar(progress, total, None, f"Recording labels of {model}")
     recorded = done = 0
     try:
         for batch in batches:
