@@ -28,6 +28,7 @@ _LAZY = {
     ),
     "modelcycle.serving.feedback": ("log_feedback", "read_predictions"),
     "modelcycle.serving.batch": ("predict_batch",),
+    "modelcycle.training.cv": ("cross_validate",),
 }
 
 
@@ -37,6 +38,8 @@ def __getattr__(name: str):
     for module, names in _LAZY.items():
         if name in names:
             return getattr(importlib.import_module(module), name)
+    if name == "training":  # mc.training.Float etc. without importing the package first
+        return importlib.import_module("modelcycle.training")
     raise AttributeError(f"module 'modelcycle' has no attribute {name!r}")
 
 __all__ = sorted([

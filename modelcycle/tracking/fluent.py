@@ -37,6 +37,11 @@ def set_experiment(experiment: str | int | None) -> None:
     _experiment = experiment
 
 
+def current_experiment() -> str | int | None:
+    """The experiment set with set_experiment (None: the default one)."""
+    return _experiment
+
+
 def client() -> Client:
     global _client
     with _client_lock:
@@ -117,6 +122,21 @@ def start_run(experiment: str | int | None = None, name: str | None = None,
 def active_run() -> ActiveRun | None:
     stack = _active_runs.get()
     return stack[-1] if stack else None
+
+
+class attach_run:
+    """``with attach_run(run):`` makes an existing run the active one inside the block, without
+    reading, starting or ending it: whoever made it keeps its status (tune's trials)."""
+
+    def __init__(self, run: Run):
+        self.active = ActiveRun(run)
+
+    def __enter__(self) -> ActiveRun:
+        self._token = _active_runs.set(_active_runs.get() + (self.active,))
+        return self.active
+
+    def __exit__(self, *exc) -> None:
+        _active_runs.reset(self._token)
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED, run: ActiveRun | None = None) -> None:
