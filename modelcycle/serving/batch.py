@@ -521,6 +521,7 @@ def _run(scorer: _Scorer, chunks: Iterator, output: str | None, sink_fmt: str | 
     rows = scored = bad_count = 0
     bad_rows: list[BadRow] = []
     first_schema = None
+    scoring_started = time.perf_counter()  # the bar's speed leaves out loading the model
     try:
         scored_chunks = _score_on_dask(dask, served, scorer, chunks) if dask is not None else (
             scorer.score(table, offset) for offset, table in _with_offsets(chunks))
@@ -539,7 +540,7 @@ def _run(scorer: _Scorer, chunks: Iterator, output: str | None, sink_fmt: str | 
                     kept_tables.append(part.table)
             if bar is not None:
                 progress, task, by_rows = bar
-                elapsed = time.perf_counter() - started
+                elapsed = time.perf_counter() - scoring_started
                 progress.update(task, completed=rows if by_rows else source.done_bytes if source else rows,
                                 rows=rows, speed=f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else "")
         if writer is not None:

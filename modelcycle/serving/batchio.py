@@ -287,7 +287,7 @@ def progress_bar(enabled: bool | None, total_rows: int | None, total_bytes: int 
     if not enabled:
         return None
     from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+        BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
@@ -295,7 +295,6 @@ def progress_bar(enabled: bool | None, total_rows: int | None, total_bytes: int 
 
     by_rows = total_rows is not None
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
-    columns += [MofNCompleteColumn()] if by_rows else []
     columns += [TextColumn("{task.fields[rows]:,} rows  {task.fields[speed]}"), TimeElapsedColumn(),
                 TimeRemainingColumn()]
     progress = Progress(*columns, console=err_console, transient=False)
