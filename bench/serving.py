@@ -5,6 +5,7 @@
     python bench/serving.py --only mlflow,mlserver   # some of the servers (mlflow, mlserver, modelcycle)
     python bench/serving.py --no-batch       # the online part alone (partial runs write nothing)
     python bench/serving.py --profile uvicorn,1,on   # py-spy over one modelcycle server under load
+    PYTHONPATH=/tmp/wt python bench/serving.py   # measure the modelcycle of a `git worktree add /tmp/wt`
 
 One model: a RandomForestClassifier(n_estimators=100, random_state=0) trained on scikit-learn's
 breast-cancer data (569 rows x 30 columns), pickled once with joblib and served from those bytes by
@@ -373,7 +374,7 @@ def granian_binary() -> str:
 def mc_serve_help() -> str | None:
     """The help of `modelcycle serve`, or None while the command does not exist."""
     out = subprocess.run([sys.executable, "-m", "modelcycle", "serve", "--help"], capture_output=True, text=True,
-                         check=False, env={**os.environ, "COLUMNS": "200"})
+                         check=False, env={**os.environ, "COLUMNS": "200"}, cwd=tempfile.gettempdir())
     return out.stdout if out.returncode == 0 else None
 
 
@@ -409,7 +410,7 @@ def modelcycle_server(workdir: Path, workers: int, batching: bool, http_server: 
                 "run(ServeOptions(ref=sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]), workers=int(sys.argv[3])))")
         argv = [sys.executable, "-c", code, REF, str(port), str(workers)]
     base = f"http://127.0.0.1:{port}"
-    return running(argv, f"{base}/v2/health/ready", workdir / f"modelcycle-{tag}.log", env), base, argv
+    return running(argv, f"{base}/v2/health/ready", workdir / f"modelcycle-{tag}.log", env, cwd=workdir), base, argv
 
 
 # ---------------------------------------------------------------------- wrk
@@ -593,7 +594,7 @@ def main() -> None:
 
 def run_side(python: str, name: str, workdir: Path, quick: bool, env: dict | None = None,
              batch: bool = True) -> dict:
-    return side(python, name, quick, env_extra=env, script=__file__,
+    return side(python, name, quick, env_extra=env, script=__file__, in_workdir=True,
                 extra=("--shared", str(workdir), *(() if batch else ("--no-batch",))))
 
 
@@ -712,6 +713,14 @@ def agreement(workdir: Path) -> dict:
     return {"rows": len(mine), "mismatches": int((mine.astype(str) != theirs.astype(str)).sum())}
 
 
+def measured_package() -> Path:
+    """The modelcycle package the servers and sides import: this work tree's, or the one PYTHONPATH
+    names (to measure a clean commit from a `git worktree` while this tree has edits)."""
+    out = subprocess.run([sys.executable, "-c", "import modelcycle; print(modelcycle.__file__)"], capture_output=True,
+                         text=True, check=True, cwd=tempfile.gettempdir())
+    return Path(out.stdout.strip()).parent
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
@@ -735,7 +744,7 @@ def versions(pythons: dict) -> dict:
                                         "uvloop", "scikit-learn", "numpy", "pandas")
     from models import source_state
 
-    out["modelcycle_source"] = source_state(HERE.parent / "modelcycle")
+    out["modelcycle_source"] = source_state(measured_package())
     return out
 
 
@@ -803,7 +812,7 @@ def report(console, record: dict) -> None:
         line += (f"; MLServer {v['mlserver']['mlserver']} with mlserver-sklearn {v['mlserver']['mlserver-sklearn']} "
                  f"(uvicorn {v['mlserver']['uvicorn']}, scikit-learn {v['mlserver']['scikit-learn']})")
     src = v["modelcycle_source"]
-    console.print(line + f"; {record['wrk']['version']}. modelcycle measured from commit "
+    console.print(line + f"; {record['wrk']['version']}. modelcycle measured from {src['package']}, commit "
                   f"{(src['commit'] or 'unknown')[:12]}" + (f" with uncommitted changes to "
                   f"{len(src['uncommitted_changes'])} files" if src["uncommitted_changes"] else "") + ".",
                   markup=False, highlight=False)
