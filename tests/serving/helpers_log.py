@@ -33,6 +33,9 @@ def s3_bucket(monkeypatch):
     conf = {}
     fsspec.config.set_conf_env(conf)  # fsspec read FSSPEC_* once, at import
     monkeypatch.setitem(fsspec.config.conf, "s3", conf["s3"])
+    import httpx
+
+    httpx.post(f"{endpoint}/moto-api/reset")  # moto keeps its buckets per process, across servers
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="mc-log")
     yield endpoint
     server.stop()
