@@ -305,9 +305,9 @@ def _fit_params(params: dict) -> dict:
 
 
 def _now() -> int:
-    import time
+    from modelcycle.store.clock import now_ms
 
-    return int(time.time() * 1000)
+    return now_ms()
 
 
 __all__ = ["CVResult", "Summary", "cross_validate", "summarize"]
