@@ -70,6 +70,7 @@ def partition_dates(fs, folder: str) -> dict[date, str]:
     """The date partitions under a model folder: {date: path}. Folders that are not
     ``date=YYYY-MM-DD`` are ignored."""
     found = {}
+    fs.invalidate_cache(folder)  # object stores cache listings; other processes write here
     try:
         entries = fs.ls(folder, detail=True)
     except FileNotFoundError:
@@ -87,6 +88,7 @@ def partition_dates(fs, folder: str) -> dict[date, str]:
 
 def segment_files(fs, partition: str) -> list[str]:
     """The visible segments of one partition; hidden (temporary) files are not segments."""
+    fs.invalidate_cache(partition)
     try:
         names = fs.ls(partition, detail=False)
     except FileNotFoundError:

@@ -194,3 +194,20 @@ def test_read_predictions_on_s3(s3_bucket):  # noqa: F811
     log_feedback("fraud", ["yes"], request_ids=["r1"], uri=uri)
     frame = read_predictions("fraud", start=datetime.now(timezone.utc) - timedelta(days=1), uri=uri)
     assert frame.request_id.tolist() == ["r1"] and frame.label.tolist() == ["yes"]
+
+
+def test_segments_written_by_another_process_are_seen_on_s3(s3_bucket):  # noqa: F811
+    uri = "s3://mc-log/predictions"
+    t = now_ms()
+    with PredictionLog(uri) as log:
+        log.log("r1", t, "fraud", 1, "infer", 200, 1.0, columns(1), outputs(1))
+    assert read_predictions("fraud", uri=uri).request_id.tolist() == ["r1"]  # lists (and caches) the partition
+    child = subprocess.run([sys.executable, "-c", (
+        "import sys, time, numpy as np\n"
+        "from modelcycle.serving.predlog import PredictionLog\n"
+        f"log = PredictionLog({uri!r})\n"
+        f"log.log('r2', {t + 1}, 'fraud', 1, 'infer', 200, 1.0, {{'amount': np.array([1.0])}}, "
+        "{'predict': np.array([1])})\n"
+        "log.close()\n")], capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+    assert child.returncode == 0, child.stderr
+    assert read_predictions("fraud", uri=uri).request_id.tolist() == ["r1", "r2"]
