@@ -61,7 +61,7 @@ def test_schemathesis_finds_nothing(server, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color", "run",
          f"{server.url}/openapi.json", "--checks", "all", "--report", "json",
-         "--report-json-path", str(report), "--request-timeout", "30"],
+         "--report-json-path", str(report), "--request-timeout", "60"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600,
     )
     summary = result.stdout[-20_000:] + result.stderr[-5_000:]
