@@ -22,6 +22,7 @@ GROUPS = (  # modules of this package, in the order `--help` lists them
     "models",
     "serve",
     "predict",
+    "deploy",
 )
 
 app = typer.Typer(help="modelcycle: data, experiments, models, serving and monitoring in one tool.",

@@ -13,8 +13,9 @@ app = typer.Typer()  # no name: `serve` sits at the top level
 
 @app.command()
 def serve(
-    ref: Annotated[str, typer.Argument(help="What to serve: fraud@production, fraud@champion, fraud/4, "
-                                            "models:/..., runs:/<run_id>/model or a model folder.")],
+    ref: Annotated[Optional[str], typer.Argument(
+        help="What to serve: fraud@production, fraud@champion, fraud/4, models:/..., runs:/<run_id>/model "
+             "or a model folder (none with --deployment).")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 8080,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes sharing the port.")] = 1,
@@ -29,6 +30,9 @@ def serve(
         min=0, help="How long a batch waits for more requests, in milliseconds.")] = None,
     refresh_interval: Annotated[Optional[float], typer.Option(
         "--refresh-interval", min=0.1, help="Seconds between looks at the store for a moved reference.")] = None,
+    deployment: Annotated[Optional[str], typer.Option(
+        "--deployment", help="Serve this deployment's versions, routing each request to an arm "
+                             "(`modelcycle deploy create`).")] = None,
 ) -> None:
     """Serve a model over REST (Open Inference Protocol V2 and /invocations) and, with --grpc-port, gRPC.
 
@@ -42,8 +46,18 @@ def serve(
         raise typer.BadParameter("must be auto, onnx or native", param_hint="--backend")
     if grpc_port is not None and grpc_port == port:
         raise typer.BadParameter("must differ from --port", param_hint="--grpc-port")
-    options = ServeOptions(ref=ref, host=host, port=port, workers=workers, grpc_port=grpc_port, backend=backend)
-    serving = check_ref(options)
+    if (ref is None) == (deployment is None):
+        raise typer.BadParameter("name what to serve: a REF, or --deployment NAME (not both)", param_hint="REF")
+    options = ServeOptions(ref=ref, host=host, port=port, workers=workers, grpc_port=grpc_port, backend=backend,
+                           deployment=deployment)
+    if deployment is not None:
+        from modelcycle.tracking.fluent import client
+
+        found = client().store.get_deployment(deployment)
+        serving = ", ".join(f"{arm}=v{v} {found.shares.get(arm, 0):g}%" for arm, v in found.arms.items())
+        ref = f"deployment {deployment}"
+    else:
+        serving = check_ref(options)
     for variable, value in (("MODELCYCLE_SERVE_BATCHING", None if batching else "0"),
                             ("MODELCYCLE_SERVE_MAX_BATCH_SIZE", max_batch_size),
                             ("MODELCYCLE_SERVE_MAX_BATCH_DELAY_MS", max_batch_delay_ms),

@@ -12,8 +12,14 @@ from modelcycle.server import wire
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ArmStats
 
-Millis = Annotated[wire.Integer, Field(ge=0, lt=2**62)]
-Count = Annotated[wire.Integer, Field(ge=0, lt=2**62)]
+def _whole(low: int) -> Field:
+    """A whole number from ``low`` to 2**62 (a float exactly, as JSON Schema tools read it), validated and declared in the schema alike."""
+    return Field(ge=low, le=2**62, json_schema_extra={"type": "integer", "minimum": low, "maximum": 2**62})
+
+
+Millis = Annotated[wire.Integer, _whole(0)]
+Count = Annotated[wire.Integer, _whole(0)]
+Positive = Annotated[wire.Integer, _whole(1)]
 Kind = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
 Arm = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 
@@ -27,10 +33,10 @@ class CreateDeployment(wire.Audited):
 
 class UpdateDeployment(wire.Audited):
     name: wire.Name
-    revision: Annotated[wire.Integer, Field(ge=1, lt=2**62)]
+    revision: Positive
     kind: Kind
     numbers: dict[str, Any] | None = None
-    epoch: Annotated[wire.Integer, Field(ge=1, lt=2**62)] | None = None
+    epoch: Positive | None = None
     changes: dict[str, Any] = Field(default_factory=dict)
 
 

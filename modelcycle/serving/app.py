@@ -39,6 +39,7 @@ logger = logging.getLogger("modelcycle.serving")
 
 VERSION_HEADER = "x-modelcycle-model-version"
 REQUEST_ID_HEADER = "x-request-id"
+KEY_HEADER = "x-modelcycle-key"  # the sticky key of a deployment's routing (A/B arms)
 MAX_REQUEST_ID = 256
 PREDICTING_ENDPOINTS = frozenset({"v2_infer", "invocations", "grpc"})
 
@@ -74,6 +75,18 @@ class StaticHolder:
         model = self.current
         return {"ref": model.uri, "ready": True, "version": model.version, "backend": model.backend,
                 "loaded_at": model.loaded_at, "last_check": None, "last_error": None}
+
+
+class Routed:
+    """The model a request goes to; a deployment's holder routes to arms (rollout.holder.ArmRouted)."""
+
+    __slots__ = ("model", "arm")
+
+    def __init__(self, model: ServedModel, arm: str | None = None):
+        self.model, self.arm = model, arm
+
+    async def predict(self, service: InferenceService, inputs: Inputs, request_id: str | None = None):
+        return await service.predict(self.model, inputs)
 
 
 @dataclass
@@ -153,10 +166,15 @@ class InferenceService:
     def model_metadata(self, name: str, version: str | None = None) -> dict:
         return codecs.model_metadata(self.model_for(name, version), self.holder.status)
 
-    async def predict(self, model: ServedModel, inputs: Inputs) -> tuple[Inputs, Outputs]:
+    def route(self, model: ServedModel, inputs: Inputs, key: str | None = None) -> Routed:
+        """Where the request goes: ``model``, or the arm a deployment's holder picks."""
+        route = getattr(self.holder, "route", None)
+        return Routed(model) if route is None else route(model, inputs, key)
+
+    async def predict(self, model: ServedModel, inputs: Inputs, checked: bool = False) -> tuple[Inputs, Outputs]:
         """(checked inputs, outputs) of ``inputs``; InvalidInput for bad ones, RequestTimeout past
-        the request timeout (queueing included)."""
-        checked = model.check(inputs)
+        the request timeout (queueing included). ``checked``: ``inputs`` went through model.check."""
+        checked = inputs if checked else model.check(inputs)
         try:
             outputs = await self.batcher.submit(checked, model, checked=True, timeout_s=self.request_timeout_s)
         except TimeoutError:
@@ -191,7 +209,7 @@ class InferenceService:
             self.record(model, endpoint, status, started, request_id, checked, outputs)
 
     def record(self, model: ServedModel | None, endpoint: str, status: int, started: float, request_id: str | None,
-               inputs: Inputs | None = None, outputs: Outputs | None = None) -> None:
+               inputs: Inputs | None = None, outputs: Outputs | None = None, arm: str | None = None) -> None:
         """Count the request, observe its latency and, for predictions, log it."""
         seconds = perf_counter() - started
         if model is None:
@@ -203,7 +221,7 @@ class InferenceService:
             return
         try:
             self.log.log(request_id or "", now_ms(), name, model.version, endpoint, status,
-                         seconds * 1000.0, inputs, outputs)
+                         seconds * 1000.0, inputs, outputs, arm=arm)
         except Exception:  # the log never fails a request; say so, but not once per request
             self._log_failures += 1
             if self._log_failures in (1, 10, 100) or self._log_failures % 1000 == 0:
@@ -272,7 +290,7 @@ class _Handlers:
         started = perf_counter()
         service = self.service
         metrics.IN_FLIGHT.inc()
-        model = checked = outputs = request_id = None
+        model = checked = outputs = request_id = route = None
         try:
             request_id = _checked_request_id(request.headers.get(REQUEST_ID_HEADER), "The x-request-id header")
             params = request.path_params
@@ -283,7 +301,10 @@ class _Handlers:
                 raise InvalidInput(f"Inference-Header-Content-Length must be a number; got {header_length!r}.")
             decoded = codecs.decode_v2(body, model, int(header_length) if header_length is not None else None)
             request_id = request_id or _checked_request_id(decoded.id, "The request's 'id'") or new_request_id()
-            checked, outputs = await service.predict(model, decoded.inputs)
+            route = service.route(model, decoded.inputs, request.headers.get(KEY_HEADER))
+            model = route.model
+            checked, outputs = await route.predict(service, decoded.inputs, request_id)
+            model = route.model
             content, json_length = codecs.encode_v2(model, request_id, outputs, decoded.outputs, decoded.binary_outputs)
             if json_length is None:
                 response = _raw(content, 200, model, request_id, _JSON)
@@ -291,30 +312,37 @@ class _Handlers:
                 response = _raw(content, 200, model, request_id, "application/octet-stream",
                                 {"inference-header-content-length": str(json_length)})
         except ModelcycleError as exc:
+            model = route.model if route is not None else model
             response = _error(exc, True, model or service.holder.current, request_id)
         finally:
             metrics.IN_FLIGHT.dec()
-        service.record(model, "v2_infer", response.status_code, started, request_id, checked, outputs)
+        service.record(model, "v2_infer", response.status_code, started, request_id, checked, outputs,
+                       route.arm if route is not None else None)
         return response
 
     async def invocations(self, request: Request) -> Response:
         started = perf_counter()
         service = self.service
         metrics.IN_FLIGHT.inc()
-        model = checked = outputs = request_id = None
+        model = checked = outputs = request_id = route = None
         try:
             request_id = _checked_request_id(request.headers.get(REQUEST_ID_HEADER),
                                              "The x-request-id header") or new_request_id()
             model = service.current()
             body = await self.body(request)
             inputs = codecs.decode_invocations(body, request.headers.get("content-type", ""), model)
-            checked, outputs = await service.predict(model, inputs)
+            route = service.route(model, inputs, request.headers.get(KEY_HEADER))
+            model = route.model
+            checked, outputs = await route.predict(service, inputs, request_id)
+            model = route.model
             response = _raw(codecs.encode_predictions(outputs), 200, model, request_id, _JSON)
         except ModelcycleError as exc:
+            model = route.model if route is not None else model
             response = _error(exc, False, model or service.holder.current, request_id)
         finally:
             metrics.IN_FLIGHT.dec()
-        service.record(model, "invocations", response.status_code, started, request_id, checked, outputs)
+        service.record(model, "invocations", response.status_code, started, request_id, checked, outputs,
+                       route.arm if route is not None else None)
         return response
 
     # ------------------------------------------------------------------ everything else
@@ -525,4 +553,4 @@ def serve(app, host: str = "127.0.0.1", port: int = 8080) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **uvicorn_options())
 
 
-__all__ = ["InferenceService", "InferResult", "ServerThread", "StaticHolder", "create_app", "new_request_id", "serve"]
+__all__ = ["InferenceService", "InferResult", "Routed", "ServerThread", "StaticHolder", "create_app", "new_request_id", "serve"]

@@ -24,7 +24,7 @@ _ENV = "MODELCYCLE_SERVE_"
 
 @dataclass(frozen=True)
 class ServeOptions:
-    ref: str
+    ref: str | None
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -32,9 +32,12 @@ class ServeOptions:
     backend: str = "auto"
     tracking_uri: str | None = None
     artifact_uri: str | None = None
+    deployment: str | None = None  # serve a deployment's arms instead of one reference
 
     def to_env(self) -> dict[str, str]:
-        env = {f"{_ENV}REF": self.ref, f"{_ENV}BACKEND": self.backend, f"{_ENV}HOST": self.host}
+        env = {f"{_ENV}REF": self.ref or "", f"{_ENV}BACKEND": self.backend, f"{_ENV}HOST": self.host}
+        if self.deployment:
+            env[f"{_ENV}DEPLOYMENT"] = self.deployment
         if self.grpc_port:
             env[f"{_ENV}GRPC_PORT"] = str(self.grpc_port)
         if self.tracking_uri:
@@ -46,10 +49,11 @@ class ServeOptions:
     @classmethod
     def from_env(cls) -> ServeOptions:
         ref = os.environ.get(f"{_ENV}REF")
-        if not ref:
+        deployment = os.environ.get(f"{_ENV}DEPLOYMENT") or None
+        if not ref and not deployment:
             raise InvalidInput(f"{_ENV}REF names the model to serve; start the server with `modelcycle serve REF`.")
         grpc_port = os.environ.get(f"{_ENV}GRPC_PORT")
-        return cls(ref=ref, backend=os.environ.get(f"{_ENV}BACKEND", "auto"),
+        return cls(ref=ref or None, deployment=deployment, backend=os.environ.get(f"{_ENV}BACKEND", "auto"),
                    host=os.environ.get(f"{_ENV}HOST", "127.0.0.1"), grpc_port=int(grpc_port) if grpc_port else None)
 
 
@@ -64,15 +68,24 @@ def build_app(options: ServeOptions, store=None):
     from modelcycle.serving.settings import ServingSettings
 
     settings = ServingSettings.from_env()
-    ref = Ref.parse(options.ref)
-    if store is None and ref.uri.startswith(("models:/", "runs:/")):
+    if options.deployment:
+        from modelcycle.rollout.holder import DeploymentHolder
         from modelcycle.tracking.fluent import client
 
-        store = client().store
-    holder = ModelHolder(
-        ref, load=lambda uri: ServedModel.load(uri, backend=options.backend, store=store),
-        resolve=store_resolver(ref, store) if store is not None else None,
-        refresh_interval_s=settings.refresh_interval_s)
+        store = store or client().store
+        holder = DeploymentHolder(options.deployment, store,
+                                  load=lambda uri: ServedModel.load(uri, backend=options.backend, store=store),
+                                  refresh_interval_s=settings.refresh_interval_s)
+    else:
+        ref = Ref.parse(options.ref)
+        if store is None and ref.uri.startswith(("models:/", "runs:/")):
+            from modelcycle.tracking.fluent import client
+
+            store = client().store
+        holder = ModelHolder(
+            ref, load=lambda uri: ServedModel.load(uri, backend=options.backend, store=store),
+            resolve=store_resolver(ref, store) if store is not None else None,
+            refresh_interval_s=settings.refresh_interval_s)
     prediction_log = PredictionLog() if config.serve_prediction_log() else None
     grpc_server = None
 

@@ -194,7 +194,7 @@ def check_arm_stats(stats: object) -> None:
         raise InvalidInput(f"Deployment stats are a list of ArmStats; got {stats!r}.")
     for a in stats:
         counts = (a.requests, a.errors, *a.latency)
-        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 2**62 for c in counts) \
+        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 2**62 for c in counts) \
                 or a.errors > a.requests or len(a.latency) > len(LATENCY_BOUNDS_MS) + 1 \
                 or not isinstance(a.arm, str) or not 1 <= len(a.arm) <= 64:
             raise InvalidInput(f"The stats of arm {a.arm!r} must be whole counts (errors at most requests, "
@@ -203,7 +203,7 @@ def check_arm_stats(stats: object) -> None:
 
 def _check_window(start_ms: object, end_ms: object) -> None:
     for value in (start_ms, end_ms):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**62:
             raise InvalidInput(f"A time is whole milliseconds since the epoch; got {value!r}.")
     if end_ms < start_ms:  # type: ignore[operator]
         raise InvalidInput(f"A stats interval ends after it starts; got {start_ms!r} to {end_ms!r}.")

@@ -1,0 +1,272 @@
+"""The models of a deployment in one server worker, and the arm of each request.
+
+``DeploymentHolder`` has the duck type of serving's ModelHolder (``current``, ``ready``,
+``status``, ``load_initial``, ``start_watching``, ``stop``) plus ``route``, which the
+InferenceService calls per request. Per request there is no store access: the arm comes from the
+Router built at the last refresh, the counts go to in-memory counters. A background thread
+refreshes the deployment from the store once per tick, loads and warms the versions its arms
+name, writes the counters of the tick to deployment_stats, and, in the worker that holds the
+deployment's lease, runs the analysis (rollout.analysis.Leader).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+
+from modelcycle.exceptions import ModelcycleError
+from modelcycle.rollout.router import Router
+from modelcycle.serving.app import Routed
+from modelcycle.store.clock import now_ms
+from modelcycle.store.entities import LATENCY_BOUNDS_MS, ArmStats, Deployment
+
+log = logging.getLogger("modelcycle.rollout")
+
+MAX_SHADOW_IN_FLIGHT = 32  # past this, shadow copies are skipped rather than queued behind callers
+
+
+@dataclass(frozen=True)
+class _State:
+    deployment: Deployment
+    router: Router
+    models: dict[str, object]  # arm -> ServedModel
+    stable: object | None
+    fallback: bool
+    sticky_key: str | None
+    shadow: object | None
+    shadow_share: float
+    shadow_timeout_s: float
+
+
+@dataclass
+class _Counter:
+    version: int | None
+    requests: int = 0
+    errors: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_MS) + 1))
+
+
+class ArmRouted(Routed):
+    """A request's arm in a deployment: counts it, answers with stable when the candidate fails
+    (with fallback), and sends a copy to the shadow arm off the caller's path."""
+
+    __slots__ = ("holder", "state", "fell_back")
+
+    def __init__(self, model, arm: str, holder: DeploymentHolder, state: _State):
+        self.model, self.arm, self.holder, self.state, self.fell_back = model, arm, holder, state, False
+
+    async def predict(self, service, inputs, request_id: str | None = None):
+        model, state = self.model, self.state
+        checked = model.check(inputs)  # a bad request is the caller's, no arm's failure
+        started = perf_counter()
+        try:
+            checked, outputs = await service.predict(model, checked, checked=True)
+        except Exception:
+            self.holder.observe(self.arm, model.version, perf_counter() - started, True)
+            stable = state.stable
+            if not state.fallback or stable is None or stable is model:
+                raise
+            self.model, self.arm, self.fell_back = stable, "stable", True
+            started = perf_counter()
+            checked, outputs = await service.predict(stable, inputs)
+        self.holder.observe(self.arm, self.model.version, perf_counter() - started, False)
+        if state.shadow is not None and random.random() * 100 < state.shadow_share:
+            self.holder.shadow(service, state, inputs, request_id)
+        return checked, outputs
+
+
+class DeploymentHolder:
+    def __init__(self, name: str, store, load: Callable[[str], object], refresh_interval_s: float = 5.0,
+                 worker: str | None = None, lead: bool = True, log_predictions=None):
+        self.name = name
+        self.store = store
+        self._load = load  # uri -> ServedModel, warmed up
+        self.refresh_interval_s = refresh_interval_s
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.lead = lead
+        self.prediction_log = log_predictions
+        self.current = None
+        self.state: _State | None = None
+        self.last_check: float | None = None
+        self.last_error: str | None = None
+        self._loaded: dict[int, object] = {}  # version -> ServedModel
+        self._retired: dict[int, float] = {}  # version -> when it left every arm
+        self._counts: dict[str, _Counter] = {}
+        self._window_start = now_ms()
+        self._shadows_in_flight = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.leader = None
+        if lead:
+            from modelcycle.rollout.analysis import Leader
+
+            self.leader = Leader(store, name, self.worker, healthy=self._healthy)
+
+    # ------------------------------------------------------------------ the hot path
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    def route(self, model, inputs, key: str | None) -> Routed:
+        state = self.state
+        if state is None:
+            return Routed(model)
+        if key is None and state.sticky_key is not None and isinstance(inputs, dict):
+            values = inputs.get(state.sticky_key)
+            if values is not None and len(values):
+                key = str(values[0])
+        arm = state.router.pick(key)
+        return ArmRouted(state.models[arm], arm, self, state)
+
+    def observe(self, arm: str, version: int | None, seconds: float, error: bool) -> None:
+        counter = self._counts.get(arm)
+        if counter is None:
+            counter = self._counts.setdefault(arm, _Counter(version))
+        counter.requests += 1
+        counter.errors += error
+        counter.latency[bisect.bisect_left(LATENCY_BOUNDS_MS, seconds * 1000.0)] += 1
+
+    def shadow(self, service, state: _State, inputs, request_id: str | None) -> None:
+        if self._shadows_in_flight >= MAX_SHADOW_IN_FLIGHT:
+            return
+        self._shadows_in_flight += 1
+        asyncio.get_running_loop().create_task(self._shadow(service, state, inputs, request_id))
+
+    async def _shadow(self, service, state: _State, inputs, request_id: str | None) -> None:
+        model, started, status, checked, outputs = state.shadow, perf_counter(), 200, None, None
+        try:
+            checked, outputs = await asyncio.wait_for(service.predict(model, inputs), state.shadow_timeout_s)
+        except Exception as exc:  # never reaches the caller: counted and logged as the shadow's
+            status = exc.http_status if isinstance(exc, ModelcycleError) else 500
+        finally:
+            self._shadows_in_flight -= 1
+        seconds = perf_counter() - started
+        self.observe("shadow", model.version, seconds, status >= 500 or status == 400)
+        if service.log is not None:
+            try:
+                service.log.log(request_id or "", now_ms(), model.name, model.version, "shadow", status,
+                                seconds * 1000.0, checked, outputs, arm="shadow")
+            except Exception:
+                pass
+
+    # ------------------------------------------------------------------ the background
+    @property
+    def status(self) -> dict:
+        state, current = self.state, self.current
+        d = state.deployment if state else None
+        return {"ref": f"deployment:{self.name}", "ready": current is not None,
+                "version": None if current is None else current.version,
+                "backend": None if current is None else current.backend,
+                "loaded_at": None if current is None else current.loaded_at,
+                "arms": None if d is None else {a: v for a, v in d.arms.items()},
+                "shares": None if d is None else dict(d.shares), "revision": None if d is None else d.revision,
+                "last_check": self.last_check, "last_error": self.last_error}
+
+    def load_initial(self) -> None:
+        self._apply(self.store.get_deployment(self.name))
+        self.last_check = time.time()
+
+    def _model(self, version: int):
+        model = self._loaded.get(version)
+        if model is None:
+            model = self._load(f"models:/{self.state_model_name}/{version}")
+            self._loaded[version] = model
+        self._retired.pop(version, None)
+        return model
+
+    def _apply(self, d: Deployment) -> None:
+        self.state_model_name = d.model_name
+        models = {arm: self._model(version) for arm, version in d.arms.items()}
+        serving = {arm: share for arm, share in d.shares.items() if arm in models and arm != "shadow"}
+        stable = models.get("stable") or models.get(next(iter(d.arms)))
+        self.state = _State(
+            deployment=d, router=Router(serving or {"stable": 100.0}, str(d.config.get("salt", d.name))),
+            models=models, stable=stable, fallback=bool(d.config.get("fallback")),
+            sticky_key=d.config.get("sticky_key"), shadow=models.get("shadow") if d.state == "active" else None,
+            shadow_share=float(d.config.get("shadow_share", 0)),
+            shadow_timeout_s=float(d.config.get("shadow_timeout_s", 1.0)))
+        self.current = stable
+        now, grace = time.monotonic(), float(d.config.get("grace_s", 60.0))
+        in_use = set(d.arms.values())
+        for version in list(self._loaded):
+            if version in in_use:
+                continue
+            since = self._retired.setdefault(version, now)
+            if now - since > grace:  # kept loaded for a quick switch back, then dropped
+                self._loaded.pop(version)
+                self._retired.pop(version)
+
+    def _healthy(self, arm: str) -> bool:
+        state = self.state
+        model = state.models.get(arm) if state else None
+        if model is None:
+            return False
+        try:
+            model.warm_up()
+            return True
+        except Exception:
+            return False
+
+    @property
+    def tick_s(self) -> float:
+        state = self.state
+        interval = float(state.deployment.config.get("interval_s", 60)) if state else 60.0
+        return max(0.1, min(self.refresh_interval_s, interval / 4))
+
+    def check(self) -> None:
+        """One tick: refresh, flush the counters, lead if this worker holds the lease."""
+        try:
+            d = self.store.get_deployment(self.name)
+            if self.state is None or d.revision != self.state.deployment.revision:
+                self._apply(d)
+            self.last_check = time.time()
+            self.flush()
+            if self.leader is not None:
+                written = self.leader.tick(d)
+                if written is not None and written.revision != d.revision:
+                    self._apply(written)
+            self.last_error = None
+        except Exception as exc:  # the store may be away for a while: keep serving what we have
+            message = exc.message if isinstance(exc, ModelcycleError) else str(exc)
+            self.last_error = f"{type(exc).__name__}: {message}"
+            log.warning("deployment %s: %s", self.name, self.last_error)
+
+    def flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        start, end = self._window_start, max(now_ms(), self._window_start)
+        self._window_start = end
+        stats = [ArmStats(arm, c.version, c.requests, c.errors, tuple(c.latency)) for arm, c in counts.items()
+                 if c.requests]
+        if stats:
+            self.store.record_deployment_stats(self.name, self.worker, start, end, stats)
+
+    def start_watching(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._watch, name="modelcycle-deployment", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            self.check()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        try:
+            self.flush()
+        except Exception:
+            pass
+        if self.leader is not None:
+            self.leader.release()

@@ -1,0 +1,275 @@
+"""Deployments and their strategies as changes of the stored row: start a canary, an A/B test,
+shadow traffic or a blue-green switch; pause, resume, roll back and promote. Every change is a
+compare-and-set on the revision read, so two at the same moment cannot both apply."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from modelcycle.exceptions import Conflict, InvalidInput
+from modelcycle.store.clock import now_ms
+from modelcycle.store.entities import Deployment
+
+DEFAULT_INTERVAL_S = 60.0
+DEFAULT_MAX_FAILURES = 2
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The analysis of a canary step. The candidate fails when its error rate reaches
+    ``max_error_rate``, when its p99 latency is above stable's by more than ``max_p99_increase``
+    (1.0: +100%) and by at least ``min_p99_increase_ms`` (so sub-millisecond jitter does not
+    fail a step), or when its ROC AUC on the labels that arrived is more than ``max_auc_drop``
+    below stable's (needs ``min_labels`` labels per arm). Below ``min_requests`` requests of the
+    candidate in the interval the step holds."""
+
+    max_error_rate: float = 0.01
+    max_p99_increase: float = 1.0
+    min_p99_increase_ms: float = 5.0
+    max_auc_drop: float | None = 0.05
+    min_labels: int = 50
+    min_requests: int = 20
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Checks:
+        data = dict(data or {})
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise InvalidInput(f"The checks have no setting {unknown[0]!r}; they are {', '.join(names)}.")
+        for name, value in data.items():
+            if value is None and name == "max_auc_drop":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidInput(f"The check {name!r} must be a number of at least 0; got {value!r}.")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Checks:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise InvalidInput(f"Cannot read the checks file {str(path)!r}: {exc.strerror}.") from None
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"The checks file {str(path)!r} is not YAML: {exc}.") from None
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput(f"The checks file {str(path)!r} holds a mapping such as `max_error_rate: 0.01`.")
+        return cls.from_dict((data or {}).get("checks", data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_interval(text: str | float) -> float:
+    """Seconds from ``90``, ``90s``, ``1m``, ``1h`` or ``500ms``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", str(text))
+        if not match:
+            raise InvalidInput(f"An interval is a number of seconds or e.g. 30s, 1m, 1h; got {text!r}.")
+        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    if not 0.1 <= seconds <= 7 * 24 * 3600:
+        raise InvalidInput(f"An interval is from 0.1 s to 7 days; got {text!r}.")
+    return seconds
+
+
+def parse_steps(text: str | list) -> list[float]:
+    values = text if isinstance(text, list) else [p for p in str(text).replace(" ", "").split(",") if p]
+    try:
+        steps = [float(v) for v in values]
+    except ValueError:
+        raise InvalidInput(f"Steps are percentages separated by commas, e.g. 5,25,50,100; got {text!r}.") from None
+    if not steps or steps != sorted(set(steps)) or steps[0] <= 0 or steps[-1] > 100:
+        raise InvalidInput(f"Steps increase from above 0 to at most 100 percent, e.g. 5,25,50,100; got {text!r}.")
+    return steps
+
+
+def _version(store, model_name: str, ref: str) -> int:
+    from modelcycle.models.uris import resolve_version
+
+    found = resolve_version(store, ref)
+    if found.name != model_name:
+        raise InvalidInput(f"{ref!r} is a version of {found.name!r}, but this deployment serves {model_name!r}.")
+    return found.version
+
+
+def _open(d: Deployment, action: str) -> None:
+    if d.state == "promoting":
+        raise Conflict(f"The deployment {d.name!r} is being promoted; wait for it, then {action}.")
+
+
+def create(store, name: str, ref: str, user: str, reason: str = "") -> Deployment:
+    """A deployment of the version ``ref`` names (e.g. fraud@production), serving all traffic."""
+    from modelcycle.models.uris import resolve_version
+
+    version = resolve_version(store, ref)
+    return store.create_deployment(name, version.name, version.version, user, {"salt": name}, reason)
+
+
+def canary(store, name: str, candidate: str, steps: list[float], user: str, interval_s: float = DEFAULT_INTERVAL_S,
+           max_failures: int = DEFAULT_MAX_FAILURES, checks: Checks | None = None, fallback: bool = False,
+           force: bool = False, reason: str = "") -> Deployment:
+    d = store.get_deployment(name)
+    _open(d, "start the canary")
+    version = _version(store, d.model_name, candidate)
+    if version == d.stable_version:
+        raise InvalidInput(f"Version {version} is already the stable version of {name!r}; name another candidate.")
+    if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
+        raise InvalidInput(f"--max-failures is a whole number of at least 1; got {max_failures!r}.")
+    first = steps[0]
+    config = {**d.config, "interval_s": parse_interval(interval_s), "max_failures": max_failures,
+              "checks": (checks or Checks()).to_dict(), "fallback": bool(fallback), "force": bool(force)}
+    return store.update_deployment(
+        name, d.revision, user, "canary", reason or f"canary of version {version}", {"steps": steps},
+        strategy="canary", state="active", candidate_version=version, arms={"stable": d.stable_version,
+                                                                             "candidate": version},
+        shares=_two(100 - first, first), steps=steps, step_index=0, step_started_at=now_ms(), failures=0,
+        config=config)
+
+
+def _two(stable: float, candidate: float) -> dict[str, float]:
+    return {"stable": float(stable), "candidate": float(candidate)}
+
+
+def _arm_name(ref: str, version: int, taken: set[str]) -> str:
+    selector = re.split(r"[@/]", ref)[-1].lower()
+    name = selector if re.fullmatch(r"[a-z0-9_.\-]{1,64}", selector) and not selector.isdigit() else f"v{version}"
+    return name if name not in taken else f"v{version}"
+
+
+def ab(store, name: str, arms: list[tuple[str, float]], user: str, sticky_key: str | None = None,
+       reason: str = "") -> Deployment:
+    """Arms as (ref, weight): weights are relative (50,50 or 1,1 alike)."""
+    d = store.get_deployment(name)
+    _open(d, "start the A/B test")
+    if len(arms) < 2:
+        raise InvalidInput("An A/B test has at least two arms, e.g. --arms fraud@production=50,fraud@challenger=50.")
+    total = sum(w for _, w in arms)
+    if any(w <= 0 for _, w in arms) or total <= 0:
+        raise InvalidInput(f"Arm weights are above 0; got {[w for _, w in arms]}.")
+    named: dict[str, int] = {}
+    shares: dict[str, float] = {}
+    for ref, weight in arms:
+        version = _version(store, d.model_name, ref)
+        if version in named.values():
+            raise InvalidInput(f"Version {version} is in two arms; each arm serves another version.")
+        arm = _arm_name(ref, version, set(named))
+        named[arm] = version
+        shares[arm] = 100.0 * weight / total
+    shares[next(iter(shares))] += 100.0 - sum(shares.values())  # rounding
+    config = {**d.config, "sticky_key": sticky_key}
+    first = next(iter(named.values()))
+    return store.update_deployment(name, d.revision, user, "ab", reason or "A/B test", {"weights": shares},
+                                   strategy="ab", state="active", stable_version=first, candidate_version=None,
+                                   arms=named, shares=shares, steps=[], step_index=0, step_started_at=now_ms(),
+                                   failures=0, config=config)
+
+
+def shadow(store, name: str, candidate: str, share: float, user: str, reason: str = "") -> Deployment:
+    d = store.get_deployment(name)
+    _open(d, "start shadow traffic")
+    if isinstance(share, bool) or not 0 < share <= 100:
+        raise InvalidInput(f"The shadow share is a percentage above 0 and at most 100; got {share!r}.")
+    version = _version(store, d.model_name, candidate)
+    return store.update_deployment(
+        name, d.revision, user, "shadow", reason or f"shadow traffic to version {version}", {"share": share},
+        strategy="shadow", state="active", candidate_version=version,
+        arms={"stable": d.stable_version, "shadow": version}, shares={"stable": 100.0, "shadow": 0.0},
+        steps=[], step_index=0, step_started_at=now_ms(), failures=0, config={**d.config, "shadow_share": share})
+
+
+def bluegreen(store, name: str, candidate: str, user: str, interval_s: float = DEFAULT_INTERVAL_S,
+              grace_s: float = 300.0, force: bool = False, reason: str = "") -> Deployment:
+    """The candidate is loaded and warmed by every worker; once the leader's copy answers its
+    health check, all traffic switches at once (the leader's next look)."""
+    d = store.get_deployment(name)
+    _open(d, "start the blue-green switch")
+    version = _version(store, d.model_name, candidate)
+    config = {**d.config, "interval_s": parse_interval(interval_s), "max_failures": 1, "grace_s": grace_s,
+              "checks": Checks().to_dict(), "force": bool(force), "fallback": False}
+    return store.update_deployment(
+        name, d.revision, user, "bluegreen", reason or f"blue-green switch to version {version}", None,
+        strategy="bluegreen", state="active", candidate_version=version,
+        arms={"stable": d.stable_version, "candidate": version}, shares=_two(100, 0), steps=[100],
+        step_index=0, step_started_at=now_ms(), failures=0, config=config)
+
+
+def pause(store, name: str, user: str, reason: str = "") -> Deployment:
+    d = store.get_deployment(name)
+    if d.state != "active":
+        raise Conflict(f"The deployment {name!r} is {d.state}, not active: there is nothing to pause.")
+    return store.update_deployment(name, d.revision, user, "pause", reason, state="paused")
+
+
+def resume(store, name: str, user: str, reason: str = "") -> Deployment:
+    d = store.get_deployment(name)
+    if d.state != "paused":
+        raise Conflict(f"The deployment {name!r} is {d.state}, not paused: there is nothing to resume.")
+    return store.update_deployment(name, d.revision, user, "resume", reason, state="active",
+                                   step_started_at=now_ms())
+
+
+def rollback(store, name: str, user: str, reason: str = "", numbers: dict | None = None,
+             epoch: int | None = None, expected: Deployment | None = None) -> Deployment:
+    """Stable takes all traffic at once; the candidate stays loaded for the grace period."""
+    d = expected or store.get_deployment(name)
+    if d.state in ("promoting", "promoted"):
+        raise Conflict(f"The deployment {name!r} is {d.state}: its candidate is the stable version now. "
+                       f"Roll the registry back with `modelcycle models rollback {d.model_name}`.")
+    if "stable" not in d.arms:
+        shares = {arm: (100.0 if arm == next(iter(d.arms)) else 0.0) for arm in d.arms}
+    else:
+        shares = {arm: (100.0 if arm == "stable" else 0.0) for arm in d.arms}
+    return store.update_deployment(name, d.revision, user, "rollback", reason or "rolled back", numbers, epoch,
+                                   state="rolled_back", shares=shares)
+
+
+def promote(store, name: str, user: str, reason: str = "", force: bool | None = None,
+            numbers: dict | None = None, epoch: int | None = None, expected: Deployment | None = None) -> Deployment:
+    """The candidate becomes stable, and Production moves to it through the registry's gates.
+    First the deployment is claimed (state promoting, compare-and-set), so of two promotions or
+    a promotion and a rollback at the same moment only one reaches the registry."""
+    d = expected or store.get_deployment(name)
+    if d.state == "promoted":
+        raise Conflict(f"The deployment {name!r} is promoted already (version {d.stable_version}).")
+    if d.candidate_version is None:
+        raise Conflict(f"The deployment {name!r} has no candidate to promote.")
+    if d.state != "promoting":
+        d = store.update_deployment(name, d.revision, user, "promoting", reason, numbers, epoch,
+                                    state="promoting", shares=_full(d))
+    return finish_promotion(store, d, user, reason, d.config.get("force") if force is None else force, epoch)
+
+
+def _full(d: Deployment) -> dict[str, float]:
+    return {arm: (100.0 if arm == "candidate" or d.arms[arm] == d.candidate_version else 0.0) for arm in d.arms}
+
+
+def finish_promotion(store, d: Deployment, user: str, reason: str, force: bool, epoch: int | None) -> Deployment:
+    """The registry's part of a promotion, then the deployment's: safe to run again after a crash
+    between the two (a new leader does)."""
+    from modelcycle.registry.api import promote as registry_promote
+    from modelcycle.registry.gates import PromotionRefused
+    from modelcycle.tracking.client import Client
+
+    version = d.candidate_version
+    current = store.get_model_version(d.model_name, version)
+    forced = False
+    if current.stage.value != "Production":
+        try:
+            result = registry_promote(d.model_name, version, force=bool(force), user=user,
+                                      reason=reason or f"deployment {d.name!r} promoted version {version}",
+                                      client=Client(store=store))
+            forced = result.forced
+        except PromotionRefused as exc:
+            return store.update_deployment(d.name, d.revision, user, "promotion_refused", exc.message,
+                                           None, epoch, state="paused")
+    return store.update_deployment(
+        d.name, d.revision, user, "promoted", reason or f"version {version} is stable", {"forced": forced}, epoch,
+        state="promoted", stable_version=version, candidate_version=None, arms={"stable": version},
+        shares={"stable": 100.0})

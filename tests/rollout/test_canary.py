@@ -1,0 +1,146 @@
+"""Canary releases end to end in one process: a real model server app with a deployment holder,
+requests over HTTP, the analysis in the lease holder, rollback and promotion in the store and the
+registry."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from modelcycle.rollout import strategies
+from modelcycle.rollout.holder import DeploymentHolder
+from tests.rollout.conftest import Faulty, rows
+
+INTERVAL = 1.0
+
+
+def _server(store, name, bad=None, fallback=False):
+    from modelcycle.serving.app import ServerThread, create_app
+    from modelcycle.serving.runtime import ServedModel
+    from modelcycle.serving.settings import ServingSettings
+
+    def load(uri):
+        model = ServedModel.load(uri, store=store)
+        if bad is not None and uri.endswith("/2"):
+            Faulty(model, **bad)
+        return model
+
+    holder = DeploymentHolder(name, store, load, refresh_interval_s=0.2, worker="w1")
+    holder.load_initial()
+    holder.start_watching()
+    server = ServerThread(create_app(holder, ServingSettings()))
+    return holder, server
+
+
+def _load(url, stop, statuses, versions):
+    body = {"dataframe_records": rows(1)}
+    data = rows(400, seed=3)
+    i = 0
+    with httpx.Client(timeout=10) as http:
+        while not stop.is_set():
+            body = {"dataframe_records": [data[i % len(data)]]}
+            i += 1
+            r = http.post(f"{url}/invocations", json=body)
+            statuses.append(r.status_code)
+            versions.append(r.headers["x-modelcycle-model-version"])
+
+
+def _run_canary(store, name, bad=None, fallback=False, steps="20,100", max_failures=2, seconds=None, clients=2):
+    strategies.create(store, name, "fraud@production", "ana")
+    strategies.canary(store, name, "fraud@challenger", strategies.parse_steps(steps), "ana", INTERVAL,
+                      max_failures, strategies.Checks(min_requests=5, max_auc_drop=None), fallback, force=True)
+    holder, server = _server(store, name, bad, fallback)
+    stop, statuses, versions = threading.Event(), [], []
+    threads = [threading.Thread(target=_load, args=(server.url, stop, statuses, versions)) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    deadline = started + (seconds or INTERVAL * (max_failures + 1) + 3)
+    try:
+        while time.monotonic() < deadline:
+            d = store.get_deployment(name)
+            if d.state in ("rolled_back", "promoted"):
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        server.stop()
+        holder.stop()
+    return store.get_deployment(name), time.monotonic() - started, statuses, versions
+
+
+def test_a_failing_candidate_with_fallback_is_rolled_back_and_callers_never_see_a_failure(fraud_store):
+    _, _, store = fraud_store
+    d, took, statuses, versions = _run_canary(store, "fraud-web", bad={"threshold": 0.5}, fallback=True)
+    assert d.state == "rolled_back" and d.shares == {"stable": 100.0, "candidate": 0.0}
+    assert took <= INTERVAL * (2 + 1) + 1.5  # tick and flush granularity on top of the intervals
+    assert statuses and set(statuses) == {200}  # stable answered what the candidate failed
+    assert "2" in versions  # the candidate did answer some requests
+    events = store.deployment_events("fraud-web")
+    rollback = events[-1]
+    assert rollback.kind == "rollback" and "error rate" in rollback.reason
+    assert rollback.numbers["candidate_errors"] > 0 and rollback.numbers["failures"] == 2
+    audit = [h for h in store.model_history("fraud") if h.action == "deployment"]
+    assert "rollback" in audit[-1].reason and "candidate_error_rate" in audit[-1].reason
+    assert store.get_model_version("fraud", 1).stage.value == "Production"
+
+
+def test_a_slow_candidate_is_rolled_back_on_its_p99(fraud_store):
+    _, _, store = fraud_store
+    # One caller: with more, stable's requests would queue behind the slow ones and look slow too.
+    d, _, statuses, _ = _run_canary(store, "fraud-web", bad={"delay_s": 0.06}, clients=1)
+    assert d.state == "rolled_back"
+    assert set(statuses) == {200}
+    last = store.deployment_events("fraud-web")[-1]
+    assert "p99 latency" in last.reason and last.numbers["candidate_p99_ms"] > 2 * last.numbers["stable_p99_ms"]
+
+
+def test_a_good_candidate_completes_every_step_and_becomes_production(fraud_store):
+    _, _, store = fraud_store
+    d, _, statuses, versions = _run_canary(store, "fraud-web", steps="20,50,100", seconds=12)
+    assert d.state == "promoted" and d.stable_version == 2 and d.arms == {"stable": 2}, \
+        [(e.kind, e.reason, e.numbers) for e in store.deployment_events("fraud-web")]
+    assert set(statuses) == {200}
+    kinds = [e.kind for e in store.deployment_events("fraud-web")]
+    assert kinds[:2] == ["create", "canary"] and kinds.count("step") == 2 and kinds[-2:] == ["promoting", "promoted"]
+    steps = [e for e in store.deployment_events("fraud-web") if e.kind == "step"]
+    assert [e.to_shares["candidate"] for e in steps] == [50.0, 100.0]
+    assert store.get_model_version("fraud", 2).stage.value == "Production"
+    history = store.model_history("fraud")
+    promoted = [h for h in history if h.action == "stage" and h.version == 2]
+    assert promoted and promoted[-1].to_value == "Production"
+    assert [h for h in history if h.action == "deployment" and "promoted" in h.reason]
+
+
+def test_two_promotions_at_once_promote_once(fraud_store):
+    _, _, store = fraud_store
+    strategies.create(store, "fraud-web", "fraud@production", "ana")
+    d = strategies.canary(store, "fraud-web", "fraud@challenger", [50, 100], "ana", 60, 2, force=True)
+    outcomes = []
+
+    def go(action):
+        from modelcycle.exceptions import Conflict
+
+        try:
+            getattr(strategies, action)(store, "fraud-web", action, expected=d)
+            outcomes.append(action)
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=go, args=(a,)) for a in ("promote", "rollback", "promote")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("conflict") == 2
+    final = store.get_deployment("fraud-web")
+    production = store.get_model_version("fraud", 2).stage.value == "Production"
+    assert (final.state == "promoted") == production
+    assert final.state in ("promoted", "rolled_back")
+    moves = [h for h in store.model_history("fraud") if h.action == "stage" and h.to_value == "Production"]
+    assert len(moves) == (2 if production else 1)  # the fixture's promotion of v1, and at most one more
