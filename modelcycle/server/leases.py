@@ -16,7 +16,7 @@ from modelcycle.store.validation import MAX_LEASE_S
 class LeaseRequest(wire._Body):
     name: wire.Name
     owner: wire.Name
-    ttl_s: Annotated[float, Field(gt=0, le=MAX_LEASE_S)]
+    ttl_s: Annotated[float, Field(gt=0, le=MAX_LEASE_S, strict=True)]  # not true, not "1.5"
 
 
 class LeaseRelease(wire._Body):

@@ -345,6 +345,23 @@ class _Handlers:
                        route.arm if route is not None else None)
         return response
 
+    async def feedback(self, request: Request) -> Response:
+        """Ground truth for earlier predictions, joined to them by request id or key."""
+        from modelcycle.serving.feedback import handle_feedback_body
+
+        started = perf_counter()
+        model = self.service.holder.current
+        try:
+            body = await self.body(request)
+            if model is None:
+                raise ModelNotReady("The model is still loading; retry in a moment.")
+            answer = await run_in_threadpool(handle_feedback_body, body, model.name, None, True)
+            response = _json(answer, 201, model)
+        except ModelcycleError as exc:
+            response = _error(exc, False, model)
+        self.service.record(model, "feedback", response.status_code, started, None)
+        return response
+
     # ------------------------------------------------------------------ everything else
     def _answer(self, endpoint: str, v2: bool, make) -> Response:
         started = perf_counter()
@@ -436,6 +453,7 @@ def create_app(holder, settings: ServingSettings | None = None, log=None, lifesp
     table = [
         Route("/v2/models/{name}/infer", h.v2_infer, methods=["POST"]),
         Route("/invocations", h.invocations, methods=["POST"]),
+        Route("/feedback", h.feedback, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", h.v2_infer, methods=["POST"]),
         Route("/v2/health/live", h.live, methods=["GET"]),
         Route("/v2/health/ready", h.ready, methods=["GET"]),

@@ -369,8 +369,11 @@ def _columns_from_rows(columns: list, rows: list, model: ServedModel, where: str
     if model.all_float:
         # Every column is a float: one conversion of the whole table, checked as a whole when the
         # columns come in the model's order.
-        matrix = np.asarray(rows)
-        if matrix.ndim == 2 and matrix.dtype.kind in "fiu":
+        try:
+            matrix = np.asarray(rows)
+        except ValueError:  # nested values of uneven lengths: the column-by-column path names the column
+            matrix = None
+        if matrix is not None and matrix.ndim == 2 and matrix.dtype.kind in "fiu":
             if columns == model.column_names:
                 return matrix
             return {str(c): matrix[:, j] for j, c in enumerate(columns)}

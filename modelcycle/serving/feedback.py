@@ -170,10 +170,12 @@ def log_feedback(model: str, labels: Any, request_ids: Any = None, keys: Any = N
     return write_feedback(model, feedback_table(labels, request_ids, keys, rows, time), uri)
 
 
-def handle_feedback_body(body: Any, default_model: str | None = None, uri: str | None = None) -> dict:
+def handle_feedback_body(body: Any, default_model: str | None = None, uri: str | None = None,
+                         only_model: bool = False) -> dict:
     """What ``POST /feedback`` does with its body: one label as an object
     ``{"request_id" or "key", "label", "row"?, "time"?, "model"?}``, a list of them, or
-    ``{"model"?: ..., "feedback": [...]}``. Raises InvalidInput (400) naming what is wrong.
+    ``{"model"?: ..., "feedback": [...]}``. Raises InvalidInput (400) naming what is wrong; with
+    ``only_model``, also for labels of a model other than ``default_model``.
     Returns ``{"model": name, "recorded": n}``."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         import orjson
@@ -233,6 +235,9 @@ def handle_feedback_body(body: Any, default_model: str | None = None, uri: str |
     if model is None:
         raise InvalidInput("Name the model the labels are for: add \"model\" to the body.")
     model = _check_model(model)
+    if only_model and model != default_model:
+        raise InvalidInput(f"This server serves {default_model!r}; send the labels of {model!r} to its own server "
+                           "or record them with mc.log_feedback.")
     table = feedback_table(labels, ids, keys, rows if any(r is not None for r in rows) else None,
                            times if any(t is not None for t in times) else None,
                            where="" if len(items) == 1 else "In the feedback body: ")

@@ -232,6 +232,14 @@ def openapi(model: ServedModel) -> dict:
     predictions = {"type": "object", "required": ["predictions"],
                    "properties": {"predictions": {"type": "array"}}}
     health = {"responses": {"200": _json_response("Ready"), **_errors("Error", 503)}}
+    label = {"oneOf": [{"type": "number"}, {"type": "string", "minLength": 1}, {"type": "boolean"}]}
+    reference = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^\\x00]+$"}
+    feedback = {"type": "object", "additionalProperties": False, "required": ["label"],
+                "anyOf": [{"required": ["request_id"]}, {"required": ["key"]}],
+                "properties": {"request_id": reference, "key": reference, "label": label,
+                               "row": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                               "time": {"type": "integer", "minimum": 0, "maximum": 2**53},
+                               "model": {"type": "string", "enum": [model.name]}}}
     v2_health = {"responses": {"200": _json_response("Ready"), **_errors("V2Error", 503)}}
 
     def get(summary: str, params=(), errors=(404,), schema="V2Error") -> dict:
@@ -254,6 +262,16 @@ def openapi(model: ServedModel) -> dict:
             "requestBody": {"required": True, "content": invocations_body},
             "responses": {"200": _json_response("The predictions", predictions),
                           **_errors("Error", 400, 413, 415, 503, 504)}}},
+        "/feedback": {"post": {
+            "summary": "Ground truth for earlier predictions",
+            "description": "Labels joined to the prediction log by request id (the x-request-id of the "
+                           "prediction) or by key; read back with mc.read_predictions.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                feedback, {"type": "array", "minItems": 1, "items": feedback}]}}}},
+            "responses": {"201": _json_response("The labels recorded", {
+                "type": "object", "required": ["model", "recorded"],
+                "properties": {"model": {"type": "string"}, "recorded": {"type": "integer"}}}),
+                **_errors("Error", 400, 413)}}},
         "/ping": {"get": {"summary": "MLflow health check", **health}},
         "/health": {"get": {"summary": "MLflow health check", **health}},
         "/version": get("Versions of the server and the model", errors=()),

@@ -302,3 +302,34 @@ def test_an_unexpected_error_is_a_json_500_not_a_page(served_models):
         assert response.status_code == 500 and response.headers["content-type"] == "application/json"
         assert response.json() == {"error": "INTERNAL_ERROR",
                                    "message": "Internal error (RuntimeError); see the server log."}
+
+
+def test_rows_with_nested_values_of_uneven_lengths_are_a_400_naming_the_column(serve, serving_store):
+    import httpx
+
+    server = serve("cancer@production")
+    row = [1.0] * 30
+    ragged = [row, row[:29] + [[1.0, 2.0]], row]
+    for body in ({"instances": ragged}, {"dataframe_split": {"columns": serving_store.models["cancer"].columns,
+                                                             "data": ragged}}):
+        r = httpx.post(f"{server.url}/invocations", json=body)
+        assert r.status_code == 400, r.text
+        assert "worst fractal dimension" in r.json()["message"]
+
+
+def test_feedback_is_recorded_for_the_served_model_and_refused_for_another(serve, serving_store, tmp_path, monkeypatch):
+    import httpx
+
+    import modelcycle as mc
+
+    monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", str(tmp_path / "log"))
+    server = serve("cancer@production")
+    r = httpx.post(f"{server.url}/feedback", json=[{"request_id": "r1", "label": 1}, {"key": "k2", "label": 0}])
+    assert r.status_code == 201 and r.json() == {"model": "cancer", "recorded": 2}
+    r = httpx.post(f"{server.url}/feedback", json={"request_id": "r3", "label": 1, "model": "other"})
+    assert r.status_code == 400 and "'other'" in r.json()["message"]
+    r = httpx.post(f"{server.url}/feedback", json={"request_id": "r3"})
+    assert r.status_code == 400 and "label" in r.json()["message"]
+    from modelcycle.serving.feedback import _fs  # noqa: F401  (the labels are files under the log's URI)
+
+    assert list((tmp_path / "log").rglob("*.parquet")) and mc.read_predictions("cancer").empty
