@@ -249,11 +249,13 @@ def create_app(store: SqlStore) -> FastAPI:
 
     from modelcycle.server.deployments import add_deployment_routes
     from modelcycle.server.leases import add_lease_routes
+    from modelcycle.server.monitoring import add_monitoring_routes
     from modelcycle.server.registry import add_registry_routes
 
     add_registry_routes(app, store)
     add_lease_routes(app, store)
     add_deployment_routes(app, store)
+    add_monitoring_routes(app, store)
     _fixed_paths_refuse_other_methods(app)
     return app
 

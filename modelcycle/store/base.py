@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelcycle.store.entities import (
-    ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease, Metric, ModelVersion, RegisteredModel, Run,
-    RunPage, RunStatus, Stage, Transition, ViewType,
+    AlertState, ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease, Metric,
+    ModelVersion, MonitorEvent, MonitorPoint, RegisteredModel, Run, RunPage, RunStatus, Stage, Transition, ViewType,
 )
 
 DEFAULT_MAX_RESULTS = 1000
@@ -273,6 +273,40 @@ class Store(abc.ABC):
     def deployment_stats(self, name: str, since_ms: int, until_ms: int | None = None) -> dict[str, ArmStats]:
         """Per arm, the sum of the stats of every worker whose interval ended after ``since_ms``
         (and at or before ``until_ms``)."""
+
+    # monitoring
+    @abc.abstractmethod
+    def record_monitor_results(self, model: str, points: Sequence[MonitorPoint]) -> None:
+        """Write the points all or nothing; a point of a (version, window_start, metric) already
+        stored replaces it."""
+
+    @abc.abstractmethod
+    def monitor_results(self, model: str, version: int | None = None, start_ms: int | None = None,
+                        end_ms: int | None = None, metrics: Sequence[str] | None = None) -> list[MonitorPoint]:
+        """Points of windows starting in [start_ms, end_ms), oldest window first."""
+
+    @abc.abstractmethod
+    def monitor_windows(self, model: str) -> dict[int, int]:
+        """Per version, the end of its last finished window (marked by its "rows" metric)."""
+
+    @abc.abstractmethod
+    def save_alert_states(self, model: str, states: Sequence[AlertState]) -> None:
+        """Insert or replace the states (by fingerprint), all in one transaction."""
+
+    @abc.abstractmethod
+    def alert_states(self, model: str | None = None) -> list[AlertState]: ...
+
+    @abc.abstractmethod
+    def delete_alert_states(self, model: str, fingerprints: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def add_monitor_event(self, model: str, kind: str, data: dict) -> MonitorEvent:
+        """Append to the model's monitoring log (notifications, actions, silences)."""
+
+    @abc.abstractmethod
+    def monitor_events(self, model: str, kind: str | None = None, after_seq: int = 0,
+                       limit: int = 1000) -> list[MonitorEvent]:
+        """Entries after ``after_seq``, oldest first."""
 
     def list_artifact_files(self, run_id: str, path: str = "") -> Iterable[ArtifactInfo]:
         """Every file below ``path``, recursively."""

@@ -458,3 +458,75 @@ class ArmStats:
     def from_dict(cls, d: dict[str, Any]) -> ArmStats:
         return cls(d["arm"], d.get("version"), int(d["requests"]), int(d["errors"]),
                    tuple(int(c) for c in d.get("latency") or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorPoint:
+    """One value of a monitor metric for one window of one model version's predictions.
+    ``version`` 0 stands for predictions logged without a version; ``value`` may be NaN (not
+    computable in that window); ``labels`` carry what the number alone does not say (method,
+    threshold, binned shares for display; never raw rows)."""
+
+    model: str
+    version: int
+    window_start: int
+    window_end: int
+    metric: str
+    value: float
+    labels: dict[str, Any] = field(default_factory=dict)
+    computed_at: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        value = None if math.isnan(self.value) else self.value
+        return {"model": self.model, "version": self.version, "window_start": self.window_start,
+                "window_end": self.window_end, "metric": self.metric, "value": value, "labels": self.labels,
+                "computed_at": self.computed_at}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MonitorPoint:
+        return cls(d["model"], int(d["version"]), int(d["window_start"]), int(d["window_end"]), d["metric"],
+                   float_from_wire(d.get("value")), dict(d.get("labels") or {}), int(d.get("computed_at", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """Where one alert (a rule for one model version) stands: inactive, pending, firing or
+    resolved, since when, and what the evaluator needs to carry on (``data``)."""
+
+    model: str
+    fingerprint: str
+    rule: str
+    state: str
+    active_at: int | None
+    fired_at: int | None
+    resolved_at: int | None
+    updated_at: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "fingerprint": self.fingerprint, "rule": self.rule, "state": self.state,
+                "active_at": self.active_at, "fired_at": self.fired_at, "resolved_at": self.resolved_at,
+                "updated_at": self.updated_at, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AlertState:
+        return cls(d["model"], d["fingerprint"], d["rule"], d["state"], d.get("active_at"), d.get("fired_at"),
+                   d.get("resolved_at"), int(d["updated_at"]), dict(d.get("data") or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorEvent:
+    """One entry of a model's monitoring log: a notification attempt, an action, a silence."""
+
+    seq: int
+    model: str
+    time_ms: int
+    kind: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "model": self.model, "time_ms": self.time_ms, "kind": self.kind, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MonitorEvent:
+        return cls(int(d["seq"]), d["model"], int(d["time_ms"]), d["kind"], dict(d.get("data") or {}))

@@ -13,8 +13,8 @@ from modelcycle import config
 from modelcycle.exceptions import ERRORS_BY_CODE, InvalidInput, ModelcycleError, StoreUnavailable
 from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
 from modelcycle.store.entities import (
-    ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease, Metric,
-    ModelVersion, RegisteredModel, Run, RunPage, RunStatus, Stage, Transition, ViewType, float_from_wire,
+    AlertState, ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease,
+    Metric, ModelVersion, MonitorEvent, MonitorPoint, RegisteredModel, Run, RunPage, RunStatus, Stage, Transition, ViewType, float_from_wire,
 )
 from modelcycle.store.validation import (
     check_alias, check_artifact_path, check_dataset_name, check_deployment_changes, check_deployment_event,
@@ -360,6 +360,56 @@ class RestStore(Store):
             params["until_ms"] = until_ms
         found = [ArmStats.from_dict(a) for a in self._json("GET", "/api/deployments/stats", params=params)["stats"]]
         return {a.arm: a for a in found}
+
+    # ------------------------------------------------------------------ monitoring
+    def record_monitor_results(self, model: str, points) -> None:
+        from modelcycle.store.sql_monitoring import MAX_POINTS, check_points
+
+        model, points = check_points(model, points)
+        for start in range(0, len(points), MAX_POINTS // 5):  # bodies of a few MiB at most
+            self._send("POST", "/api/monitor/results", json={
+                "model": model, "points": [p.to_dict() for p in points[start:start + MAX_POINTS // 5]]})
+
+    def monitor_results(self, model: str, version: int | None = None, start_ms: int | None = None,
+                        end_ms: int | None = None, metrics=None) -> list[MonitorPoint]:
+        from modelcycle.store.sql_monitoring import check_result_query
+
+        metrics = check_result_query(model, version, start_ms, end_ms, metrics)
+        data = self._json("POST", "/api/monitor/results/search", json={
+            "model": model, "version": version, "start_ms": start_ms, "end_ms": end_ms, "metrics": metrics})
+        return [MonitorPoint.from_dict(x) for x in data["points"]]
+
+    def monitor_windows(self, model: str) -> dict[int, int]:
+        data = self._json("GET", "/api/monitor/windows", params={"model": check_model_name(model)})
+        return {int(k): int(v) for k, v in data["windows"].items()}
+
+    def save_alert_states(self, model: str, states) -> None:
+        from modelcycle.store.sql_monitoring import check_alert_states
+
+        model, states = check_alert_states(model, states)
+        self._send("POST", "/api/monitor/alerts", json={"model": model, "states": [s.to_dict() for s in states]})
+
+    def alert_states(self, model: str | None = None) -> list[AlertState]:
+        params = {} if model is None else {"model": check_model_name(model)}
+        return [AlertState.from_dict(x) for x in self._json("GET", "/api/monitor/alerts", params=params)["alerts"]]
+
+    def delete_alert_states(self, model: str, fingerprints) -> None:
+        self._send("POST", "/api/monitor/alerts/delete",
+                   json={"model": check_model_name(model), "fingerprints": list(fingerprints)})
+
+    def add_monitor_event(self, model: str, kind: str, data: dict) -> MonitorEvent:
+        from modelcycle.store.sql_monitoring import check_event
+
+        check_event(model, kind, data)
+        return MonitorEvent.from_dict(self._json("POST", "/api/monitor/events",
+                                                 json={"model": model, "kind": kind, "data": data}))
+
+    def monitor_events(self, model: str, kind: str | None = None, after_seq: int = 0,
+                       limit: int = 1000) -> list[MonitorEvent]:
+        params = {"model": check_model_name(model), "after_seq": after_seq, "limit": limit}
+        if kind is not None:
+            params["kind"] = kind
+        return [MonitorEvent.from_dict(x) for x in self._json("GET", "/api/monitor/events", params=params)["events"]]
 
 
 def _model(name: str, *parts: object) -> str:

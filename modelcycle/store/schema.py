@@ -296,3 +296,48 @@ deployment_stats = Table(
     PrimaryKeyConstraint("deployment_id", "start_ms", "worker", "arm"),
     Index("ix_deployment_stats_deployment_id_end_ms", "deployment_id", "end_ms"),
 )
+
+
+# The monitor's time series: one value per (model, version, window, metric). A window is written
+# once, in one transaction with its "rows" metric, which marks it finished; late labels rewrite
+# only its performance metrics.
+monitor_results = Table(
+    "monitor_results", metadata,
+    Column("model", String(250), nullable=False),
+    Column("version", Integer, nullable=False),  # 0: predictions logged without a version
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("metric", String(250), nullable=False),
+    Column("value", Float, nullable=True),  # NULL: not computable in this window
+    Column("labels", Text, nullable=False),  # JSON
+    Column("computed_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("model", "version", "window_start", "metric"),
+    Index("ix_monitor_results_model_metric_window_start", "model", "metric", "window_start"),
+)
+
+# Alert state, written by the holder of the model's monitor lease: a restart or a second monitor
+# process carries on from it instead of losing or repeating an alert.
+monitor_alerts = Table(
+    "monitor_alerts", metadata,
+    Column("model", String(250), nullable=False),
+    Column("fingerprint", String(250), nullable=False),
+    Column("rule", String(250), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("active_at", BigInteger, nullable=True),
+    Column("fired_at", BigInteger, nullable=True),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+    PrimaryKeyConstraint("model", "fingerprint"),
+)
+
+# What the monitor did: each notification attempt (the send log), action and silence.
+monitor_events = Table(
+    "monitor_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(250), nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+    Index("ix_monitor_events_model_seq", "model", "seq"),
+)

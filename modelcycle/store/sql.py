@@ -20,11 +20,12 @@ from modelcycle.store.prepared import Compiled, raw_transaction
 from modelcycle.store.sql_datasets import SqlDatasets
 from modelcycle.store.sql_deployments import SqlDeployments
 from modelcycle.store.sql_leases import SqlLeases
+from modelcycle.store.sql_monitoring import SqlMonitoring
 from modelcycle.store.sql_registry import SqlRegistry
 from modelcycle.store.sql_tracking import SqlTracking
 
 
-class SqlStore(SqlTracking, SqlDatasets, SqlRegistry, SqlLeases, SqlDeployments, Store):
+class SqlStore(SqlTracking, SqlDatasets, SqlRegistry, SqlLeases, SqlDeployments, SqlMonitoring, Store):
     def __init__(self, db_uri: str, artifact_uri: str):
         self.db_uri = db_uri
         self.engine = make_engine(db_uri)
