@@ -62,6 +62,8 @@ def models_show(name: str) -> None:
     rules = [f"metric {policy.metric} ({'higher' if policy.higher_is_better else 'lower'} is better, "
              f"margin {policy.min_delta:+g}, same '{policy.eval_role}' dataset)" if policy.metric else "no metric gate",
              "signature must stay compatible" if policy.check_signature else "no signature check"]
+    if policy.significance is not None:
+        rules.append(f"the gain must be significant at {policy.significance:g} (paired DeLong test)")
     if policy.required_tags:
         rules.append(f"required tags: {', '.join(policy.required_tags)}")
     console.print("  Promotion gates: " + "; ".join(rules), markup=False)
@@ -166,12 +168,15 @@ def models_policy(
     eval_role: Annotated[str, typer.Option(help="Role of the evaluation dataset both runs must share.")] = "eval",
     require_tag: Annotated[Optional[list[str]], typer.Option(help="Tag a candidate must carry, repeatable.")] = None,
     no_signature_check: Annotated[bool, typer.Option("--no-signature-check")] = False,
+    significance: Annotated[Optional[float], typer.Option(
+        help="With --metric roc_auc: the gain must be significant at this level (one-sided DeLong test "
+             "recorded by mc.evaluate with baseline=).")] = None,
 ) -> None:
     """Set the promotion gates of a model."""
     from modelcycle.registry import PromotionPolicy
 
     policy = PromotionPolicy(metric, not lower_is_better, min_delta, eval_role, tuple(require_tag or ()),
-                             not no_signature_check)
+                             not no_signature_check, significance)
     _api().set_promotion_policy(name, policy)
     console.print(f"Promotion gates of {name} set.", markup=False)
     models_show(name)

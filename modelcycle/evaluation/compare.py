@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from modelcycle.evaluation.metrics import higher_is_better
-
-COMPARISON_TAG = "mc.eval.baseline"  # what the promotion gates read: the last comparison of the run
+from modelcycle.registry.gates import COMPARISON_TAG  # noqa: F401 - what the promotion gates read
 
 
 @dataclass(frozen=True)

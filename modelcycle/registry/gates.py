@@ -15,6 +15,7 @@ from modelcycle.store.entities import ModelVersion, RegisteredModel
 from modelcycle.store.validation import check_dataset_role, check_key
 
 POLICY_TAG = "mc.promotion_policy"
+COMPARISON_TAG = "mc.eval.baseline"  # mc.evaluate(..., baseline=...) records its paired test here
 
 
 def _invalid(parameter: str, expected: str, value: object, owner: str = "PromotionPolicy") -> InvalidInput:
@@ -38,7 +39,10 @@ class PromotionPolicy:
     Production version's value by at least ``min_delta`` (negative: may be that much worse),
     both evaluated on the same dataset version (the run input with role ``eval_role``).
     ``required_tags``: tags the candidate version must carry. ``check_signature``: the
-    candidate must take every input the Production version takes."""
+    candidate must take every input the Production version takes. ``significance``: the
+    candidate's ROC AUC must also beat the Production version's in a paired test at this level
+    (one-sided DeLong, from ``mc.evaluate(..., baseline=<the Production version>)`` on the eval
+    dataset); needs ``metric="roc_auc"``."""
 
     metric: str | None = None
     higher_is_better: bool = True
@@ -46,10 +50,11 @@ class PromotionPolicy:
     eval_role: str = "eval"
     required_tags: tuple[str, ...] = ()
     check_signature: bool = True
+    significance: float | None = None
 
     def __init__(self, metric: str | None = None, higher_is_better: bool = True, min_delta: float = 0.0,
                  eval_role: str = "eval", required_tags: Sequence[str] = (), check_signature: bool = True,
-                 **unknown):
+                 significance: float | None = None, **unknown):
         if unknown:
             names = [f.name for f in fields(self)]
             raise InvalidInput(f"PromotionPolicy has no parameter {next(iter(unknown))!r}. Its parameters are "
@@ -73,10 +78,19 @@ class PromotionPolicy:
             required_tags = tuple(check_key("tag", tag) for tag in required_tags)
         except InvalidInput:
             raise _invalid("required_tags", tags_expected, required_tags) from None
+        if significance is not None:
+            if _is_bool(significance) or not isinstance(significance, Real) or not 0 < significance < 1:
+                raise _invalid("significance", "a float in the range (0, 1) or None", significance)
+            if metric != "roc_auc" or not higher_is_better:
+                raise InvalidInput(f"The 'significance' parameter of PromotionPolicy needs metric='roc_auc' (higher is "
+                                   f"better): the paired test is DeLong's, of ROC AUC. Got metric={metric!r}"
+                                   f"{'' if higher_is_better else ', higher_is_better=False'}.")
+            significance = float(significance)
         for name, value in (("metric", metric), ("higher_is_better", _flag("higher_is_better", higher_is_better)),
                             ("min_delta", float(min_delta)), ("eval_role", eval_role),
                             ("required_tags", required_tags),
-                            ("check_signature", _flag("check_signature", check_signature))):
+                            ("check_signature", _flag("check_signature", check_signature)),
+                            ("significance", significance)):
             object.__setattr__(self, name, value)
 
     def to_json(self) -> str:
@@ -102,7 +116,7 @@ def check_policy(policy: object, owner: str) -> PromotionPolicy | None:
 
 @dataclass(frozen=True)
 class GateResult:
-    rule: str  # metric, signature, tags
+    rule: str  # metric, significance, signature, tags
     passed: bool
     detail: str
 
@@ -173,6 +187,43 @@ def _metric_gate(store: Store, policy: PromotionPolicy, candidate: ModelVersion,
     return GateResult("metric", delta >= policy.min_delta, detail)
 
 
+def _significance_gate(store: Store, policy: PromotionPolicy, candidate: ModelVersion,
+                       champion: ModelVersion) -> GateResult:
+    """The paired test recorded on the candidate's run must be against this champion, on the
+    candidate's eval dataset, and significant at the policy's level."""
+    how = (f"evaluate it with mc.evaluate(model, data, target, baseline='models:/{candidate.name}/{champion.version}') "
+           f"on its {policy.eval_role!r} dataset")
+    text = store.get_run(candidate.run_id).tags.get(COMPARISON_TAG)
+    try:
+        recorded = json.loads(text) if text else None
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        return GateResult("significance", False, f"the run of version {candidate.version} recorded no paired test "
+                                                 f"against version {champion.version}; {how}")
+    against = (recorded.get("model"), recorded.get("version"))
+    if against != (candidate.name, champion.version):
+        compared = f"version {against[1]} of {against[0]!r}" if against[0] else "a model that is not registered"
+        return GateResult("significance", False, f"version {candidate.version} was compared with {compared}, not with "
+                                                 f"version {champion.version} (Production); {how}")
+    test = recorded.get("test")
+    if not isinstance(test, dict) or test.get("metric") != policy.metric or test.get("p_value_improvement") is None:
+        return GateResult("significance", False, f"the comparison of version {candidate.version} with version "
+                                                 f"{champion.version} has no paired test of {policy.metric}")
+    eval_sets = _eval_datasets(store, candidate.run_id, policy.eval_role)
+    if recorded.get("dataset") not in eval_sets:
+        on = recorded.get("dataset") or "data not stored as a dataset version"
+        return GateResult("significance", False, f"the paired test of version {candidate.version} was on {on}, not on "
+                                                 f"its {policy.eval_role!r} dataset "
+                                                 f"({', '.join(sorted(eval_sets)) or 'none recorded'}); {how}")
+    p = float(test["p_value_improvement"])
+    detail = (f"{policy.metric} {test['candidate']:.6g} vs {test['baseline']:.6g} of version {champion.version} on "
+              f"{recorded['dataset']}: {test['difference']:+.4g} ({100 * test['confidence']:.0f}% CI "
+              f"{test['ci_low']:+.4g} to {test['ci_high']:+.4g}), one-sided DeLong p = {p:.3g}, needs "
+              f"p < {policy.significance:g}")
+    return GateResult("significance", p < policy.significance, detail)
+
+
 def _signature_gate(store: Store, candidate: ModelVersion, champion: ModelVersion) -> GateResult:
     from modelcycle.models.api import read_manifest  # the model stack, only when a gate needs it
     from modelcycle.models.signature import incompatibilities
@@ -203,6 +254,8 @@ def check_gates(store: Store, model: RegisteredModel, candidate: ModelVersion,
     if champion is not None and champion.version != candidate.version:
         if policy.metric:
             results.append(_metric_gate(store, policy, candidate, champion))
+        if policy.significance is not None:
+            results.append(_significance_gate(store, policy, candidate, champion))
         if policy.check_signature:
             results.append(_signature_gate(store, candidate, champion))
     return GateReport(candidate.name, candidate.version, production, results)

@@ -261,7 +261,7 @@ POLICY_ERRORS = {  # rules: the message, as scikit-learn words its parameter err
                                                           "a list of tag keys"),
     "unknown-keyword": ({"threshold": 0.9},
                         "PromotionPolicy has no parameter 'threshold'. Its parameters are metric, higher_is_better, "
-                        "min_delta, eval_role, required_tags and check_signature."),
+                        "min_delta, eval_role, required_tags, check_signature and significance."),
 }
 
 
