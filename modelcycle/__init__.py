@@ -28,6 +28,7 @@ _LAZY = {
     ),
     "modelcycle.serving.feedback": ("log_feedback", "read_predictions"),
     "modelcycle.serving.batch": ("predict_batch",),
+    "modelcycle.monitoring.monitor": ("monitor_results",),
     "modelcycle.training.cv": ("cross_validate",),
 }
 

@@ -1,0 +1,77 @@
+"""A model version trained on a stored dataset, and a day of its traffic in the prediction log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelcycle.serving.predlog import PredictionLog
+
+T0 = 1_764_460_800_000  # 2025-11-30T00:00:00Z
+HOUR = 3_600_000
+FEATURES = ("x1", "x2", "x3", "cat")
+
+
+def sample(rng: np.random.Generator, n: int, drifted: bool = False) -> dict[str, np.ndarray]:
+    shift = 1.0 if drifted else 0.0
+    return {"x1": rng.normal(shift, 1.0, n), "x2": rng.normal(5.0 + 2 * shift, 2.0, n),
+            "x3": rng.exponential(1.0, n),
+            "cat": rng.choice(np.array(["a", "b", "c"]), n, p=(0.2, 0.3, 0.5) if drifted else (0.5, 0.3, 0.2))}
+
+
+def probability(x: dict[str, np.ndarray]) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(x["x1"] + 0.5 * (x["x2"] - 5.0))))
+
+
+@pytest.fixture
+def monitored(tmp_path):
+    """(store, log uri): model "fraud" v1 from a run that used "transactions"@1 as train."""
+    import modelcycle as mc
+    from modelcycle.store import open_store
+
+    uri, art = f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts")
+    mc.set_tracking_uri(uri, art)
+    store = open_store(uri, art)
+    run = store.create_run(store.create_experiment("fraud").id)
+    rng = np.random.default_rng(0)
+    train = sample(rng, 20_000)
+    frame = pd.DataFrame(train)
+    frame["label"] = rng.random(20_000) < probability(train)
+    mc.log_dataset(frame, "transactions", run_id=run.id)
+    store.create_model_version("fraud", run.id, "model", "tester")
+    yield store, str(tmp_path / "predictions")
+    mc.set_tracking_uri(None)
+
+
+def log_traffic(uri: str, hours, rows_per_hour: int = 2000, drift_from: int | None = None, seed: int = 1,
+                version: int | None = 1, errors_per_hour: int = 2, request_rows: int = 50,
+                label_share: float = 0.5, start: int = T0) -> pd.DataFrame:
+    """Requests of ``request_rows`` rows spread over each hour, some errors; labels for a share of
+    the requests (drawn from the model's own probability: it is calibrated). Returns the labels."""
+    from modelcycle.serving.feedback import log_feedback
+
+    rng = np.random.default_rng(seed)
+    labels = []
+    with PredictionLog(uri, max_segment_age_s=3600) as log:
+        for hour in hours:
+            drifted = drift_from is not None and hour >= drift_from
+            requests = rows_per_hour // request_rows
+            for i in range(requests):
+                t = start + hour * HOUR + int((i + 0.5) * HOUR / (requests + errors_per_hour))
+                x = sample(rng, request_rows, drifted)
+                p = probability(x)
+                outputs = {"predict": (p > 0.5).astype(np.int64), "predict_proba": np.column_stack([1 - p, p])}
+                rid = f"h{hour}-r{i}"
+                log.log(rid, t, "fraud", version, "v2_infer", 200, float(rng.gamma(2.0, 5.0)), x, outputs)
+                if rng.random() < label_share:
+                    labels.append((rid, t, (rng.random(request_rows) < p).astype(np.int64)))
+            for j in range(errors_per_hour):
+                t = start + hour * HOUR + int((requests + j + 0.5) * HOUR / (requests + errors_per_hour))
+                log.log(f"h{hour}-e{j}", t, "fraud", version, "v2_infer", 500, 1.0, None, None)
+    rows = [(rid, r, int(v), t + 60_000) for rid, t, ys in labels for r, v in enumerate(ys)]
+    frame = pd.DataFrame(rows, columns=["request_id", "row", "label", "time"])
+    if len(frame):
+        log_feedback("fraud", frame["label"].tolist(), request_ids=frame["request_id"].tolist(),
+                     rows=frame["row"].tolist(), time=frame["time"].tolist(), uri=uri)
+    return frame
