@@ -525,7 +525,10 @@ def decode_csv(body: bytes, model: ServedModel) -> Inputs:
             raise InvalidInput(f"CSV line {i} has {len(row)} fields; the header has {len(header)}.")
     if model.tensor is not None:
         try:
-            return np.asarray(data, dtype=np.float64).astype(np.dtype(model.tensor.dtype))
+            values = np.asarray(data, dtype=np.float64)
+            dtype = np.dtype(model.tensor.dtype)
+            # float64 as read: ServedModel.check narrows it and refuses values the narrower float cannot hold
+            return values if dtype.kind == "f" else values.astype(dtype)
         except ValueError:
             raise InvalidInput("The CSV body must hold numbers only for a tensor model.") from None
     types = dict(model.columns or [])

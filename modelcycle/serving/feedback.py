@@ -50,8 +50,20 @@ def _fs(uri: str | None):
     return fs, root.rstrip("/"), isinstance(fs, LocalFileSystem)
 
 
+_MAX_ROW = 2**31 - 1  # the log's row column is int32
+_MIN_MS, _MAX_MS = -62135596800000, 253402300799999  # 0001-01-01 to 9999-12-31 (UTC)
+
+
 def to_ms(value: Any, what: str) -> int:
     """Milliseconds since 1970 (UTC) of a datetime, a date, ISO 8601 text or a number of ms."""
+    ms = _to_ms(value, what)
+    if not _MIN_MS <= ms <= _MAX_MS:  # beyond what a timestamp column holds
+        raise InvalidInput(f"{what} must be a time between the years 1 and 9999 (as milliseconds since 1970: "
+                           f"{_MIN_MS} to {_MAX_MS}); got {value!r}.")
+    return ms
+
+
+def _to_ms(value: Any, what: str) -> int:
     if isinstance(value, bool):
         raise InvalidInput(f"{what} must be a datetime, ISO 8601 text or milliseconds since 1970; got {value!r}.")
     if isinstance(value, (int, np.integer)):
@@ -73,7 +85,7 @@ def to_ms(value: Any, what: str) -> int:
     if isinstance(value, date):
         return int(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp() * 1000)
     if hasattr(value, "to_pydatetime"):  # pandas Timestamp
-        return to_ms(value.to_pydatetime(), what)
+        return _to_ms(value.to_pydatetime(), what)
     raise InvalidInput(f"{what} must be a datetime, ISO 8601 text or milliseconds since 1970; got {value!r}.")
 
 
@@ -118,11 +130,12 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
             raise InvalidInput(f"{where}The label at position {i} has neither a request id nor a key.")
     if rows is not None:
         for i, r in enumerate(rows):
-            if not _missing(r) and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0):
-                if isinstance(r, float) and r.is_integer() and r >= 0:
+            if not _missing(r) and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0
+                                    or r > _MAX_ROW):
+                if isinstance(r, float) and r.is_integer() and 0 <= r <= _MAX_ROW:
                     continue
                 raise InvalidInput(f"{where}row at position {i} must be the row's index in its request "
-                                   f"(an integer >= 0); got {r!r}.")
+                                   f"(an integer from 0 to {_MAX_ROW}); got {r!r}.")
     now = now_ms()
     if time is None:
         times = [now] * n

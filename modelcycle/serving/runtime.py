@@ -142,7 +142,15 @@ def conform_tensor(shape: tuple[int, ...], dtype: np.dtype, array: np.ndarray) -
     if kind == "O" or (kind in "US") != (dtype.kind in "USO") or (kind == "b") != (dtype.kind == "b"):
         raise InvalidInput(f"The model takes a tensor of {dtype}; got {_got(array)} (values like {_like(array)}).")
     if np.can_cast(array.dtype, dtype, casting="same_kind") or (dtype.kind == "f" and kind in "iu"):
-        return array.astype(dtype)
+        with np.errstate(over="ignore"):  # values beyond the narrower float are found below, and named
+            converted = array.astype(dtype)
+        if dtype.kind == "f" and kind == "f" and not np.isfinite(converted).all():
+            beyond = ~np.isfinite(converted) & np.isfinite(array)
+            if beyond.any():
+                index = tuple(map(int, np.unravel_index(int(np.flatnonzero(beyond)[0]), beyond.shape)))
+                raise InvalidInput(f"The model takes a tensor of {dtype} (up to ±{np.finfo(dtype).max:.5g}); the value "
+                                   f"{array[index].item()!r} at {list(index)} is beyond that range.")
+        return converted
     if dtype.kind in "iu" and kind in "iu":
         info = np.iinfo(dtype)
         if array.size == 0 or (array.min() >= info.min and array.max() <= info.max):
