@@ -228,7 +228,7 @@ class RestStore(Store):
     def create_registered_model(self, name: str, description: str = "",
                                 tags: dict[str, str] | None = None) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("POST", "/api/registered-models", json={
-            "name": check_model_name(name), "description": description, "tags": check_tags(tags)}))
+            "name": check_model_name(name), "description": description or "", "tags": check_tags(tags)}))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return RegisteredModel.from_dict(self._json("GET", _model(name)))
@@ -246,7 +246,7 @@ class RestStore(Store):
                              description: str = "", tags: dict[str, str] | None = None) -> ModelVersion:
         return ModelVersion.from_dict(self._json("POST", _model(name, "versions"), json={
             "run_id": run_id, "artifact_path": artifact_path, "user": user,
-            "description": description, "tags": check_tags(tags)}))
+            "description": description or "", "tags": check_tags(tags)}))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return ModelVersion.from_dict(self._json("GET", _version(name, version)))

@@ -84,7 +84,7 @@ class SqlDeployments:
                           config: dict | None = None, reason: str = "") -> Deployment:
         check_deployment_name(name)
         check_model_name(model_name)
-        check_model_version(stable_version)
+        stable_version = check_model_version(stable_version)
         check_deployment_event(user, "create", reason, None, None)
         fields = check_deployment_changes({"config": config or {}})
         now = now_ms()

@@ -248,7 +248,7 @@ class SqlRegistry:
         raise StoreUnavailable(f"Could not register a version of {name!r}: too many concurrent writers.")
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
-        check_model_version(version)
+        version = check_model_version(version)
         with self._read() as conn:
             model_id = self._model_id(conn, name)
             self._version_row(conn, model_id, name, version)
@@ -285,7 +285,7 @@ class SqlRegistry:
             return self._versions(conn, where)
 
     def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
-        check_model_version(version)
+        version = check_model_version(version)
         description = _check_description(description)
         with self._write() as conn:
             model_id = self._model_id(conn, name)
@@ -295,7 +295,7 @@ class SqlRegistry:
             return self._version(conn, model_id, version)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
-        check_model_version(version)
+        version = check_model_version(version)
         check_key("tag", key)
         with self._write() as conn:
             row = self._version_row(conn, self._model_id(conn, name), name, version)
@@ -312,7 +312,7 @@ class SqlRegistry:
                                        reason: str = "", forced: bool = False,
                                        expected_production: int | None = None,
                                        check_production: bool = False) -> ModelVersion:
-        check_model_version(version)
+        version = check_model_version(version)
         stage = Stage.parse(stage)
         check_audit(user, reason)
         try:
@@ -371,7 +371,7 @@ class SqlRegistry:
             return self._version(conn, model_id, target.version)
 
     def set_model_alias(self, name: str, alias: str, version: int, user: str, reason: str = "") -> None:
-        check_model_version(version)
+        version = check_model_version(version)
         check_alias(alias)
         check_audit(user, reason)
         a = t.model_aliases.c
@@ -402,7 +402,7 @@ class SqlRegistry:
             self._audit(conn, model_id, before, "unalias", user, reason, before, None, alias=alias)
 
     def delete_model_version(self, name: str, version: int, user: str, reason: str = "") -> None:
-        check_model_version(version)
+        version = check_model_version(version)
         check_audit(user, reason)
         a = t.model_aliases.c
         with self._write() as conn:

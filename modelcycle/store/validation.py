@@ -215,10 +215,17 @@ def check_alias(alias: object) -> str:
 
 
 def check_version(kind: str, version: object) -> int:
-    """A dataset or model version: a positive integer within the 32 bits its column holds."""
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT32_MAX:
+    """A dataset or model version: a positive integer within the 32 bits its column holds, as a
+    plain int (numpy integers, as read from a frame of versions, are integers too; bools are not)."""
+    number = None
+    if not isinstance(version, bool):  # numpy's bool has no __index__
+        try:
+            number = operator.index(version)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    if number is None or not 1 <= number <= INT32_MAX:
         raise InvalidInput(f"A {kind} version is a positive integer; got {version!r}.")
-    return version
+    return number
 
 
 def check_model_version(version: object) -> int:
