@@ -23,6 +23,7 @@ GROUPS = (  # modules of this package, in the order `--help` lists them
     "serve",
     "predict",
     "deploy",
+    "monitor",
 )
 
 app = typer.Typer(help="modelcycle: data, experiments, models, serving and monitoring in one tool.",
