@@ -30,6 +30,7 @@ _LAZY = {
     "modelcycle.serving.batch": ("predict_batch",),
     "modelcycle.monitoring.monitor": ("monitor_results",),
     "modelcycle.training.cv": ("cross_validate",),
+    "modelcycle.training.tune": ("tune",),
 }
 
 

@@ -260,7 +260,7 @@ def _folds(estimator, X, y, splits, scorer_map, return_train_score, return_estim
                 yield _FoldFailed(exc)
                 return
         return
-    from joblib import Parallel, delayed
+    from sklearn.utils.parallel import Parallel, delayed  # joblib, as scikit-learn configures it
 
     def guarded(train, test):
         try:

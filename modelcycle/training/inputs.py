@@ -8,7 +8,6 @@ import inspect
 import numbers
 
 import numpy as np
-import pandas as pd
 
 from modelcycle.exceptions import InvalidInput
 
@@ -28,6 +27,8 @@ def check_estimator(estimator: object) -> None:
 
 def split_target(X, y, estimator: object):
     """``X`` and ``y`` checked; ``y`` may be the name of a column of a DataFrame ``X``."""
+    import pandas as pd
+
     if X is None:
         raise InvalidInput("X is missing: pass the features (a DataFrame or an array).")
     if isinstance(y, str):
