@@ -224,3 +224,13 @@ def test_bad_input_is_a_clear_error_and_logs_nothing(classification, make_call, 
     with pytest.raises(InvalidInput, match=message):
         make_call(X, y)
     assert _runs("bad") == []
+
+
+def test_cross_validate_on_every_store(store_uris, classification):
+    mc.set_tracking_uri(*store_uris)
+    X, y = classification
+    result = mc.cross_validate(LogisticRegression(max_iter=500), X, y, cv=3, experiment="stores")
+    parent = mc.Client().get_run(result.run_id)
+    assert parent.status is mc.RunStatus.FINISHED
+    assert parent.metrics["accuracy"].value == pytest.approx(result["test_accuracy"].mean(), rel=1e-12)
+    assert len(mc.Client().search_all_runs(["stores"], f"parent_id = '{result.run_id}'")) == 3

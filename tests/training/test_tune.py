@@ -361,3 +361,14 @@ def test_delete_study_hides_its_runs(storage):
     optuna.delete_study(study_name="gone", storage=storage)
     assert [r for r in _experiment_runs("optuna") if r.tags.get("mc.study.name") == "gone"] == []
     optuna.create_study(storage=storage, study_name="gone")  # the name is free again
+
+
+def test_tune_on_every_store(store_uris):
+    mc.set_tracking_uri(*store_uris)
+    first = mc.tune(quadratic, n_trials=4, experiment="stores", study_name="s", seed=0)
+    second = mc.tune(quadratic, n_trials=6, experiment="stores", study_name="s", seed=0)
+    assert second.resumed and second.run_id == first.run_id
+    trials = _trials(second)
+    assert [int(r.tags["mc.trial.number"]) for r in trials] == list(range(6))
+    assert all(r.tags["mc.trial.state"] == "COMPLETE" for r in trials)
+    assert mc.Client().get_run(second.best_run_id).tags["mc.trial.best"] == "true"
