@@ -36,6 +36,7 @@ SIGNATURE_TO_V2 = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "floa
                    "string": "BYTES", "datetime": "BYTES"}
 _JSON = orjson.OPT_SERIALIZE_NUMPY
 _FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_MAX_ELEMENTS = 2**50  # far beyond any body, and within what numpy can shape (in bytes, too)
 
 
 def loads(body: bytes, what: str = "The request body") -> Any:
@@ -72,6 +73,8 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                               for s in value):
         raise InvalidInput(f"{where}: 'shape' must be a list of sizes (whole numbers >= 0); got {value!r}.")
+    if math.prod(s or 1 for s in value) > _MAX_ELEMENTS:  # numpy refuses such shapes even with a size 0 in them
+        raise InvalidInput(f"{where}: shape {value!r} is too large for any tensor.")
     return tuple(value)
 
 

@@ -8,6 +8,7 @@ prediction log and the same metrics.
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 from concurrent import futures
 
@@ -32,7 +33,10 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 def _elements(shape) -> int:
     if any(d < 0 for d in shape):
         raise InvalidInput(f"A tensor shape has no negative sizes; got {list(shape)}.")
-    return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+    count = math.prod(shape)
+    if math.prod(d or 1 for d in shape) > 2**50:  # numpy cannot shape it, even with a size 0 in it
+        raise InvalidInput(f"A tensor shape of {list(shape)} is too large for any tensor.")
+    return count
 
 
 def _split_bytes(raw: bytes, count: int, name: str) -> np.ndarray:

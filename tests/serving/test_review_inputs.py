@@ -58,3 +58,33 @@ def test_tensor_values_beyond_float32_are_refused_not_made_infinite(serve, servi
     assert ok.status_code == 200
     expected = serving_store.models["digits"].estimator.predict(np.ones((1, 64), np.float32))
     assert ok.json()["outputs"][0]["data"] == expected.tolist()
+
+
+@pytest.mark.parametrize("shape", [[0, 2**62, 2**62], [0, 2**62], [2**40, 2**40, 0]])
+def test_v2_rest_shapes_too_large_for_numpy_are_400s(serve, serving_store, shape):
+    import json
+
+    server = serve("cancer@production")
+    body = {"inputs": [{"name": "x", "shape": shape, "datatype": "FP64", "data": []}]}
+    r = httpx.post(f"{server.url}/v2/models/cancer/infer", json=body)
+    assert r.status_code == 400, r.text
+    assert "too large" in r.json()["error"]
+    header = json.dumps({"inputs": [{"name": "x", "shape": shape, "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": 0}}]}).encode()
+    r = httpx.post(f"{server.url}/v2/models/cancer/infer", content=header,
+                   headers={"inference-header-content-length": str(len(header))})
+    assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("shape", [[2**32, 2**32], [0, 2**62], [2**40, 2**40, 0]])
+def test_grpc_shapes_that_overflow_are_invalid_argument(shape):
+    grpc = pytest.importorskip("grpc")
+    from modelcycle.serving import proto
+    from modelcycle.serving.grpc_server import decode_tensor
+
+    request = proto.ModelInferRequest(model_name="cancer")
+    tensor = request.inputs.add(name="input", datatype="FP64", shape=shape)
+    for raw in (b"", None):
+        with pytest.raises(InvalidInput, match="too large"):
+            decode_tensor(tensor, raw)
+    assert grpc
