@@ -99,11 +99,22 @@ def _from_pandas(frame, chunk_rows: int) -> Batches:
     if repeated:
         raise InvalidInput(f"Column names must be unique; repeated: {repeated}. Rename them, "
                            "e.g. with df.columns = [...].")
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(f"The column name {name!r} holds {name[exc.start]!r}, a lone UTF-16 surrogate, "
+                               "which is not valid Unicode text. Rename the column.") from None
     arrays, mixed = [], {}
     for position, name in enumerate(names):
         series = frame.iloc[:, position]
         try:
             arrays.append(pa.array(series, from_pandas=True))
+        except UnicodeEncodeError as exc:  # Arrow holds UTF-8 only; an object column can hold anything
+            bad = exc.object[exc.start] if isinstance(exc.object, str) else "?"
+            raise InvalidInput(f"Column {name!r} holds {bad!r}, a lone UTF-16 surrogate, which is not valid "
+                               "Unicode text. Decode the source correctly or replace such characters "
+                               "(e.g. s.str.encode('utf-8', 'replace').str.decode('utf-8')).") from None
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             present = [v for v in series if not is_missing(v)]
             mixed[name] = tuple(sorted({type(v).__name__ for v in present}))
