@@ -11,7 +11,6 @@ deployment's lease, runs the analysis (rollout.analysis.Leader).
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import logging
 import os
@@ -103,6 +102,9 @@ class DeploymentHolder:
         self._counts: dict[str, _Counter] = {}
         self._window_start = now_ms()
         self._shadows_in_flight = 0
+        self.shadows_skipped = 0
+        self._shadow_pool = None
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.leader = None
@@ -128,33 +130,48 @@ class DeploymentHolder:
         return ArmRouted(state.models[arm], arm, self, state)
 
     def observe(self, arm: str, version: int | None, seconds: float, error: bool) -> None:
-        counter = self._counts.get(arm)
-        if counter is None:
-            counter = self._counts.setdefault(arm, _Counter(version))
-        counter.requests += 1
-        counter.errors += error
-        counter.latency[bisect.bisect_left(LATENCY_BOUNDS_MS, seconds * 1000.0)] += 1
+        place = bisect.bisect_left(LATENCY_BOUNDS_MS, seconds * 1000.0)
+        with self._lock:  # the shadow's thread counts too, and flush swaps the counters
+            counter = self._counts.get(arm)
+            if counter is None:
+                counter = self._counts[arm] = _Counter(version)
+            counter.requests += 1
+            counter.errors += error
+            counter.latency[place] += 1
 
     def shadow(self, service, state: _State, inputs, request_id: str | None) -> None:
-        if self._shadows_in_flight >= MAX_SHADOW_IN_FLIGHT:
-            return
-        self._shadows_in_flight += 1
-        asyncio.get_running_loop().create_task(self._shadow(service, state, inputs, request_id))
+        """A copy of the request for the shadow arm, predicted on a thread of its own: the
+        callers' predictions never queue behind it, and past MAX_SHADOW_IN_FLIGHT copies are
+        skipped, so a slow shadow costs callers no time and piles nothing up."""
+        with self._lock:
+            if self._shadows_in_flight >= MAX_SHADOW_IN_FLIGHT:
+                self.shadows_skipped += 1
+                return
+            self._shadows_in_flight += 1
+        if self._shadow_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
 
-    async def _shadow(self, service, state: _State, inputs, request_id: str | None) -> None:
+            self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="modelcycle-shadow")
+        self._shadow_pool.submit(self._shadow, service.log, state, inputs, request_id)
+
+    def _shadow(self, prediction_log, state: _State, inputs, request_id: str | None) -> None:
         model, started, status, checked, outputs = state.shadow, perf_counter(), 200, None, None
         try:
-            checked, outputs = await asyncio.wait_for(service.predict(model, inputs), state.shadow_timeout_s)
+            checked = model.check(inputs)
+            outputs = model.predict(checked)
         except Exception as exc:  # never reaches the caller: counted and logged as the shadow's
             status = exc.http_status if isinstance(exc, ModelcycleError) else 500
         finally:
-            self._shadows_in_flight -= 1
+            with self._lock:
+                self._shadows_in_flight -= 1
         seconds = perf_counter() - started
+        if status == 200 and seconds > state.shadow_timeout_s:
+            status = 504  # as the caller's request timeout would have answered
         self.observe("shadow", model.version, seconds, status >= 500 or status == 400)
-        if service.log is not None:
+        if prediction_log is not None:
             try:
-                service.log.log(request_id or "", now_ms(), model.name, model.version, "shadow", status,
-                                seconds * 1000.0, checked, outputs, arm="shadow")
+                prediction_log.log(request_id or "", now_ms(), model.name, model.version, "shadow", status,
+                                   seconds * 1000.0, checked, outputs, arm="shadow")
             except Exception:
                 pass
 
@@ -195,6 +212,11 @@ class DeploymentHolder:
             shadow_share=float(d.config.get("shadow_share", 0)),
             shadow_timeout_s=float(d.config.get("shadow_timeout_s", 1.0)))
         self.current = stable
+        self._retire()
+
+    def _retire(self) -> None:
+        """Versions no arm names stay loaded for the grace period (a quick switch back), then go."""
+        d = self.state.deployment
         now, grace = time.monotonic(), float(d.config.get("grace_s", 60.0))
         in_use = set(d.arms.values())
         for version in list(self._loaded):
@@ -228,6 +250,8 @@ class DeploymentHolder:
             d = self.store.get_deployment(self.name)
             if self.state is None or d.revision != self.state.deployment.revision:
                 self._apply(d)
+            else:
+                self._retire()
             self.last_check = time.time()
             self.flush()
             if self.leader is not None:
@@ -241,9 +265,10 @@ class DeploymentHolder:
             log.warning("deployment %s: %s", self.name, self.last_error)
 
     def flush(self) -> None:
-        counts, self._counts = self._counts, {}
-        start, end = self._window_start, max(now_ms(), self._window_start)
-        self._window_start = end
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            start, end = self._window_start, max(now_ms(), self._window_start)
+            self._window_start = end
         stats = [ArmStats(arm, c.version, c.requests, c.errors, tuple(c.latency)) for arm, c in counts.items()
                  if c.requests]
         if stats:
@@ -264,6 +289,8 @@ class DeploymentHolder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._shadow_pool is not None:
+            self._shadow_pool.shutdown(wait=False, cancel_futures=True)
         try:
             self.flush()
         except Exception:

@@ -63,6 +63,26 @@ def _register(uri: str, artifacts: str):
     return uri, artifacts, open_store(uri, artifacts)
 
 
+def serve_deployment(store, name: str, bad: dict | None = None, log=None, refresh_s: float = 0.2):
+    """(holder, ServerThread) of the deployment ``name`` in this process; ``bad``: Faulty's
+    arguments for version 2; ``log``: a PredictionLog."""
+    from modelcycle.rollout.holder import DeploymentHolder
+    from modelcycle.serving.app import ServerThread, create_app
+    from modelcycle.serving.runtime import ServedModel
+    from modelcycle.serving.settings import ServingSettings
+
+    def load(uri):
+        model = ServedModel.load(uri, store=store)
+        if bad is not None and uri.endswith("/2"):
+            Faulty(model, **bad)
+        return model
+
+    holder = DeploymentHolder(name, store, load, refresh_interval_s=refresh_s, worker="w1")
+    holder.load_initial()
+    holder.start_watching()
+    return holder, ServerThread(create_app(holder, ServingSettings(), log))
+
+
 def rows(n: int, seed: int = 1) -> list[dict]:
     X, _ = _data(n, seed)
     return X.to_dict("records")

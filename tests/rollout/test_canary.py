@@ -8,31 +8,11 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from modelcycle.rollout import strategies
-from modelcycle.rollout.holder import DeploymentHolder
-from tests.rollout.conftest import Faulty, rows
+from tests.rollout.conftest import rows, serve_deployment
 
 INTERVAL = 1.0
-
-
-def _server(store, name, bad=None, fallback=False):
-    from modelcycle.serving.app import ServerThread, create_app
-    from modelcycle.serving.runtime import ServedModel
-    from modelcycle.serving.settings import ServingSettings
-
-    def load(uri):
-        model = ServedModel.load(uri, store=store)
-        if bad is not None and uri.endswith("/2"):
-            Faulty(model, **bad)
-        return model
-
-    holder = DeploymentHolder(name, store, load, refresh_interval_s=0.2, worker="w1")
-    holder.load_initial()
-    holder.start_watching()
-    server = ServerThread(create_app(holder, ServingSettings()))
-    return holder, server
 
 
 def _load(url, stop, statuses, versions):
@@ -52,7 +32,7 @@ def _run_canary(store, name, bad=None, fallback=False, steps="20,100", max_failu
     strategies.create(store, name, "fraud@production", "ana")
     strategies.canary(store, name, "fraud@challenger", strategies.parse_steps(steps), "ana", INTERVAL,
                       max_failures, strategies.Checks(min_requests=5, max_auc_drop=None), fallback, force=True)
-    holder, server = _server(store, name, bad, fallback)
+    holder, server = serve_deployment(store, name, bad)
     stop, statuses, versions = threading.Event(), [], []
     threads = [threading.Thread(target=_load, args=(server.url, stop, statuses, versions)) for _ in range(clients)]
     for t in threads:
