@@ -29,6 +29,8 @@ _LAZY = {
     "modelcycle.serving.feedback": ("log_feedback", "read_predictions"),
     "modelcycle.serving.batch": ("predict_batch",),
     "modelcycle.monitoring.monitor": ("monitor_results",),
+    "modelcycle.evaluation.api": ("EvaluationResult", "evaluate"),
+    "modelcycle.training.spec": ("TrainingSpec", "train"),
     "modelcycle.training.cv": ("cross_validate",),
     "modelcycle.training.tune": ("tune",),
 }

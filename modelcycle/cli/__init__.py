@@ -22,6 +22,7 @@ GROUPS = (  # modules of this package, in the order `--help` lists them
     "models",
     "serve",
     "predict",
+    "train",
     "deploy",
     "monitor",
 )

@@ -30,8 +30,7 @@ def _version(model, cancer, evaluate=True, baseline="models:/cancer@production",
 def champion(tracking, cancer):
     """Version 1 in Production: a one-split tree, evaluated on cancer-eval@1."""
     _, test, _ = cancer
-    mc.log_dataset(test, "cancer-eval", role="eval")
-    mc.end_run()  # log_dataset with no run started one
+    mc.log_dataset(test, "cancer-eval", role="eval")  # stored; no run is active to link it to
     version = _version(DecisionTreeClassifier(max_depth=1, random_state=0), cancer, baseline=None)
     mc.promote(NAME, version)
     mc.set_promotion_policy(NAME, POLICY)
