@@ -562,7 +562,7 @@ def _check_template(where: str, text: str) -> None:
     try:
         string.Template(text).substitute({k: "x" for k in SmsChannel.FIELDS})
     except KeyError as exc:
-        raise InvalidInput(f"{where}: ${exc.args[0]} is not a template field; use {['$' + f for f in SmsChannel.FIELDS]}.") \
-            from None
+        fields = ", ".join("$" + f for f in SmsChannel.FIELDS)
+        raise InvalidInput(f"{where}: ${exc.args[0]} is not a template field; use {fields}.") from None
     except ValueError as exc:
         raise InvalidInput(f"{where}: {exc}; write a literal $ as $$.") from None
