@@ -28,10 +28,12 @@ def _load(url, stop, statuses, versions):
             versions.append(r.headers["x-modelcycle-model-version"])
 
 
-def _run_canary(store, name, bad=None, fallback=False, steps="20,100", max_failures=2, seconds=None, clients=2):
+def _run_canary(store, name, bad=None, fallback=False, steps="20,100", max_failures=2, seconds=None, clients=2,
+                min_p99_increase_ms=5.0):
     strategies.create(store, name, "fraud@production", "ana")
     strategies.canary(store, name, "fraud@challenger", strategies.parse_steps(steps), "ana", INTERVAL,
-                      max_failures, strategies.Checks(min_requests=5, max_auc_drop=None), fallback, force=True)
+                      max_failures, strategies.Checks(min_requests=5, max_auc_drop=None, min_p99_increase_ms=min_p99_increase_ms), fallback,
+                      force=True)
     holder, server = serve_deployment(store, name, bad)
     stop, statuses, versions = threading.Event(), [], []
     threads = [threading.Thread(target=_load, args=(server.url, stop, statuses, versions)) for _ in range(clients)]
@@ -82,7 +84,8 @@ def test_a_slow_candidate_is_rolled_back_on_its_p99(fraud_store):
 
 def test_a_good_candidate_completes_every_step_and_becomes_production(fraud_store):
     _, _, store = fraud_store
-    d, _, statuses, versions = _run_canary(store, "fraud-web", steps="20,50,100", seconds=12)
+    # Latency jitter of tens of ms on a loaded machine is no regression of this candidate.
+    d, _, statuses, versions = _run_canary(store, "fraud-web", steps="20,50,100", seconds=12, min_p99_increase_ms=50)
     assert d.state == "promoted" and d.stable_version == 2 and d.arms == {"stable": 2}, \
         [(e.kind, e.reason, e.numbers) for e in store.deployment_events("fraud-web")]
     assert set(statuses) == {200}

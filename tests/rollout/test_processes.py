@@ -84,7 +84,7 @@ def test_killing_the_leader_mid_canary_hands_the_analysis_over_without_repeating
         for t in threads:
             t.start()
         strategies.canary(store, "fraud-web", "fraud@challenger", steps, "ana", 1.0, 2,
-                          strategies.Checks(min_requests=5, max_auc_drop=None), force=True)
+                          strategies.Checks(min_requests=5, max_auc_drop=None, min_p99_increase_ms=50), force=True)
         deadline = time.monotonic() + 20
         while store.get_deployment("fraud-web").step_index < 2:
             assert time.monotonic() < deadline, [(e.kind, e.reason) for e in store.deployment_events("fraud-web")]
