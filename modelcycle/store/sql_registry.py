@@ -266,9 +266,14 @@ class SqlRegistry:
                                    f"models:/{name}@{alias.lower()}.")
             if version is None:
                 known = conn.execute(select(a.alias).where(a.model_id == model_id).order_by(a.alias)).scalars().all()
+                try:
+                    check_alias(alias)
+                    how = f" Set one with `modelcycle models alias {name} {alias} VERSION`."
+                except InvalidInput:  # never settable: suggesting it would only lead to another error
+                    how = (f" {alias!r} is not an alias name: an alias starts with a letter or '_' and has "
+                           "letters, digits, '_', '-' or '.' (e.g. champion).")
                 raise NotFound(f"The model {name!r} has no alias {alias!r}; "
-                               + (f"its aliases are {', '.join(known)}." if known else "it has no aliases.")
-                               + f" Set one with `modelcycle models alias {name} {alias} VERSION`.")
+                               + (f"its aliases are {', '.join(known)}." if known else "it has no aliases.") + how)
             return self._version(conn, model_id, version)
 
     def list_model_versions(self, name: str | None = None, run_ids: Sequence[str] | None = None,

@@ -45,3 +45,23 @@ def test_a_version_registered_without_a_description_has_an_empty_one_on_every_ba
         info = mc.log_model(model, "model", input_example=X[:3])
     assert mc.register_model(info, "nodesc", description=None).description == ""
     assert tracking.store.create_registered_model("nodesc2", description=None).description == ""
+
+
+@pytest.mark.parametrize("alias", [" 1", "+1", "two words", "é"])
+def test_an_alias_that_could_never_be_set_is_not_suggested(tracking, small_model, alias):
+    model, X = small_model
+    with mc.start_run(experiment="np-versions"):
+        mc.log_model(model, "model", input_example=X[:3], registered_model_name="npv")
+    with pytest.raises(mc.NotFound) as refused:
+        mc.get_model_version(f"npv@{alias}")
+    message = str(refused.value)
+    assert "Set one with" not in message
+    assert f"{alias!r} is not an alias name" in message and "champion" in message
+
+
+def test_a_well_formed_unknown_alias_still_says_how_to_set_it(tracking, small_model):
+    model, X = small_model
+    with mc.start_run(experiment="np-versions"):
+        mc.log_model(model, "model", input_example=X[:3], registered_model_name="npv")
+    with pytest.raises(mc.NotFound, match=r"no alias 'champ'.*Set one with `modelcycle models alias npv champ VERSION`"):
+        mc.get_model_version("npv@champ")
