@@ -183,11 +183,12 @@ class InferenceService:
         return checked, outputs
 
     async def infer(self, model_name: str, model_version: str | None, tensors: list, requested: list[str] | None,
-                    request_id: str | None, endpoint: str = "grpc") -> InferResult:
+                    request_id: str | None, endpoint: str = "grpc", key: str | None = None) -> InferResult:
         """A V2 inference from decoded tensors ``[(name, datatype, shape, array), ...]`` (the gRPC
-        front end); recorded in the metrics and the prediction log like a REST request."""
+        front end); routed (``key``: the sticky key) and recorded in the metrics and the prediction
+        log like a REST request."""
         started = perf_counter()
-        model, status, checked, outputs = None, 200, None, None
+        model, status, checked, outputs, route = None, 200, None, None, None
         request_id = _checked_request_id(request_id, "The request id") or new_request_id()
         try:
             model = self.model_for(model_name, model_version)
@@ -197,7 +198,11 @@ class InferenceService:
                     raise InvalidInput(f"Input {name!r} is given twice.")
                 arrays[name] = array
             names = codecs.select_outputs(requested, model)
-            checked, outputs = await self.predict(model, codecs.model_inputs(arrays, model))
+            inputs = codecs.model_inputs(arrays, model)
+            route = self.route(model, inputs, key)
+            model = route.model
+            checked, outputs = await route.predict(self, inputs, request_id)
+            model = route.model  # stable, when it answered for a failed candidate
             return InferResult(model.name, model.version_text, request_id, {n: outputs[n] for n in names})
         except ModelcycleError as exc:
             status = exc.http_status
@@ -206,7 +211,8 @@ class InferenceService:
             status = 500
             raise
         finally:
-            self.record(model, endpoint, status, started, request_id, checked, outputs)
+            self.record(model, endpoint, status, started, request_id, checked, outputs,
+                        route.arm if route is not None else None)
 
     def record(self, model: ServedModel | None, endpoint: str, status: int, started: float, request_id: str | None,
                inputs: Inputs | None = None, outputs: Outputs | None = None, arm: str | None = None) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from modelcycle.exceptions import InvalidInput, ModelcycleError, NotFound
 from modelcycle.serving import proto
+from modelcycle.serving.app import KEY_HEADER
 
 # V2 datatype -> (numpy dtype, the InferTensorContents field that carries it)
 DATATYPES = {
@@ -163,9 +164,10 @@ class Servicer:
                                    "give one per input, in order.")
             tensors = [decode_tensor(t, raw[i] if raw else None) for i, t in enumerate(request.inputs)]
             requested = [o.name for o in request.outputs] or None
+            key = next((v for k, v in context.invocation_metadata() if k == KEY_HEADER), None)
             result = self._call(self.service.infer(
                 request.model_name, request.model_version or None, tensors, requested, request.id or None,
-                endpoint="grpc"), timeout=self.service.request_timeout_s + 5)
+                endpoint="grpc", key=key), timeout=self.service.request_timeout_s + 5)
         except ModelcycleError as exc:
             _abort(context, exc)
         except futures.TimeoutError:
