@@ -441,6 +441,10 @@ def predict_batch(model: Any, input: Any, output: str | None = None, chunk_size:
         raise InvalidInput(f"max_bad_rows must be an integer >= 0 or None; got {max_bad_rows!r}.")
     if backend not in ("auto", "onnx", "native", "compiled"):
         raise InvalidInput(f"backend must be auto, compiled, onnx or native; got {backend!r}.")
+    if output is not None:  # before the model loads: a wrong path is found in a moment
+        batchio.check_output(str(output), str(input) if isinstance(input, (str, os.PathLike)) else None)
+    if errors is not None:
+        batchio.check_output(str(errors), str(input) if isinstance(input, (str, os.PathLike)) else None, "errors file")
     started = time.perf_counter()
     loaded = _load(model, backend, store)
     served, forest = loaded.served, loaded.forest

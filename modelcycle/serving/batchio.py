@@ -3,6 +3,7 @@ nothing, the threads that overlap reading and writing with scoring, and the prog
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import uuid
@@ -149,6 +150,24 @@ class Source:
 
     def close(self) -> None:
         self._file.close()
+
+
+def check_output(path: str, input: str | None = None, what: str = "output") -> None:
+    """InvalidInput when ``path`` cannot take the output: an existing folder (the file moved into
+    place would land inside it, hidden), or the input file itself (its rows would be replaced)."""
+    import fsspec
+
+    fs, target = fsspec.core.url_to_fs(path)
+    if fs.isdir(target):
+        raise InvalidInput(f"The {what} {path!r} is a folder: name a file, such as {path.rstrip('/')}/scored.csv.")
+    if input is not None:
+        in_fs, source = fsspec.core.url_to_fs(input)
+        from fsspec.implementations.local import LocalFileSystem
+
+        local = isinstance(fs, LocalFileSystem)
+        if type(in_fs) is type(fs) and (os.path.realpath(source) == os.path.realpath(target) if local
+                                        else source.rstrip("/") == target.rstrip("/")):
+            raise InvalidInput(f"The {what} {path!r} is the input file: choose another file, or the input would be replaced.")
 
 
 class Sink:
