@@ -2,82 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from modelcycle import config
-from modelcycle.render import console, emit
+from modelcycle.render import console, emit, fmt_value
 
-CANDIDATES = [  # (run name, model kind, params)
-    ("logreg-C0.01", "logreg", {"C": 0.01}),
-    ("logreg-C0.1", "logreg", {"C": 0.1}),
-    ("logreg-C1", "logreg", {"C": 1.0}),
-    ("forest-depth3", "random_forest", {"n_estimators": 100, "max_depth": 3}),
-    ("forest-depth8", "random_forest", {"n_estimators": 100, "max_depth": 8}),
-    ("boosting-lr0.05", "gradient_boosting", {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 2}),
-    ("boosting-lr0.3", "gradient_boosting", {"n_estimators": 150, "learning_rate": 0.3, "max_depth": 3}),
-]
-
-
-def _build(kind: str, params: dict):
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if kind == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, **params))
-    if kind == "random_forest":
-        return RandomForestClassifier(random_state=0, n_jobs=1, **params)
-    return GradientBoostingClassifier(random_state=0, **params)
-
-
-def _train_one(kind: str, params: dict, data) -> None:
-    """Train, evaluate and log one model into the active run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from sklearn.metrics import (
-        ConfusionMatrixDisplay, accuracy_score, f1_score, log_loss, roc_auc_score,
-    )
-
-    import modelcycle as mc
-
-    X_train, X_test, y_train, y_test, feature_names = data
-    mc.log_params({"model": kind, **params})
-    mc.set_tag("dataset", "sklearn.datasets.load_breast_cancer")
-    started = time.perf_counter()
-    model = _build(kind, params).fit(X_train, y_train)
-    mc.log_metric("fit_seconds", time.perf_counter() - started)
-    if kind == "gradient_boosting":
-        # Validation loss after each boosting stage: a curve, not just a number.
-        for step, proba in enumerate(model.staged_predict_proba(X_test)):
-            mc.log_metric("val_log_loss", log_loss(y_test, proba[:, 1]), step=step)
-    proba = model.predict_proba(X_test)[:, 1]
-    predicted = (proba >= 0.5).astype(int)
-    mc.log_metrics({
-        "accuracy": accuracy_score(y_test, predicted),
-        "roc_auc": roc_auc_score(y_test, proba),
-        "f1": f1_score(y_test, predicted),
-        "log_loss": log_loss(y_test, proba),
-    })
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ConfusionMatrixDisplay.from_predictions(y_test, predicted, ax=ax, colorbar=False)
-    ax.set_title(f"{kind} {params}", fontsize=8)
-    mc.log_figure(fig, "plots/confusion_matrix.png")
-    plt.close(fig)
-    estimator = model[-1] if hasattr(model, "steps") else model
-    weights = getattr(estimator, "feature_importances_", None)
-    if weights is None:
-        weights = np.abs(estimator.coef_[0])
-    ranked = sorted(zip(feature_names, map(float, weights)), key=lambda p: -p[1])
-    mc.log_dict(dict(ranked[:10]), "feature_importance.json")
-    mc.log_model(model, "model", input_example=X_test.head(20))
+MODEL_NAME = "breast-cancer"
+SENSITIVE = "radius_band"  # derived below: stands in for a protected attribute the data does not have
+SEARCH = {  # the forest's search space, as the training spec writes it
+    "n_estimators": {"low": 20, "high": 100},
+    "max_depth": {"low": 2, "high": 10},
+    "max_features": {"choices": ["sqrt", "log2"]},
+    "min_samples_leaf": {"low": 1, "high": 5},
+}
+TRIALS = 8
+FOLDS = 3
 
 
 def _frame(X, y):
@@ -86,51 +27,109 @@ def _frame(X, y):
     return frame
 
 
-MODEL_NAME = "breast-cancer"
+def _radius_band(radius):
+    """Tumour size in three bands (by mean radius): a column to measure fairness gaps across.
+    The data has no protected attribute; a binned feature stands in for one."""
+    import pandas as pd
+
+    return pd.cut(radius, [0, 12, 15, float("inf")], right=False, labels=["small", "medium", "large"]).astype(str)
 
 
-def _registry_demo(ranked_runs, X_test) -> dict:
-    """Register the best model and promote it through the gates; show a worse one refused."""
+def _spec(train_ref: str, eval_ref: str, experiment: str) -> dict:
+    return {
+        "name": "forest-search", "experiment": experiment,
+        "data": {"train": train_ref, "target": "target", "eval": eval_ref},
+        "model": {"class": "sklearn.ensemble.RandomForestClassifier", "params": {"n_jobs": 1, "random_state": 0}},
+        "search": {"space": SEARCH, "n_trials": TRIALS, "seed": 0},
+        "cv": FOLDS, "metrics": ["roc_auc", "accuracy", "f1", "neg_log_loss"],
+        "evaluation": {"slices": [SENSITIVE], "sensitive": [SENSITIVE]},
+        "register": {"name": MODEL_NAME, "policy": {"metric": "roc_auc", "significance": 0.05}},
+    }
+
+
+def _champion(experiment: str, train_set, eval_set, X_train, y_train):
+    """Version 1, in Production before the search: a one-split tree, evaluated on the eval set."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    import modelcycle as mc
+
+    with mc.start_run(experiment=experiment, name="baseline-stump") as run:
+        mc.log_params({"model": "DecisionTreeClassifier", "max_depth": 1})
+        mc.Client().store.link_dataset(run.id, train_set.name, train_set.version, "train")
+        stump = DecisionTreeClassifier(max_depth=1, random_state=0).fit(X_train, y_train)
+        info = mc.log_model(stump, "model", input_example=X_train.head(20))
+        mc.evaluate(stump, eval_set.ref, "target", features=list(X_train.columns), plots=False, report=False)
+    version = mc.register_model(info, MODEL_NAME, description="a one-split tree: the baseline to beat")
+    mc.promote(MODEL_NAME, version.version, reason="the first model")
+    mc.set_alias(MODEL_NAME, "champion", version.version)
+    return version, run
+
+
+def _print_search(experiment: str, trained, client) -> list:
+    """The trials of the search, best first."""
+    trials = client.search_runs(experiment, filter=f"parent_id = '{trained.search_run_id}'",
+                                order_by=["metrics.roc_auc desc"]).runs
+    trials = [t for t in trials if t.id != trained.run_id]
+    names = list(SEARCH)
+    rows = [{"run_id": t.id, "name": t.name, **{k: t.params.get(k) for k in names},
+             "roc_auc": t.metrics["roc_auc"].value if "roc_auc" in t.metrics else None} for t in trials]
+    emit(rows, ["run_id", "name", *names, "roc_auc"], "table",
+         title=f"Search: {len(rows)} trials of a random forest, {FOLDS}-fold CV, best first")
+    return trials
+
+
+def _print_evaluation(evaluation) -> None:
+    table = evaluation.slices[0]
+    rows = [{SENSITIVE: r["group"], "rows": r["count"], "positives": r["positives"], "roc_auc": r["roc_auc"],
+             "recall": r["recall"], "precision": r["precision"]} for r in table.rows]
+    emit(rows, [SENSITIVE, "rows", "positives", "roc_auc", "recall", "precision"], "table",
+         title=f"Evaluation on {evaluation.dataset} by {SENSITIVE}")
+    fairness = evaluation.fairness[0]
+    gaps = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in fairness.gaps().items())
+    console.print(Text(f"Fairness across {SENSITIVE} (tumour size in three bands of mean radius, derived here to "
+                       f"stand in for a protected attribute): {gaps}."
+                       + (f" Left out: {'; '.join(fairness.undefined)}." if fairness.undefined else "")))
+
+
+def _print_decision(trained) -> None:
+    """The champion/challenger table the gate decided on, and its decision."""
+    comparison = trained.evaluation.comparison
+    better = {"candidate": "challenger", "baseline": "champion"}
+    rows = [{"metric": r["metric"], "challenger": r["candidate"], "champion": r["baseline"],
+             "difference": r["difference"], "better": better.get(r["better"], r["better"])} for r in comparison.rows]
+    emit(rows, ["metric", "challenger", "champion", "difference", "better"], "table",
+         title=f"Challenger (version {trained.version.version}) against the champion "
+               f"(version {comparison.baseline_version}) on {trained.evaluation.dataset}")
+    test = comparison.test
+    console.print(Text(f"ROC AUC {test.difference:+.4f}, 95% CI {test.ci_low:+.4f} to {test.ci_high:+.4f}; DeLong "
+                       f"p = {test.p_value:.3g} two-sided, {test.p_value_improvement:.3g} for an improvement."))
+    details = "; ".join(f"{g.rule}: {g.detail}" for g in trained.gates.results)
+    if trained.promoted:
+        console.print(Text.assemble("Gate: ", ("promoted", "green"), f" version {trained.version.version} to "
+                                    f"Production ({details})."))
+    else:
+        console.print(Text.assemble("Gate: ", ("refused", "red"), f" version {trained.version.version}: "
+                                    f"{trained.refusal}."))
+
+
+def _registry_demo(X_test) -> dict:
     import numpy as np
 
     import modelcycle as mc
-    from modelcycle.registry import PromotionRefused
 
-    best, worst = ranked_runs[0], ranked_runs[-1]
-    champion = mc.register_model(f"runs:/{best.id}/model", MODEL_NAME,
-                                 description=f"{best.name}: the best roc_auc of the sweep")
-    mc.set_promotion_policy(MODEL_NAME, metric="roc_auc", min_delta=0.0)
-    promotion = mc.promote(MODEL_NAME, champion.version, reason="best of the quickstart sweep")
-    mc.set_alias(MODEL_NAME, "champion", champion.version)
-    challenger = mc.register_model(f"runs:/{worst.id}/model", MODEL_NAME,
-                                   description=f"{worst.name}: the weakest of the sweep")
-    mc.set_alias(MODEL_NAME, "challenger", challenger.version)
-    try:
-        mc.promote(MODEL_NAME, challenger.version, reason="try the weakest model")
-        refusal = None
-    except PromotionRefused as refused:
-        refusal = refused
     native = mc.load_model(f"models:/{MODEL_NAME}@production")
     onnx = mc.load_model(f"models:/{MODEL_NAME}@production", backend="onnx")
     agree = int(np.sum(native.predict(X_test) == onnx.predict(X_test)))
-    return {"champion": champion, "champion_run": best, "promotion": promotion, "challenger": challenger,
-            "challenger_run": worst, "refusal": refusal, "lineage": mc.lineage(f"{MODEL_NAME}@production"),
-            "onnx_agree": agree, "rows": len(X_test), "onnx_diff": native.manifest.onnx.get("max_abs_diff")}
+    return {"lineage": mc.lineage(f"{MODEL_NAME}@production"), "onnx_agree": agree, "rows": len(X_test),
+            "onnx_diff": native.manifest.onnx.get("max_abs_diff"), "version": native.version.version}
 
 
 def _print_registry(r: dict) -> None:
-    champion, challenger, lineage = r["champion"], r["challenger"], r["lineage"]
-    gates = r["promotion"].gates
-    checked = "; ".join(f"{g.rule}: {g.detail}" for g in gates.results) if gates and gates.results else \
-        "nothing to compare against yet"
-    refusal = r["refusal"]
+    lineage = r["lineage"]
     data = ", ".join(f"{d['dataset']} ({d['role']})" for d in lineage["datasets"])
     code = lineage["code"]["commit"] or "no git commit (not run from a repository)"
     console.print(Text.assemble(
-        "\nRegistry: ", (MODEL_NAME, "bold"), f" version {champion.version} ({r['champion_run'].name}) is in "
-        f"Production, alias champion. Gates: {checked}.\n"
-        f"  Version {challenger.version} ({r['challenger_run'].name}, alias challenger) was ",
-        *((("refused", "red"), f": {refusal.report.summary()}.") if refusal else ("promoted.",)),
+        "\nRegistry: ", (f"{MODEL_NAME}@production", "bold"), f" is version {r['version']}."
         f"\n  Lineage: {MODEL_NAME}@production ← run {lineage['run']['id'][:12]} ← {data} ← {code}"
         f"\n  Loaded {MODEL_NAME}@production natively and as ONNX: {r['onnx_agree']} of {r['rows']} predictions agree "
         f"(probabilities within {r['onnx_diff']:.1g} on the example checked at logging)."))
@@ -192,45 +191,33 @@ def _print_serving(s: dict) -> None:
 
 
 def run_quickstart(experiment: str = "quickstart") -> list[str]:
+    import yaml
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
 
     import modelcycle as mc
     from modelcycle.tracking.fluent import client as fluent_client
-    from modelcycle.tracking.plots import plot_metric_histories
 
     console.print(Text.assemble(("modelcycle quickstart", "bold"), f"  store: {config.tracking_uri()}"))
     bunch = load_breast_cancer(as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(
         bunch.data, bunch.target, test_size=0.25, random_state=42, stratify=bunch.target)
-    data = (X_train, X_test, y_train, y_test, list(bunch.feature_names))
     client = fluent_client()
-    run_ids = []
-    with mc.start_run(experiment=experiment, name="model-sweep") as parent:
-        mc.log_params({"candidates": len(CANDIDATES), "test_size": 0.25})
-        train_set = mc.log_dataset(_frame(X_train, y_train), name="breast-cancer-train", role="train")
-        eval_set = mc.log_dataset(_frame(X_test, y_test), name="breast-cancer-eval", role="eval")
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console) as progress:
-            task = progress.add_task("Training models", total=len(CANDIDATES))
-            for name, kind, params in CANDIDATES:
-                progress.update(task, description=f"Training {name}")
-                with mc.start_run(name=name, nested=True) as run:
-                    for dataset, role in ((train_set, "train"), (eval_set, "eval")):
-                        client.store.link_dataset(run.id, dataset.name, dataset.version, role)
-                    _train_one(kind, params, data)
-                run_ids.append(run.id)
-                progress.advance(task)
-        page = client.search_runs(experiment, filter=f"parent_id = '{parent.id}'",
-                                  order_by=["metrics.roc_auc desc", "metrics.log_loss asc"])
-        best = page.runs[0]
-        mc.log_metrics({"best_roc_auc": best.metrics["roc_auc"].value})
-        mc.set_tag("best_run", best.id)
-        curves = {r.name: {"val_log_loss": client.get_metric_history(r.id, "val_log_loss")}
-                  for r in page.runs if "val_log_loss" in r.metrics}
-        plot_path = Path(config.home()) / "quickstart" / "val_log_loss.png"
-        plot_metric_histories(curves, plot_path)
-        mc.log_artifact(plot_path, "plots")
+    folder = Path(config.home()) / "quickstart"
+    folder.mkdir(parents=True, exist_ok=True)
+    train_set = mc.log_dataset(_frame(X_train, y_train), name="breast-cancer-train", role="train")
+    eval_set = mc.log_dataset(_frame(X_test, y_test).assign(**{SENSITIVE: _radius_band(X_test["mean radius"])}),
+                              name="breast-cancer-eval", role="eval")
+    champion, champion_run = _champion(experiment, train_set, eval_set, X_train, y_train)
+
+    # The search, its evaluation, registration and promotion, as `modelcycle train` runs them.
+    spec_path = folder / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(_spec(train_set.ref, eval_set.ref, experiment), sort_keys=False),
+                         encoding="utf-8")
+    trained = mc.train(spec_path, progress=console.is_terminal)
+    if trained.promoted:
+        mc.set_alias(MODEL_NAME, "champion", trained.version.version)
+    mc.set_alias(MODEL_NAME, "challenger", trained.version.version)
 
     # A fresh batch arrives: the lab recalibrated an instrument and two measurements now read
     # higher. Validate it against the training data's stored schema and profile.
@@ -238,19 +225,21 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     fresh["mean radius"] *= 1.25
     fresh["worst area"] *= 1.4
     validation = mc.validate(fresh, against=train_set.ref)
-    report_path = Path(config.home()) / "quickstart" / "fresh-batch-validation.html"
+    report_path = folder / "fresh-batch-validation.html"
     from modelcycle.data.report import render_html
 
     report_path.write_text(render_html(validation, f"Fresh batch against {train_set.ref}"), encoding="utf-8")
 
-    registry = _registry_demo(page.runs, X_test)
+    registry = _registry_demo(X_test)
     serving = _serving_demo(X_test, y_test)
 
-    rows = [{"run_id": r.id, "name": r.name, "model": r.params.get("model"),
-             **{k: r.metrics[k].value for k in ("roc_auc", "accuracy", "f1", "log_loss")}}
-            for r in page.runs]
-    emit(rows, ["run_id", "name", "model", "roc_auc", "accuracy", "f1", "log_loss"], "table",
-         title=f"Experiment {experiment!r}: {len(rows)} runs, best first")
+    trials = _print_search(experiment, trained, client)
+    best = client.get_run(trained.run_id)
+    params = ", ".join(f"{k}={fmt_value(v)}" for k, v in trained.best_params.items())
+    console.print(Text.assemble("Best: ", (params, "bold"), f" (cross-validated roc_auc {trained.best_value:.4f}); "
+                                f"refit on {train_set.ref} in run {best.name} ({best.id[:12]})."))
+    _print_evaluation(trained.evaluation)
+    _print_decision(trained)
     drifted = validation.drift.drifted_columns if validation.drift else []
     console.print(Text.assemble(
         "\nData: trained on ", (train_set.ref, "bold"), f" ({train_set.num_rows} rows), evaluated on ",
@@ -260,22 +249,24 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         + (f" ({', '.join(drifted)})" if drifted else "") + f".\n  Drift report: {report_path}"))
     _print_registry(registry)
     _print_serving(serving)
+    report = Path(config.home()) / "quickstart" / "evaluation.html"
+    report.write_bytes(client.read_artifact(trained.run_id, "evaluation/report.html"))
     console.print(Text.assemble(
-        "\nBest: ", (best.name, "bold"), f" (roc_auc {best.metrics['roc_auc'].value:.4f}).  "
-        f"Validation-loss curves: {plot_path}\n\n"
+        f"\nEvaluation report: {report}\n\n"
         "What next:\n"
         f"  modelcycle runs ls --experiment {experiment} --order-by 'metrics.roc_auc desc'\n"
-        f"  modelcycle runs ls --filter \"metrics.roc_auc > 0.99 and params.model = 'logreg'\"\n"
-        f"  modelcycle runs show {best.id}\n"
-        f"  modelcycle runs compare {' '.join(r.id for r in page.runs[:2])} --plot compare.png\n"
+        f"  modelcycle runs ls --filter \"metrics.roc_auc > 0.98 and params.max_features = 'sqrt'\"\n"
+        f"  modelcycle runs show {trained.run_id}\n"
+        f"  modelcycle runs compare {' '.join(t.id for t in trials[:2])} --plot compare.png\n"
         f"  modelcycle data show {train_set.ref}\n"
         f"  modelcycle data lineage {train_set.ref}\n"
+        f"  modelcycle train --dry-run {spec_path}\n"
+        f"  modelcycle train {spec_path}   # search again; the gate meets the new champion\n"
         f"  modelcycle models versions {MODEL_NAME}\n"
         f"  modelcycle models lineage {MODEL_NAME}@production\n"
         f"  modelcycle models history {MODEL_NAME}\n"
-        f"  modelcycle models promote {MODEL_NAME} {registry['challenger'].version} --force -m 'why'   # recorded\n"
         "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050\n"
         f"  modelcycle serve {MODEL_NAME}@production --workers 2 --grpc-port 8081   # V2 REST + gRPC, /docs, /metrics\n"
         f"  modelcycle predict {MODEL_NAME}@production {serving['eval_file']} -o scored.csv"
     ))
-    return run_ids
+    return [champion_run.id, trained.search_run_id, trained.run_id]

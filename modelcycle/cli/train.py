@@ -83,8 +83,9 @@ def _gates(report) -> str:
 
 
 def _print_comparison(comparison) -> None:
+    better = {"candidate": "challenger", "baseline": "champion"}
     rows = [{"metric": r["metric"], "challenger": r["candidate"], "champion": r["baseline"],
-             "difference": r["difference"], "better": r["better"]} for r in comparison.rows]
+             "difference": r["difference"], "better": better.get(r["better"], r["better"])} for r in comparison.rows]
     emit(rows, ["metric", "challenger", "champion", "difference", "better"], "table",
          title=f"Challenger against the champion, {comparison.baseline}, on the same rows")
     test = comparison.test
