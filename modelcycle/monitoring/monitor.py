@@ -86,11 +86,14 @@ class Monitor:
 
     ``window_ms`` (time windows, aligned to multiples of it since 1970) or ``window_rows`` (windows
     of that many logged rows); ``settle_ms``: how long after its end a time window is still left
-    open for segments being written; ``label_horizon_ms``: how far back late labels recompute."""
+    open for segments being written; ``label_horizon_ms``: how far back late labels recompute.
+    With ``rules`` (a rules.RuleSet), each pass then evaluates the alerts (alerts.AlertEvaluator,
+    with ``dispatcher``, ``actions`` and ``owner``); ``last_evaluation`` holds what it did."""
 
     def __init__(self, model: str, store: Store | None = None, reference: str | None = None,
                  window_ms: int | None = HOUR_MS, window_rows: int | None = None, uri: str | None = None,
-                 settle_ms: int = 60_000, label_horizon_ms: int = 7 * DAY_MS, batch_rows: int = BATCH_ROWS):
+                 settle_ms: int = 60_000, label_horizon_ms: int = 7 * DAY_MS, batch_rows: int = BATCH_ROWS,
+                 rules=None, dispatcher=None, actions=None, owner: str | None = None):
         from modelcycle.store.validation import check_model_name
 
         self.model = check_model_name(model)
@@ -111,6 +114,13 @@ class Monitor:
         self._references: dict[int, Reference | None] = {}
         if reference is not None:
             find_reference(store, model, 0, reference)  # NotFound now, not in the loop
+        self.alerts = None
+        self.last_evaluation = None
+        if rules is not None:
+            from modelcycle.monitoring.alerts import AlertEvaluator
+
+            self.alerts = AlertEvaluator(self.model, rules, store, owner=owner, dispatcher=dispatcher,
+                                         actions=actions, horizon_ms=label_horizon_ms)
 
     # ------------------------------------------------------------------ passes
     def run_once(self, now: int | None = None) -> list[WindowStats]:
@@ -125,6 +135,8 @@ class Monitor:
             else:
                 computed += self._time_windows(version, first, last, resume, now)
         self.refresh_performance(now, skip={(w.version, w.start) for w in computed})
+        if self.alerts is not None:
+            self.last_evaluation = self.alerts.evaluate(now)
         return computed
 
     def _relation(self, start=None, end=None, with_feedback=True, version: int | None = None, connection=None):
