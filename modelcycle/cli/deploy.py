@@ -152,13 +152,25 @@ def deploy_status(name: str, watch: Annotated[bool, typer.Option("--watch", help
 
 
 @app.command("report")
-def deploy_report(name: str, html: Annotated[Optional[Path], typer.Option("--html", help="Also write HTML.")] = None,
+def deploy_report(name: str,
+                  html: Annotated[Optional[Path], typer.Option("--output", "-o", "--html",
+                                                               help="Also write the report as HTML here.")] = None,
                   power: Annotated[float, typer.Option(min=0.5, max=0.99)] = 0.8,
-                  output: OutputOpt = Output.table) -> None:
-    """The A/B statistics per arm from the prediction log and its labels."""
-    from modelcycle.rollout.report import ab_report, to_html
+                  output: Annotated[Output, typer.Option("--format", help="table, json or csv.")] = Output.table,
+                  ) -> None:
+    """The A/B statistics per arm from the prediction log and its labels (for shadow traffic:
+    agreement with stable, latency and errors)."""
+    from modelcycle.rollout.report import ab_report, shadow_report, to_html
 
-    report = ab_report(name, client().store, power=power)
+    store = client().store
+    if store.get_deployment(name).strategy == "shadow":
+        found = shadow_report(name, store)
+        emit([{"arm": arm, **numbers} for arm, numbers in found.arms.items()],
+             ["arm", "requests", "errors", "error_rate", "p50_ms", "p99_ms"], output.value, title=f"{name}: arms")
+        agreement = "no rows answered by both yet" if found.agreement is None else f"{found.agreement:.2%}"
+        console.print(f"agreement with stable: {agreement} over {found.compared} rows", markup=False)
+        return
+    report = ab_report(name, store, power=power)
     emit([{"arm": a.arm, "version": a.version, "requests": a.requests, "labelled": a.labelled,
            "outcome": a.outcome, "share": a.expected_share} for a in report.arms],
          ["arm", "version", "requests", "labelled", "outcome", "share"], output.value, title=f"{name}: arms")
@@ -168,7 +180,7 @@ def deploy_report(name: str, html: Annotated[Optional[Path], typer.Option("--htm
         console.print(("SAMPLE RATIO MISMATCH" if report.srm else "sample ratio ok")
                       + f": chi2 {report.srm_chi2:.3f}, p {report.srm_p_value:.3g}", markup=False)
     if html is not None:
-        html.write_text(to_html(report))
+        html.write_text(to_html(report), encoding="utf-8")
         console.print(f"wrote {html}", markup=False)
 
 

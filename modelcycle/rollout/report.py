@@ -55,7 +55,13 @@ def _outcomes(rows):
     return (rows["prediction"].astype(str) == labels.astype(str)).astype(float), "binary"
 
 
-def ab_report(name: str, store=None, start=None, end=None, power: float = 0.8, alpha: float = 0.05) -> Report:
+def _started(store, name: str, kinds: tuple[str, ...]) -> int | None:
+    """When the deployment's current experiment began: its latest event of one of ``kinds``."""
+    times = [e.time_ms for e in store.deployment_events(name) if e.kind in kinds]
+    return times[-1] if times else None
+
+
+def _predictions(store, name: str, kinds: tuple[str, ...], start, end, uri):
     import pandas as pd
 
     from modelcycle.serving.feedback import read_predictions
@@ -63,10 +69,20 @@ def ab_report(name: str, store=None, start=None, end=None, power: float = 0.8, a
 
     store = store or client().store
     d = store.get_deployment(name)
-    frame = read_predictions(d.model_name, start=start, end=end)
+    start = start if start is not None else _started(store, name, kinds)
+    frame = read_predictions(d.model_name, start=start, end=end, uri=uri)
     if frame is None or frame.empty:
-        frame = pd.DataFrame(columns=["request_id", "arm", "label", "prediction", "status"])
-    frame = frame[frame["arm"].isin(list(d.arms))]
+        frame = pd.DataFrame(columns=["request_id", "row", "arm", "label", "prediction", "status", "latency_ms"])
+    return d, frame[frame["arm"].isin(list(d.arms))]
+
+
+def ab_report(name: str, store=None, start=None, end=None, power: float = 0.8, alpha: float = 0.05,
+              uri: str | None = None) -> Report:
+    """Predictions from ``start`` (default: when the A/B test began) to ``end``; ``uri``: the
+    prediction log (default: the configured one)."""
+    import pandas as pd
+
+    d, frame = _predictions(store, name, ("ab",), start, end, uri)
     labelled = frame[frame["label"].notna()]
     outcome_values, kind = _outcomes(labelled) if len(labelled) else (pd.Series(dtype=float), "binary")
     labelled = labelled.assign(outcome=outcome_values)
@@ -97,9 +113,45 @@ def ab_report(name: str, store=None, start=None, end=None, power: float = 0.8, a
             report.comparisons.append({"a": base.arm, "b": other.arm, "note": str(exc)})
             continue
         more = None if needed is None else max(0, needed - min(len(a), len(b)))
-        report.comparisons.append({"a": base.arm, "b": other.arm, **asdict(diff), "samples_per_arm": needed,
+        numbers = asdict(diff)  # its a and b are the arms' outcomes; a and b here name the arms
+        numbers["outcome_a"], numbers["outcome_b"] = numbers.pop("a"), numbers.pop("b")
+        report.comparisons.append({"a": base.arm, "b": other.arm, **numbers, "samples_per_arm": needed,
                                    "more_samples_per_arm": more})
     return report
+
+
+@dataclass
+class ShadowReport:
+    """How the shadow arm's answers compare with stable's on the same requests."""
+
+    deployment: str
+    compared: int  # rows both answered
+    agreement: float | None  # share of those rows with the same prediction
+    arms: dict[str, dict[str, Any]]  # arm -> requests, errors, error_rate, p50_ms, p99_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def shadow_report(name: str, store=None, start=None, end=None, uri: str | None = None) -> ShadowReport:
+    """Agreement with stable, latency and errors of a shadow deployment's copies, from the
+    prediction log (default: since the shadow traffic began)."""
+    d, frame = _predictions(store, name, ("shadow",), start, end, uri)
+    arms: dict[str, dict[str, Any]] = {}
+    for arm in d.arms:
+        mine = frame[frame["arm"] == arm].drop_duplicates("request_id")
+        errors = int((mine["status"] >= 500).sum()) if len(mine) else 0
+        latency = mine["latency_ms"].astype(float)
+        arms[arm] = {"requests": len(mine), "errors": errors, "error_rate": errors / len(mine) if len(mine) else None,
+                     "p50_ms": float(latency.quantile(0.5)) if len(mine) else None,
+                     "p99_ms": float(latency.quantile(0.99)) if len(mine) else None}
+    ok = frame[(frame["status"] == 200) & frame["prediction"].notna()]
+    pairs = ok[ok["arm"] == "stable"].merge(ok[ok["arm"] == "shadow"], on=["request_id", "row"],
+                                            suffixes=("_stable", "_shadow"))
+    agreement = None
+    if len(pairs):
+        agreement = float((pairs["prediction_stable"].astype(str) == pairs["prediction_shadow"].astype(str)).mean())
+    return ShadowReport(name, len(pairs), agreement, arms)
 
 
 def to_html(report: Report) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from modelcycle.rollout import strategies
 from tests.rollout.conftest import rows, serve_deployment
@@ -15,6 +16,7 @@ CALLER_BOUND_S = 0.2  # what a caller may wait at most; each shadow copy takes l
 
 
 def test_a_failing_slow_shadow_never_reaches_the_caller_and_its_answers_are_logged(fraud_store, tmp_path):
+    from modelcycle.rollout.report import shadow_report
     from modelcycle.serving.feedback import read_predictions
     from modelcycle.serving.predlog import PredictionLog
 
@@ -53,6 +55,12 @@ def test_a_failing_slow_shadow_never_reaches_the_caller_and_its_answers_are_logg
     answered = shadow[~shadow["request_id"].isin(failing)]
     assert len(answered) and set(answered["status"]) == {200} and answered["prediction"].notna().all()
     assert len(shadow) + holder.shadows_skipped == len(data)
+    found = shadow_report("fraud-web", store, uri=str(tmp_path / "predictions"))
+    agree = served.set_index("request_id").loc[answered["request_id"], "prediction"].to_numpy() \
+        == answered["prediction"].to_numpy()
+    assert found.compared == len(answered) and found.agreement == pytest.approx(agree.mean())
+    assert found.arms["shadow"]["errors"] == len(shadow[shadow["status"] == 500]) == len(failing)
+    assert found.arms["stable"]["errors"] == 0 and found.arms["shadow"]["p50_ms"] >= SHADOW_DELAY_S * 1000
     stats = store.deployment_stats("fraud-web", 0)
     assert stats["shadow"].errors == len(shadow[shadow["status"] == 500]) and stats["stable"].errors == 0
 
