@@ -345,10 +345,10 @@ class RestStore(Store):
 
     def record_deployment_stats(self, name: str, worker: str, start_ms: int, end_ms: int,
                                 stats: list[ArmStats]) -> None:
-        from modelcycle.store.sql_deployments import _check_window, check_arm_stats
+        from modelcycle.store.validation import check_arm_stats, check_stats_window
 
         check_deployment_name(name)
-        _check_window(start_ms, end_ms)
+        check_stats_window(start_ms, end_ms)
         check_arm_stats(stats)
         self._send("POST", "/api/deployments/stats", json={
             "name": name, "worker": worker, "start_ms": start_ms, "end_ms": end_ms,

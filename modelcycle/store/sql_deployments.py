@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelcycle.store import schema as t
 from modelcycle.store.clock import now_ms
-from modelcycle.store.entities import LATENCY_BOUNDS_MS, ArmStats, Deployment, DeploymentEvent
+from modelcycle.store.entities import ArmStats, Deployment, DeploymentEvent
 from modelcycle.store.validation import (
-    check_deployment_changes, check_deployment_event, check_deployment_name, check_model_name, check_model_version,
-    check_name,
+    check_arm_stats, check_deployment_changes, check_deployment_event, check_deployment_name, check_model_name,
+    check_model_version, check_name, check_stats_window,
 )
 
 d, e, s = t.deployments.c, t.deployment_events.c, t.deployment_stats.c
@@ -158,7 +158,7 @@ class SqlDeployments:
                                 stats: list[ArmStats]) -> None:
         check_deployment_name(name)
         check_name("worker", worker)
-        _check_window(start_ms, end_ms)
+        check_stats_window(start_ms, end_ms)
         check_arm_stats(stats)
         with self._write() as conn:
             row = self._deployment_row(conn, name)
@@ -175,7 +175,7 @@ class SqlDeployments:
 
     def deployment_stats(self, name: str, since_ms: int, until_ms: int | None = None) -> dict[str, ArmStats]:
         check_deployment_name(name)
-        _check_window(since_ms, until_ms if until_ms is not None else since_ms)
+        check_stats_window(since_ms, until_ms if until_ms is not None else since_ms)
         with self._read() as conn:
             row = self._deployment_row(conn, name)
             query = select(s.arm, s.version, s.requests, s.errors, s.latency).where(
@@ -188,22 +188,3 @@ class SqlDeployments:
                 total[arm] = total[arm] + one if arm in total else one
             return total
 
-
-def check_arm_stats(stats: object) -> None:
-    if not isinstance(stats, (list, tuple)) or not all(isinstance(a, ArmStats) for a in stats):
-        raise InvalidInput(f"Deployment stats are a list of ArmStats; got {stats!r}.")
-    for a in stats:
-        counts = (a.requests, a.errors, *a.latency)
-        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 2**62 for c in counts) \
-                or a.errors > a.requests or len(a.latency) > len(LATENCY_BOUNDS_MS) + 1 \
-                or not isinstance(a.arm, str) or not 1 <= len(a.arm) <= 64:
-            raise InvalidInput(f"The stats of arm {a.arm!r} must be whole counts (errors at most requests, "
-                               f"at most {len(LATENCY_BOUNDS_MS) + 1} latency buckets); got {a!r}.")
-
-
-def _check_window(start_ms: object, end_ms: object) -> None:
-    for value in (start_ms, end_ms):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**62:
-            raise InvalidInput(f"A time is whole milliseconds since the epoch; got {value!r}.")
-    if end_ms < start_ms:  # type: ignore[operator]
-        raise InvalidInput(f"A stats interval ends after it starts; got {start_ms!r} to {end_ms!r}.")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from modelcycle.exceptions import InvalidInput
-from modelcycle.store.entities import Metric
+from modelcycle.store.entities import LATENCY_BOUNDS_MS, ArmStats, Metric
 
 MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
@@ -388,3 +388,23 @@ def check_deployment_event(user: object, kind: object, reason: object, numbers: 
         check_json("The numbers of a deployment event", numbers)
     if epoch is not None and not (_is_count(epoch) and epoch >= 1):
         raise InvalidInput(f"A lease epoch is a whole number of at least 1; got {epoch!r}.")
+
+
+def check_arm_stats(stats: object) -> None:
+    if not isinstance(stats, (list, tuple)) or not all(isinstance(a, ArmStats) for a in stats):
+        raise InvalidInput(f"Deployment stats are a list of ArmStats; got {stats!r}.")
+    for a in stats:
+        counts = (a.requests, a.errors, *a.latency)
+        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 2**62 for c in counts) \
+                or a.errors > a.requests or len(a.latency) > len(LATENCY_BOUNDS_MS) + 1 \
+                or not isinstance(a.arm, str) or not 1 <= len(a.arm) <= 64:
+            raise InvalidInput(f"The stats of arm {a.arm!r} must be whole counts (errors at most requests, "
+                               f"at most {len(LATENCY_BOUNDS_MS) + 1} latency buckets); got {a!r}.")
+
+
+def check_stats_window(start_ms: object, end_ms: object) -> None:
+    for value in (start_ms, end_ms):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**62:
+            raise InvalidInput(f"A time is whole milliseconds since the epoch; got {value!r}.")
+    if end_ms < start_ms:  # type: ignore[operator]
+        raise InvalidInput(f"A stats interval ends after it starts; got {start_ms!r} to {end_ms!r}.")
