@@ -267,8 +267,14 @@ def finish_promotion(store, d: Deployment, user: str, reason: str, force: bool, 
                                       client=Client(store=store))
             forced = result.forced
         except PromotionRefused as exc:
+            # Paused, stable serving the share it had before the promotion claimed it all: the
+            # next move (a fix and `promote`, `--force`, or `rollback`) is a person's.
+            claimed = [e for e in store.deployment_events(d.name) if e.kind == "promoting"]
+            before = claimed[-1].from_shares if claimed and claimed[-1].from_shares else d.shares
+            gates = [{"rule": r.rule, "detail": r.detail} for r in exc.report.failures]
             return store.update_deployment(d.name, d.revision, user, "promotion_refused", exc.message,
-                                           None, epoch, state="paused")
+                                           {"gates": gates}, epoch, state="paused",
+                                           shares={arm: float(before.get(arm, 0.0)) for arm in d.arms})
     return store.update_deployment(
         d.name, d.revision, user, "promoted", reason or f"version {version} is stable", {"forced": forced}, epoch,
         state="promoted", stable_version=version, candidate_version=None, arms={"stable": version},

@@ -127,3 +127,24 @@ def test_two_promotions_at_once_promote_once(fraud_store):
     assert final.state in ("promoted", "rolled_back")
     moves = [h for h in store.model_history("fraud") if h.action == "stage" and h.to_value == "Production"]
     assert len(moves) == (2 if production else 1)  # the fixture's promotion of v1, and at most one more
+
+
+def test_a_promotion_the_gates_refuse_pauses_with_the_shares_it_had(fraud_store):
+    from modelcycle.registry.api import set_promotion_policy
+    from modelcycle.registry.gates import PromotionPolicy
+
+    _, _, store = fraud_store
+    set_promotion_policy("fraud", PromotionPolicy(required_tags=("approved",)))
+    strategies.create(store, "fraud-web", "fraud@production", "ana")
+    strategies.canary(store, "fraud-web", "fraud@challenger", [25, 100], "ana", 60, 2)
+    d = strategies.promote(store, "fraud-web", "ana", "looks good")
+    assert d.state == "paused" and d.shares == {"stable": 75.0, "candidate": 25.0}
+    assert d.candidate_version == 2 and d.stable_version == 1
+    refused = store.deployment_events("fraud-web")[-1]
+    assert refused.kind == "promotion_refused" and "approved" in refused.reason
+    assert refused.to_shares == {"stable": 75.0, "candidate": 25.0} and refused.numbers["gates"][0]["rule"] == "tags"
+    assert store.get_model_version("fraud", 1).stage.value == "Production"
+    audit = [h for h in store.model_history("fraud") if h.action == "deployment"]
+    assert "promotion_refused" in audit[-1].reason
+    d = strategies.promote(store, "fraud-web", "ana", "approved by hand", force=True)  # from paused, forced
+    assert d.state == "promoted" and store.get_model_version("fraud", 2).stage.value == "Production"
