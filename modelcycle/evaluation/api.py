@@ -218,7 +218,7 @@ def _check_target(frame: pd.DataFrame, target: str) -> pd.Series:
 def _check_threshold(threshold: Any) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
         raise InvalidInput(f"threshold must be a number between 0 and 1 (exclusive): rows whose positive-class "
-                           f"probability is at least it are called positive. Got {threshold!r}.")
+                           f"probability is above it are called positive. Got {threshold!r}.")
     return float(threshold)
 
 
@@ -344,9 +344,9 @@ class _Task:
                 extra = {"positives": int(positive.sum())}
                 if positive.all() or not positive.any():
                     # one class in this slice: only what needs no other class
-                    tp = float(np.sum(positive & (out[index, self.pos_index] >= threshold)))
-                    predicted = float(np.sum(out[index, self.pos_index] >= threshold))
-                    return {**extra, "accuracy": float(np.mean(positive == (out[index, self.pos_index] >= threshold))),
+                    tp = float(np.sum(positive & (out[index, self.pos_index] > threshold)))
+                    predicted = float(np.sum(out[index, self.pos_index] > threshold))
+                    return {**extra, "accuracy": float(np.mean(positive == (out[index, self.pos_index] > threshold))),
                             "recall": tp / positive.sum() if positive.any() else float("nan"),
                             "precision": tp / predicted if predicted else float("nan"),
                             "roc_auc": float("nan")}
@@ -374,8 +374,9 @@ def evaluate(model: Any, data: Any, target: str, *, slices: Any = None, sensitiv
     stored and linked so when ``dataset_name`` is given (the promotion gates compare two versions
     only on the same linked data).
 
-    Classifiers: rows whose positive-class probability is >= ``threshold`` are called positive
-    (``pos_label``: the positive class, by default the last of ``classes_``). ``slices``: columns
+    Classifiers: rows whose positive-class probability is above ``threshold`` are called
+    positive, so at 0.5 the labels are those ``predict`` gives (``pos_label``: the positive
+    class, by default the last of ``classes_``). ``slices``: columns
     to break the metrics down by (each value, or quantile bins of a numerical column; a
     ``(column, bins)`` pair gives the number of bins or their edges). ``sensitive``: columns to
     measure fairness gaps between the groups of (binary classifiers). ``baseline``: a second
@@ -446,7 +447,7 @@ def evaluate(model: Any, data: Any, target: str, *, slices: Any = None, sensitiv
     metrics_of = task.subset_metrics(out, threshold)
     result.slices = [slice_table(g, metrics_of) for g in groups]
     if sensitive_groups:
-        called = out[:, task.pos_index] >= threshold
+        called = out[:, task.pos_index] > threshold
         result.fairness = [fairness(g, task.positive, called) for g in sensitive_groups]
 
     if other is not None:

@@ -45,9 +45,9 @@ class RankedScores:
         return cls(ranked[ends], tps, fps, int(positive.sum()), int(positive.size - positive.sum()))
 
     def at(self, threshold: float) -> tuple[float, float]:
-        """(true positives, false positives) when scores >= ``threshold`` are called positive."""
-        # the scores are descending: count those >= threshold
-        k = int(np.searchsorted(-self.scores, -threshold, side="right"))
+        """(true positives, false positives) when scores above ``threshold`` are called positive."""
+        # the scores are descending: count those > threshold
+        k = int(np.searchsorted(-self.scores, -threshold, side="left"))
         return (float(self.tps[k - 1]), float(self.fps[k - 1])) if k else (0.0, 0.0)
 
     def roc_auc(self) -> float:
@@ -113,7 +113,8 @@ def binary(positive: np.ndarray, proba: np.ndarray, pos_index: int, threshold: f
            ) -> tuple[dict[str, float], np.ndarray, RankedScores]:
     """(metrics, confusion matrix [[tn, fp], [fn, tp]], ranked scores) of a binary classifier.
     ``positive``: bool per row; ``proba``: predict_proba's (n, 2) matrix; rows whose positive
-    probability is >= ``threshold`` are called positive."""
+    probability is above ``threshold`` are called positive: at 0.5, the labels ``predict`` gives
+    (a tie goes to the first class)."""
     score = proba[:, pos_index]
     ranked = RankedScores.of(positive, score)
     tp, fp = ranked.at(threshold)
@@ -132,7 +133,7 @@ def binary(positive: np.ndarray, proba: np.ndarray, pos_index: int, threshold: f
 
 
 def threshold_table(ranked: RankedScores, thresholds=THRESHOLDS) -> list[dict[str, float]]:
-    """Metrics if rows scored >= t were called positive, for each t: from the one sort."""
+    """Metrics if rows scored above t were called positive, for each t: from the one sort."""
     n = ranked.positives + ranked.negatives
     rows = []
     for t in thresholds:

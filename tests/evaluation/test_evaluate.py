@@ -34,7 +34,7 @@ def test_logs_metrics_plots_and_report_and_links_the_eval_dataset(tracking, canc
     proba = logistic.predict_proba(test[features])[:, 1]
     y = test["target"].to_numpy()
     assert logged.metrics["roc_auc"].value == pytest.approx(sk.roc_auc_score(y, proba), rel=1e-12)
-    assert logged.metrics["f1"].value == pytest.approx(sk.f1_score(y, proba >= 0.5), rel=1e-12)
+    assert logged.metrics["f1"].value == pytest.approx(sk.f1_score(y, proba > 0.5), rel=1e-12)
     assert BINARY_METRICS <= set(logged.metrics)
     assert "fairness.size.demographic_parity_difference" in logged.metrics
     uses = tracking.store.dataset_uses(run_id=run.id)
@@ -48,7 +48,7 @@ def test_logs_metrics_plots_and_report_and_links_the_eval_dataset(tracking, canc
             assert tracking.read_artifact(run.id, name).startswith(PNG)
     data = json.loads(tracking.read_artifact(run.id, "evaluation/metrics.json"))
     assert data["metrics"]["roc_auc"] == logged.metrics["roc_auc"].value
-    assert data["confusion_matrix"] == sk.confusion_matrix(y, proba >= 0.5).tolist()
+    assert data["confusion_matrix"] == sk.confusion_matrix(y, proba > 0.5).tolist()
     assert [row["group"] for row in data["slices"][0]["rows"]] == ["large", "medium", "small"]
     assert logged.tags["mc.eval.dataset"] == "cancer-eval@1" and logged.tags["mc.eval.target"] == "target"
 
@@ -74,7 +74,7 @@ def test_slice_metrics_are_the_metrics_of_each_slice(cancer, logistic):
         part = test[test["size"] == row["group"]]
         y, proba = part["target"], logistic.predict_proba(part[features])[:, 1]
         assert row["count"] == len(part) and row["positives"] == int(y.sum())
-        assert row["accuracy"] == pytest.approx(sk.accuracy_score(y, proba >= 0.5), rel=1e-12)
+        assert row["accuracy"] == pytest.approx(sk.accuracy_score(y, proba > 0.5), rel=1e-12)
         if y.nunique() == 2:
             assert row["roc_auc"] == pytest.approx(sk.roc_auc_score(y, proba), rel=1e-12)
         else:
@@ -118,9 +118,9 @@ def test_string_labels_and_another_positive_class(cancer):
     proba = model.predict_proba(frame[features])[:, list(model.classes_).index("malignant")]
     y = (frame["target"] == "malignant").to_numpy()
     assert result.positive_label == "malignant" and result.labels == ["benign", "malignant"]
-    assert result.metrics["recall"] == pytest.approx(sk.recall_score(y, proba >= 0.3), rel=1e-12)
+    assert result.metrics["recall"] == pytest.approx(sk.recall_score(y, proba > 0.3), rel=1e-12)
     assert result.metrics["roc_auc"] == pytest.approx(sk.roc_auc_score(y, proba), rel=1e-12)
-    assert result.confusion_matrix == sk.confusion_matrix(frame["target"], np.where(proba >= 0.3, "malignant", "benign"),
+    assert result.confusion_matrix == sk.confusion_matrix(frame["target"], np.where(proba > 0.3, "malignant", "benign"),
                                                           labels=["benign", "malignant"]).tolist()
 
 
@@ -254,3 +254,18 @@ def test_a_constant_regression_target_is_refused(cancer):
     model = LinearRegression().fit(train[features], train["mean area"])
     with pytest.raises(InvalidInput, match="is constant"):
         mc.evaluate(model, test.assign(target=1.0), "target", features=features)
+
+
+def test_at_the_default_threshold_the_labels_are_the_models_own_predictions(cancer):
+    """A probability of exactly 0.5 is not called positive: as predict, which takes the first
+    class on a tie. (A forest of 4 trees ties on many rows.)"""
+    from sklearn.ensemble import RandomForestClassifier
+
+    train, test, features = cancer
+    model = RandomForestClassifier(n_estimators=4, random_state=0).fit(train[features], train["target"])
+    assert (model.predict_proba(test[features])[:, 1] == 0.5).any()
+    result = mc.evaluate(model, test, "target", plots=False, report=False)
+    predicted = model.predict(test[features])
+    assert result.metrics["accuracy"] == pytest.approx(sk.accuracy_score(test["target"], predicted), rel=1e-12)
+    assert result.metrics["precision"] == pytest.approx(sk.precision_score(test["target"], predicted), rel=1e-12)
+    assert result.confusion_matrix == sk.confusion_matrix(test["target"], predicted).tolist()

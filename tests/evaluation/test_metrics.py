@@ -37,7 +37,7 @@ def test_binary_metrics_equal_scikit_learns(case, threshold):
     y, score = case
     proba = np.c_[1 - score, score]
     got, confusion, _ = m.binary(y, proba, 1, threshold)
-    predicted = (score >= threshold).astype(int)
+    predicted = (score > threshold).astype(int)
     expected = {
         "accuracy": sk.accuracy_score(y, predicted),
         "balanced_accuracy": sk.balanced_accuracy_score(y, predicted),
@@ -63,7 +63,7 @@ def test_the_positive_class_can_be_the_first_column():
     got, _, _ = m.binary(y_is_first, proba, 0, 0.5)
     assert got["roc_auc"] == pytest.approx(sk.roc_auc_score(y_is_first, p_first), **EXACT)
     assert got["log_loss"] == pytest.approx(_log_loss(~y_is_first, proba), **EXACT)
-    assert got["recall"] == pytest.approx(sk.recall_score(y_is_first, p_first >= 0.5), **EXACT)
+    assert got["recall"] == pytest.approx(sk.recall_score(y_is_first, p_first > 0.5), **EXACT)
 
 
 def test_the_threshold_table_is_scikit_learns_at_each_threshold():
@@ -72,7 +72,7 @@ def test_the_threshold_table_is_scikit_learns_at_each_threshold():
     table = m.threshold_table(ranked)
     assert [row["threshold"] for row in table] == list(m.THRESHOLDS)
     for row in table:
-        predicted = score >= row["threshold"]
+        predicted = score > row["threshold"]
         assert row["recall"] == pytest.approx(sk.recall_score(y, predicted), **EXACT)
         assert row["f1"] == pytest.approx(sk.f1_score(y, predicted, zero_division=0), **EXACT)
         assert row["accuracy"] == pytest.approx(sk.accuracy_score(y, predicted), **EXACT)
