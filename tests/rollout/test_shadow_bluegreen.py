@@ -129,3 +129,40 @@ def test_after_a_blue_green_promotion_the_old_version_stays_loaded_for_the_grace
         server.stop()
         holder.stop()
     assert store.get_model_version("fraud", 2).stage.value == "Production"
+
+
+def test_no_count_is_lost_when_a_flush_runs_between_requests(fraud_store):
+    import sys
+    import threading
+
+    from modelcycle.rollout.holder import DeploymentHolder
+
+    _, _, store = fraud_store
+    strategies.create(store, "fraud-web", "fraud@production", "ana")
+    holder = DeploymentHolder("fraud-web", store, load=lambda uri: None, worker="w1", lead=False)
+    done = threading.Event()
+
+    def count():
+        for _ in range(20_000):
+            holder.observe("stable", 1, 0.001, False)
+
+    def flush():
+        while not done.is_set():
+            holder.flush()
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change places often, as on a busy server
+    try:
+        counters = [threading.Thread(target=count) for _ in range(4)]
+        flusher = threading.Thread(target=flush)
+        flusher.start()
+        for t in counters:
+            t.start()
+        for t in counters:
+            t.join()
+        done.set()
+        flusher.join()
+    finally:
+        sys.setswitchinterval(switch)
+    holder.flush()
+    assert store.deployment_stats("fraud-web", 0)["stable"].requests == 80_000
