@@ -218,10 +218,15 @@ def side_modelcycle_batch(workdir: Path, sizes: dict, source: str) -> dict:
     work's. The model is loaded (untimed) first, as on MLflow's side."""
     import pyarrow.parquet as pq
 
-    from modelcycle.serving.batch import predict_batch
-    from modelcycle.serving.runtime import ServedModel
+    from modelcycle.serving import batch
 
-    served, load = timed(lambda: ServedModel.load(REF, onnx_threads=os.cpu_count() or 1), 1)
+    if hasattr(batch, "BatchModel"):  # what predict_batch(REF, ...) loads: the compiled forest where it can
+        served, load = timed(lambda: batch.BatchModel.load(REF), 1)
+    else:
+        from modelcycle.serving.runtime import ServedModel
+
+        served, load = timed(lambda: ServedModel.load(REF, onnx_threads=os.cpu_count() or 1), 1)
+    predict_batch = batch.predict_batch
     before = peak_rss_mb()
     out = workdir / f"modelcycle-{source}-predictions.parquet"
     repeats = BATCH_REPEATS if source == "batch" else 1
@@ -692,13 +697,18 @@ MC_HEADLINE = ("uvicorn", 2, True)  # what `modelcycle serve REF --workers 2` ru
 NAMES = {"modelcycle": "modelcycle", "mlflow": "MLflow", "mlserver": "MLServer"}
 
 
+def short(setup: str) -> str:
+    return (setup.replace("batching on", "batching").replace("batching off", "no batching")
+            .replace("prediction log off", "no prediction log"))
+
+
 def mc_setup(http_server: str, workers: int, batching: bool) -> str:
     return f"{workers} worker{'s' * (workers > 1)}, {http_server}, batching {'on' if batching else 'off'}"
 
 
 def mc_config(http_server: str, workers: int, batching: bool) -> dict:
     return {"command": "modelcycle serve" if http_server == "uvicorn" or "--http-server" in (mc_serve_help() or "")
-            else "granian --interface asgi --factory modelcycle.serving.server:app_from_env",
+            else "granian --interface asgi --factory ...serving.server:app_from_env",
             "workers": workers, "http": "uvicorn, httptools, uvloop" if http_server == "uvicorn" else "granian",
             "batching": "on (defaults)" if batching else "off", "backend": "auto (ONNX)", "prediction_log": "on"}
 
@@ -761,7 +771,7 @@ def report(console, record: dict) -> None:
     table = Table(title=f"Online: 1 row per request, {sizes['seconds']} s per load after a {sizes['warmup']} s "
                         f"warm-up (wrk, {WRK_THREADS} threads, on the same 2 cores as the server)")
     for column in ("server", "setup", "endpoint", "conns", "req/s", "p50 ms", "p99 ms", "errors", "vs MLflow",
-                   "vs MLServer", "CPU ms/req", "RSS MB", "load"):
+                   "vs MLServer", "CPU ms/req", "CPU split %", "RSS MB", "load"):
         table.add_column(column, justify="left" if column in ("server", "setup", "endpoint") else "right",
                          no_wrap=True)
     ratios = {}
@@ -771,33 +781,45 @@ def report(console, record: dict) -> None:
             vs_mlflow = r["rps"] / mlflow if mlflow and row["server"] != "mlflow" else None
             vs_mlserver = r["rps"] / mlserver if mlserver and row["server"] != "mlserver" else None
             ratios.setdefault(row["label"], {})[connections] = {"vs_mlflow": vs_mlflow, "vs_mlserver": vs_mlserver}
-            kinds = ", ".join(f"{r[k]} {k}" for k in ("status", "timeout", "connect", "read", "write") if r[k])
-            table.add_row(NAMES[row["server"]], row["setup"], "V2 infer" if row["body"] == "v2" else "/invocations",
+            kinds = [f"{r[k]} {k}" for k in ("status", "timeout", "connect", "read", "write") if r[k]]
+            table.add_row(NAMES[row["server"]], short(row["setup"]), "V2 infer" if row["body"] == "v2" else "/invocations",
                           connections, f"{r['rps']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
-                          f"{r['errors']}" + (f" ({kinds})" if kinds else ""),
+                          kinds[0] if len(kinds) == 1 else f"{r['errors']}" + (f" ({', '.join(kinds)})" if kinds else ""),
                           f"{vs_mlflow:.1f}x" if vs_mlflow else "", f"{vs_mlserver:.1f}x" if vs_mlserver else "",
                           f"{r['server_cpu_ms_per_request']:.2f}" if r.get("server_cpu_ms_per_request") else "",
+                          "/".join(f"{100 * x:.0f}" for x in r.get("cpu_share_by_process") or []),
                           f"{r['server_rss_mb']:.0f}" if r.get("server_rss_mb") else "",
                           f"{r['load_1min_before']:.1f}")
         table.add_section()
     table.caption = ("errors: non-2xx answers (status), wrk timeouts (no answer within "
                      f"{WRK_TIMEOUT_S} s; not in the latencies), socket errors. vs MLflow / vs MLServer: req/s over "
                      "the peer's at the same connections (MLflow: 1 worker, its default). CPU ms/req: CPU time of the "
-                     "server's processes during the load over the requests answered. RSS: the server's "
+                     "server's processes during the load over the requests answered; CPU split: how that time was shared among "
+                     "its processes (with 2 workers, 99/1 means one worker served nearly every connection). RSS: the server's "
                      "processes after the load. load: the machine's 1-minute load average before the load.")
     console.print(table)
     record["ratios"] = ratios
     configs = Table(title="Server configurations measured")
     for column in ("server", "command", "workers", "HTTP server", "batching", "prediction log"):
         configs.add_column(column, no_wrap=True)
+    shown = set()
     for row in online:
         c = row["config"]
-        configs.add_row(row["label"], c["command"], str(c["workers"]), c["http"], c["batching"],
-                        c.get("prediction_log", "none"))
+        cells = (NAMES[row["server"]], c["command"], str(c["workers"]), c["http"], c["batching"],
+                 c.get("prediction_log", "none"))
+        if cells not in shown:
+            shown.add(cells)
+            configs.add_row(*cells)
     configs.caption = ("h11: the peers' default installs have no httptools, so their uvicorn parses HTTP with "
                        "h11. MLServer's inference runs in its server process (parallel_workers 0).")
     console.print(configs)
     targets(console, record)
+    lopsided = [f"{row['label']} at {c} connections ({'/'.join(f'{100 * x:.0f}' for x in r['cpu_share_by_process'])})"
+                for row in online if row["config"]["workers"] > 1 for c, r in row["runs"].items()
+                if (r.get("cpu_share_by_process") or [0])[0] > 0.9]
+    if lopsided:
+        console.print("One worker of 2 did over 90% of the work (the connections were not spread over the workers) in: "
+                      + "; ".join(lopsided) + ".")
     if record["batch"]:
         batch_report(console, record)
     v, m = record["versions"], record["machine"]
@@ -824,11 +846,14 @@ def report(console, record: dict) -> None:
 def targets(console, record: dict) -> None:
     """The issue's targets, on the headline modelcycle row (`modelcycle serve --workers 2`)."""
     http_server, workers, batching = MC_HEADLINE
-    label = f"modelcycle, {mc_setup(http_server, workers, batching)}"
-    rows = {r["label"]: r for r in record["online"]}
-    if label not in rows:
+    rows = [r for r in record["online"] if r["server"] == "modelcycle" and r["body"] == "v2"
+            and r["config"]["workers"] == workers and r["config"]["http"].startswith(http_server)
+            and r["config"]["batching"].startswith("on" if batching else "off")
+            and r["config"].get("prediction_log", "on") == "on"]
+    if not rows:
         return
-    head, ratios, met, said = rows[label]["runs"], record["ratios"][label], {}, {}
+    label = rows[0]["label"]
+    head, ratios, met, said = rows[0]["runs"], record["ratios"][label], {}, {}
     for key, name, bound in (("vs_mlflow", "100x MLflow's req/s", 100), ("vs_mlserver", "ahead of MLServer", 1)):
         if ratios["50"][key] is not None:
             met[name] = all(r[key] >= bound for r in ratios.values())
@@ -840,6 +865,9 @@ def targets(console, record: dict) -> None:
     record["targets"] = {"row": label, "met": met}
     console.print(f"Targets, on the row \"{label}\" (what `modelcycle serve REF --workers 2` runs): " + "; ".join(
         f"{name}: {said[name]}, {'met' if ok else 'MISSED'}" for name, ok in met.items()) + ".")
+
+
+BACKENDS = {"compiled": "the forest's trees compiled with numba", "onnx": "onnxruntime", "native": "scikit-learn"}
 
 
 def verdict(ratio: float) -> str:
@@ -889,9 +917,9 @@ def batch_report(console, record: dict) -> None:
             f"Target >= 3x MLflow's pyfunc predict: in memory against in memory {verdict(ratios['in_memory'])}; "
             f"Parquet to Parquet against its in-memory predict {verdict(ratios['file_vs_in_memory'])}; Parquet to "
             f"Parquet on both sides {verdict(ratios['file_vs_file'])}. Both sides load the model before the clock "
-            f"starts (modelcycle {mc['load']['best']:.2f} s). modelcycle scores with onnxruntime on "
-            f"{record['machine']['cpus']} threads, MLflow with scikit-learn on one; CPU s: the scoring process's CPU "
-            f"time, all threads. modelcycle's output holds the input's columns, the label and the class "
+            f"starts (modelcycle {mc['load']['best']:.2f} s). modelcycle scores with its {mc['backend']} backend "
+            f"({BACKENDS.get(mc['backend'], mc['backend'])}) on {record['machine']['cpus']} threads, MLflow with "
+            f"scikit-learn's predict on one; CPU s: the scoring process's CPU time, all threads. modelcycle's output holds the input's columns, the label and the class "
             f"probabilities ({mc['written_columns']} columns), MLflow's the label. Input row groups of "
             f"{CHUNK_ROWS:,} rows. Peak RSS: the scoring process's peak resident memory (VmHWM; modelcycle's with "
             f"the model loaded, before scoring: {mem['peak_rss_mb_before']:.0f} MB).")
