@@ -253,10 +253,22 @@ def _json(content: Any, status: int, model: ServedModel | None, request_id: str 
 def _raw(body: bytes, status: int, model: ServedModel | None, request_id: str | None, media_type: str,
          headers: dict[str, str] | None = None) -> Response:
     all_headers = {VERSION_HEADER: model.version_text if model is not None else "none",
-                   REQUEST_ID_HEADER: request_id or new_request_id()}
+                   REQUEST_ID_HEADER: _header_value(request_id) if request_id else new_request_id()}
     if headers:
         all_headers.update(headers)
     return Response(body, status, all_headers, media_type)
+
+
+def _header_value(text: str) -> str:
+    """``text`` as a header carries it: a V2 ``id`` may hold any character, a header only latin-1
+    (percent-encoded beyond that, as in URLs)."""
+    try:
+        text.encode("latin-1")
+        return text
+    except UnicodeEncodeError:
+        from urllib.parse import quote
+
+        return quote(text, safe="")
 
 
 def _error(exc: ModelcycleError, v2: bool, model, request_id=None, headers=None) -> Response:

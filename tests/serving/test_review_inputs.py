@@ -88,3 +88,20 @@ def test_grpc_shapes_that_overflow_are_invalid_argument(shape):
         with pytest.raises(InvalidInput, match="too large"):
             decode_tensor(tensor, raw)
     assert grpc
+
+
+def test_a_v2_id_beyond_latin1_is_answered_and_its_header_percent_encoded(serve, serving_store):
+    from urllib.parse import unquote
+
+    server = serve("cancer@production")
+    body = {"id": "日本-é 1", "inputs": [{"name": "x", "shape": [1, 30], "datatype": "FP64", "data": [1.0] * 30}]}
+    r = httpx.post(f"{server.url}/v2/models/cancer/infer", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == "日本-é 1"
+    assert unquote(r.headers["x-request-id"]) == "日本-é 1"
+    body["inputs"][0]["datatype"] = "BOOL"  # an error answer carries it too
+    r = httpx.post(f"{server.url}/v2/models/cancer/infer", json=body)
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_INPUT"
+    plain = httpx.post(f"{server.url}/invocations", json={"instances": [[1.0] * 30]},
+                       headers={"x-request-id": "abc-1"})
+    assert plain.headers["x-request-id"] == "abc-1"
