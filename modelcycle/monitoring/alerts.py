@@ -584,3 +584,113 @@ def alert_history(store: Store, model: str, limit: int = 1000) -> list[dict[str,
         if len(out) >= limit:
             break
     return out
+
+
+# ------------------------------------------------------------------ rule tests (`monitor test-rules`)
+_SERIES_ITEM = re.compile(r"^(_|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:([-+])((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))?"
+                          r"(?:x(\d+))?$")
+
+
+def expand_series(text: object, what: str) -> list[float | None]:
+    """promtool's notation: ``1 2 3``, ``0+0.1x4`` (0 0.1 0.2 0.3 0.4), ``0.5x2`` (0.5 0.5 0.5),
+    ``_`` (no value) and ``_x3`` (three windows without one)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return [float(text)]
+    if not isinstance(text, str) or not text.split():
+        raise InvalidInput(f"The values of {what} are a string such as '0 0.5x3 0.1'; got {text!r}.")
+    out: list[float | None] = []
+    for item in text.split():
+        m = _SERIES_ITEM.match(item)
+        if m is None:
+            raise InvalidInput(f"{item!r} in the values of {what} is not a number, '_', 'AxN' or 'A+BxN'.")
+        first, sign, step_text, times = m.groups()
+        if first == "_":
+            if sign:
+                raise InvalidInput(f"{item!r} in the values of {what}: '_' takes no step.")
+            out += [None] * (int(times) if times else 1)
+            continue
+        start, step_value = float(first), float(step_text or 0) * (-1 if sign == "-" else 1)
+        if times is None:
+            if sign:
+                raise InvalidInput(f"{item!r} in the values of {what}: a step needs a count, as in 0+0.1x4.")
+            out.append(start)
+        else:
+            out += [start + i * step_value for i in range(int(times) + 1)]
+    return out
+
+
+def check_rule_cases(rules: RuleSet, cases: Any) -> tuple[int, list[str]]:
+    """Replay the series of each test case through ``rules`` and compare the alerts firing at each
+    ``eval_time`` with ``exp_alerts`` (promtool's layout); (checks made, failures with diffs)."""
+    import difflib
+
+    import yaml
+
+    from modelcycle.monitoring.notify import parse_duration
+
+    if not isinstance(cases, Mapping) or not isinstance(cases.get("tests"), list):
+        raise InvalidInput("The test cases are a mapping with a 'tests' list, each with input_series and "
+                           "alert_rule_test.")
+    names = {r.name for r in rules.rules}
+    checks, failures = 0, []
+    for i, case in enumerate(cases["tests"]):
+        where = f"tests[{i}]" + (f" ({case.get('name')})" if isinstance(case, Mapping) and case.get("name") else "")
+        if not isinstance(case, Mapping):
+            raise InvalidInput(f"{where} is a mapping with input_series and alert_rule_test.")
+        unknown = sorted(set(case) - {"name", "interval", "model", "version", "reference", "input_series",
+                                      "alert_rule_test"})
+        if unknown:
+            raise InvalidInput(f"{where}: unknown field {unknown[0]!r}.")
+        interval = int(parse_duration(case.get("interval", "1h"), f"{where}.interval") * 1000)
+        if interval <= 0:
+            raise InvalidInput(f"{where}.interval is a positive duration such as 1h.")
+        model, version = str(case.get("model", "model")), int(case.get("version", 1))
+        raw = case.get("input_series") or {}
+        if isinstance(raw, list):  # promtool's [{series: name, values: "..."}]
+            raw = {item.get("series"): item.get("values") for item in raw if isinstance(item, Mapping)}
+        if not isinstance(raw, Mapping) or not raw:
+            raise InvalidInput(f"{where}.input_series maps metric names to values such as '0 0.5x3'.")
+        series = {str(k): expand_series(v, f"{where}.input_series.{k}") for k, v in raw.items()}
+        length = max(len(v) for v in series.values())
+        windows = []
+        for n in range(length):
+            values = {k: v[n] for k, v in series.items() if n < len(v) and v[n] is not None}
+            rows = values.pop("rows", math.inf)
+            windows.append(Window(version, n * interval, (n + 1) * interval, rows, values))
+        reference = {str(k): float(v) for k, v in (case.get("reference") or {}).items()}
+        replayed = replay(rules, windows, reference, model)
+        for j, check in enumerate(case.get("alert_rule_test") or []):
+            at = f"{where}.alert_rule_test[{j}]"
+            if not isinstance(check, Mapping) or "eval_time" not in check or "alertname" not in check:
+                raise InvalidInput(f"{at} needs eval_time and alertname (and exp_alerts, [] for none).")
+            if check["alertname"] not in names:
+                raise InvalidInput(f"{at}: no rule is named {check['alertname']!r}; the rules are {sorted(names)}.")
+            eval_ms = int(parse_duration(check["eval_time"], f"{at}.eval_time") * 1000)
+            done = [statuses for w, statuses, _ in replayed if w.end <= eval_ms]
+            status = done[-1][check["alertname"]] if done else Status()
+            rule = next(r for r in rules.rules if r.name == check["alertname"])
+            got = []
+            if status.state == FIRING:
+                got = [{"labels": {k: v for k, v in alert_labels(model, version, rule, status).items()
+                                   if k != "alertname"}, "annotations": dict(status.annotations)}]
+            expected = [{"labels": {str(k): str(v) for k, v in (e.get("exp_labels") or e.get("labels") or {}).items()},
+                         "annotations": {str(k): str(v) for k, v in
+                                         (e.get("exp_annotations") or e.get("annotations") or {}).items()}}
+                        for e in (check.get("exp_alerts") or [])]
+            checks += 1
+            matched = len(got) == len(expected) and all(
+                all(g["labels"].get(k) == v for k, v in e["labels"].items())
+                and all(g["annotations"].get(k) == v for k, v in e["annotations"].items())
+                for e, g in zip(expected, got))
+            if not matched:
+                shown_got = [{"labels": {k: g["labels"][k] for k in (e["labels"] if e else g["labels"])
+                                         if k in g["labels"]} or g["labels"],
+                              "annotations": {k: g["annotations"].get(k) for k in (e["annotations"] if e else {})}}
+                             for e, g in zip(expected + [None] * len(got), got)]
+                diff = difflib.unified_diff(
+                    yaml.safe_dump(expected, sort_keys=True).splitlines(),
+                    yaml.safe_dump(shown_got, sort_keys=True).splitlines(), "expected", "got", lineterm="")
+                failures.append(f"{where}: {check['alertname']} at {check['eval_time']} "
+                                f"(state {status.state}{', ' + status.reason if status.reason else ''}):\n"
+                                + "\n".join(f"    {line}" for line in diff))
+    return checks, failures

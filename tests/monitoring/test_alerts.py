@@ -264,3 +264,96 @@ def test_a_day_of_same_distribution_traffic_raises_no_alert_while_injected_drift
     (firing,) = loud.firing
     assert firing.rule == "drift" and firing.data["window_end"] == T0 + 48 * HOUR  # still firing at the end
     assert "drifted" in firing.data["annotations"]["summary"]
+
+
+# -------------------------------------------------------------- the commands
+RULES_YAML = """
+min_rows: 10
+rules:
+  - name: drift
+    expr: drift_share >= 0.3
+    resolve_threshold: 0.2
+    for: 2h
+    annotations: {summary: "{{ $labels.model }} drifted {{ $value | humanizePercentage }}"}
+"""
+
+
+def test_test_rules_passes_and_fails_with_a_diff(tmp_path):
+    from typer.testing import CliRunner
+
+    from modelcycle.cli import app
+
+    (tmp_path / "rules.yaml").write_text(RULES_YAML)
+    cases = """
+tests:
+  - name: drift for two hours
+    interval: 1h
+    model: fraud
+    input_series:
+      drift_share: "0 0.5x1 0.25 0.1"
+      rows: "1000x4"
+    alert_rule_test:
+      - {eval_time: 2h, alertname: drift, exp_alerts: []}
+      - eval_time: 3h
+        alertname: drift
+        exp_alerts:
+          - exp_labels: {severity: warning, model: fraud, version: "1"}
+            exp_annotations: {summary: "fraud drifted 50%"}
+      - eval_time: 4h
+        alertname: drift
+        exp_alerts: [{exp_labels: {severity: warning}}]
+      - {eval_time: 5h, alertname: drift, exp_alerts: []}
+"""
+    (tmp_path / "cases.yaml").write_text(cases)
+    runner = CliRunner()
+    done = runner.invoke(app, ["monitor", "test-rules", str(tmp_path / "rules.yaml"), str(tmp_path / "cases.yaml")])
+    assert done.exit_code == 0, done.output
+    assert "SUCCESS: 4 checks passed" in done.output
+    (tmp_path / "cases.yaml").write_text(cases.replace("fraud drifted 50%", "fraud drifted 60%")
+                                         .replace("{eval_time: 2h, alertname: drift, exp_alerts: []}",
+                                                  "{eval_time: 2h, alertname: drift, exp_alerts: [{}]}"))
+    failed = runner.invoke(app, ["monitor", "test-rules", str(tmp_path / "rules.yaml"), str(tmp_path / "cases.yaml")])
+    assert failed.exit_code == 1
+    assert "2 of 4 checks failed" in failed.output
+    assert "drift at 2h (state pending)" in failed.output
+    assert "-  - annotations:" not in failed.output and "+    summary: fraud drifted 50%" in failed.output
+    assert "-    summary: fraud drifted 60%" in failed.output
+    (tmp_path / "cases.yaml").write_text("tests:\n  - input_series: {drift_share: '0 soon'}\n")
+    bad = runner.invoke(app, ["monitor", "test-rules", str(tmp_path / "rules.yaml"), str(tmp_path / "cases.yaml")])
+    assert bad.exit_code != 0 and "'soon'" in str(bad.exception)
+
+
+def test_run_with_rules_then_alerts_and_silences(monitored, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from modelcycle.cli import app
+
+    store, uri = monitored
+    monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", uri)
+    now = __import__("modelcycle").store.clock.now_ms()
+    start = now - now % HOUR - 5 * HOUR  # recent: within the evaluator's horizon
+    log_traffic(uri, range(4), rows_per_hour=500, drift_from=1, start=start, label_share=0.0)
+    (tmp_path / "rules.yaml").write_text(RULES_YAML)
+    runner = CliRunner()
+    done = runner.invoke(app, ["monitor", "run", "fraud", "--rules", str(tmp_path / "rules.yaml")])
+    assert done.exit_code == 0, done.output
+    assert "alert drift inactive -> pending" in done.output and "alert drift pending -> firing" in done.output
+    shown = runner.invoke(app, ["monitor", "alerts", "fraud", "--output", "json"])
+    rows = json.loads(shown.output)
+    assert [(r["rule"], r["state"]) for r in rows] == [("drift", "firing")]
+    assert rows[0]["summary"].startswith("fraud drifted")
+    made = runner.invoke(app, ["monitor", "silence", "add", "fraud", "-m", "rule=drift", "--for", "1h",
+                               "--comment", "retraining"])
+    assert made.exit_code == 0 and "Silence " in made.output
+    listed = json.loads(runner.invoke(app, ["monitor", "silence", "list", "fraud", "--output", "json"]).output)
+    assert [(s["matchers"], s["comment"]) for s in listed] == [("alertname=drift", "retraining")]
+    expired = runner.invoke(app, ["monitor", "silence", "expire", "fraud", str(listed[0]["id"])])
+    assert expired.exit_code == 0
+    assert json.loads(runner.invoke(app, ["monitor", "silence", "list", "fraud", "--output", "json"]).output) == []
+    missing = runner.invoke(app, ["monitor", "silence", "expire", "fraud", "999"])
+    assert missing.exit_code != 0 and "no silence 999" in str(missing.exception)
+    bad = runner.invoke(app, ["monitor", "silence", "add", "fraud", "-m", "drift"])
+    assert bad.exit_code != 0 and "name=value" in str(bad.exception)
+    (tmp_path / "bad.yaml").write_text("rules:\n  - name: x\n    expr: drift_share >> 1\n")
+    refused = runner.invoke(app, ["monitor", "run", "fraud", "--rules", str(tmp_path / "bad.yaml")])
+    assert refused.exit_code != 0 and "position 13" in str(refused.exception)
