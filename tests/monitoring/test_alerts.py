@@ -18,6 +18,7 @@ from modelcycle.monitoring.alerts import (
     ALERT_EVENT, SKIP_EVENT, AlertEvaluator, Window, add_silence, alert_history, expire_silence, replay, silences,
 )
 from modelcycle.monitoring.rules import default_rules, load_rules
+from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import Metric, MonitorPoint
 from tests.monitoring.conftest import HOUR, T0, log_traffic, probability, sample
 
@@ -330,7 +331,7 @@ def test_run_with_rules_then_alerts_and_silences(monitored, tmp_path, monkeypatc
 
     store, uri = monitored
     monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", uri)
-    now = __import__("modelcycle").store.clock.now_ms()
+    now = now_ms()
     start = now - now % HOUR - 5 * HOUR  # recent: within the evaluator's horizon
     log_traffic(uri, range(4), rows_per_hour=500, drift_from=1, start=start, label_share=0.0)
     (tmp_path / "rules.yaml").write_text(RULES_YAML)
