@@ -135,8 +135,10 @@ def check_ref(options: ServeOptions) -> str:
 
 
 def run(options: ServeOptions) -> None:
-    """Serve until interrupted. With several workers, Prometheus metrics are collected across
-    them through a folder of their own (removed at exit)."""
+    """Serve until interrupted. Several workers each listen on the port with SO_REUSEPORT, so
+    the kernel spreads connections over them (one socket shared by all lets one busy worker take
+    nearly every connection); their Prometheus metrics are summed through a folder of their own
+    (removed at exit)."""
     import uvicorn
 
     from modelcycle.serving.app import uvicorn_options
@@ -144,15 +146,87 @@ def run(options: ServeOptions) -> None:
     if options.backend not in ("auto", "onnx", "native"):
         raise InvalidInput(f"--backend must be auto, onnx or native; got {options.backend!r}.")
     os.environ.update(options.to_env())
+    if options.workers == 1:
+        uvicorn.run("modelcycle.serving.server:app_from_env", factory=True, host=options.host, port=options.port,
+                    log_level="warning", access_log=False, timeout_graceful_shutdown=10, **uvicorn_options())
+        return
     metrics_dir = None
-    if options.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="modelcycle-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run("modelcycle.serving.server:app_from_env", factory=True, host=options.host, port=options.port,
-                    workers=options.workers, log_level="warning", access_log=False, timeout_graceful_shutdown=10,
-                    **uvicorn_options())
+        _supervise(options)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
+
+def _listening_socket(host: str, port: int, listen: bool = True, reuse_port: bool = True):
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(f"Cannot listen on {host}:{port}: {exc.strerror}. Choose another --port or --host.") from None
+    if listen:
+        sock.listen(2048)
+    return sock
+
+
+def _worker(host: str, port: int) -> None:
+    import uvicorn
+
+    from modelcycle.serving.app import uvicorn_options
+
+    config = uvicorn.Config("modelcycle.serving.server:app_from_env", factory=True, log_level="warning",
+                            access_log=False, timeout_graceful_shutdown=10, **uvicorn_options())
+    uvicorn.Server(config).run(sockets=[_listening_socket(host, port)])
+
+
+def _supervise(options: ServeOptions) -> None:
+    """Start the workers, start again one that dies, and stop them all on SIGINT or SIGTERM."""
+    import multiprocessing
+    import signal
+    import threading
+
+    from modelcycle.serving import metrics
+
+    # Held, never listened on: the port stays ours between worker restarts, and a port taken by
+    # another program is refused here, before any worker starts.
+    # A first bind without SO_REUSEPORT fails while anything listens on the port, another
+    # `modelcycle serve` included, which SO_REUSEPORT alone would let share it unnoticed.
+    _listening_socket(options.host, options.port, listen=False, reuse_port=False).close()
+    guard = _listening_socket(options.host, options.port, listen=False)
+    context = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def start(i: int):
+        process = context.Process(target=_worker, args=(options.host, options.port), name=f"modelcycle-serve-{i}")
+        process.start()
+        return process
+
+    workers = [start(i) for i in range(options.workers)]
+    try:
+        while not stop.wait(0.5):
+            for i, process in enumerate(workers):
+                if not process.is_alive():
+                    log.warning("worker %s exited with %s; starting another", process.pid, process.exitcode)
+                    metrics.mark_process_dead(process.pid)
+                    workers[i] = start(i)
+    finally:
+        for process in workers:
+            if process.is_alive():
+                process.terminate()  # uvicorn drains in-flight requests on SIGTERM
+        for process in workers:
+            process.join(15)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        guard.close()
