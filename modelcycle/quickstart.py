@@ -175,6 +175,92 @@ def _serving_demo(X_test, y_test) -> dict:
             "batch_accuracy": float((scored["prediction"] == scored["target"]).mean())}
 
 
+CANARY = "breast-cancer-web"
+CANARY_STEPS = [50.0, 100.0]
+CANARY_INTERVAL_S = 1.5
+
+
+def _canary_demo(X_test) -> dict:
+    """A canary of the challenger against the baseline (version 1) on a deployment served in
+    this process: traffic flows while the analysis decides each interval, until the canary is
+    promoted or rolled back (or a deadline passes)."""
+    import threading
+    import time
+
+    import httpx
+
+    from modelcycle.rollout import strategies
+    from modelcycle.rollout.holder import DeploymentHolder
+    from modelcycle.serving.app import ServerThread, create_app
+    from modelcycle.serving.runtime import ServedModel
+    from modelcycle.tracking.context import current_user
+    from modelcycle.tracking.fluent import client
+
+    store, user = client().store, current_user()
+    strategies.create(store, CANARY, f"{MODEL_NAME}/1", user, "the baseline, serving all traffic")
+    # Labels do not arrive within seconds here, so the checks are the error rate and p99 latency.
+    checks = strategies.Checks(min_requests=10, max_auc_drop=None)
+    strategies.canary(store, CANARY, f"{MODEL_NAME}@challenger", CANARY_STEPS, user, CANARY_INTERVAL_S,
+                      max_failures=2, checks=checks, fallback=True, reason="the search's model, step by step")
+    holder = DeploymentHolder(CANARY, store, lambda uri: ServedModel.load(uri, store=store), refresh_interval_s=0.25)
+    holder.load_initial()
+    holder.start_watching()
+    rows = X_test.to_numpy().tolist()
+    served: dict[str, int] = {}
+    stop = threading.Event()
+
+    def traffic(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            i = 0
+            while not stop.is_set():
+                r = http.post("/invocations", json={"dataframe_split": {"columns": list(X_test.columns),
+                                                                        "data": [rows[i % len(rows)]]}})
+                key = f"{r.status_code} v{r.headers.get('x-modelcycle-model-version')}"
+                served[key] = served.get(key, 0) + 1
+                i += 1
+
+    started = time.monotonic()
+    try:
+        with ServerThread(create_app(holder)) as server:
+            sender = threading.Thread(target=traffic, args=(server.url,), daemon=True)
+            sender.start()
+            deadline = started + CANARY_INTERVAL_S * (len(CANARY_STEPS) + 3) + 5
+            while store.get_deployment(CANARY).state not in ("promoted", "rolled_back") \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            stop.set()
+            sender.join()
+    finally:
+        holder.stop()
+    return {"deployment": store.get_deployment(CANARY), "events": store.deployment_events(CANARY),
+            "served": served, "seconds": time.monotonic() - started}
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"  # None: that arm had no requests in the interval
+
+
+def _print_canary(c: dict) -> None:
+    d = c["deployment"]
+    console.print(Text.assemble(
+        "\nCanary: ", (f"{MODEL_NAME}@challenger", "bold"), f" against version 1 on deployment {CANARY}, steps "
+        f"{', '.join(f'{s:g}%' for s in CANARY_STEPS)}, {CANARY_INTERVAL_S:g} s per step, in {c['seconds']:.1f} s; "
+        f"requests answered: {', '.join(f'{k} x{n}' for k, n in sorted(c['served'].items()))}"))
+    rows = []
+    for e in c["events"]:
+        n = e.numbers
+        rows.append({"event": e.kind, "shares": "" if e.to_shares is None else
+                     ", ".join(f"{arm} {share:g}%" for arm, share in e.to_shares.items()),
+                     "candidate req": n.get("candidate_requests", ""),
+                     "errors": n.get("candidate_errors", ""),
+                     "p99 ms candidate/stable": "" if "candidate_p99_ms" not in n else
+                     f"{_ms(n['candidate_p99_ms'])} / {_ms(n['stable_p99_ms'])}", "why": e.reason})
+    emit(rows, ["event", "shares", "candidate req", "errors", "p99 ms candidate/stable", "why"], "table",
+         title=f"Deployment {CANARY}: its history")
+    outcome = {"promoted": ("promoted", "green"), "rolled_back": ("rolled back", "red")}.get(d.state, (d.state, ""))
+    console.print(Text.assemble("Canary: ", outcome, f"; version {d.stable_version} serves all traffic of {CANARY}."))
+
+
 def _print_serving(s: dict) -> None:
     outputs = {o["name"]: o["data"] for o in s["v2"]["outputs"]}
     proba = outputs.get("predict_proba", [None, None])
@@ -232,6 +318,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
 
     registry = _registry_demo(X_test)
     serving = _serving_demo(X_test, y_test)
+    canary = _canary_demo(X_test)
 
     trials = _print_search(experiment, trained, client)
     best = client.get_run(trained.run_id)
@@ -249,6 +336,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         + (f" ({', '.join(drifted)})" if drifted else "") + f".\n  Drift report: {report_path}"))
     _print_registry(registry)
     _print_serving(serving)
+    _print_canary(canary)
     report = Path(config.home()) / "quickstart" / "evaluation.html"
     report.write_bytes(client.read_artifact(trained.run_id, "evaluation/report.html"))
     console.print(Text.assemble(
@@ -267,6 +355,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"  modelcycle models history {MODEL_NAME}\n"
         "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050\n"
         f"  modelcycle serve {MODEL_NAME}@production --workers 2 --grpc-port 8081   # V2 REST + gRPC, /docs, /metrics\n"
-        f"  modelcycle predict {MODEL_NAME}@production {serving['eval_file']} -o scored.csv"
+        f"  modelcycle predict {MODEL_NAME}@production {serving['eval_file']} -o scored.csv\n"
+        f"  modelcycle deploy status {CANARY}"
     ))
     return [champion_run.id, trained.search_run_id, trained.run_id]

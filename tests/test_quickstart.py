@@ -167,7 +167,7 @@ def test_the_suggested_commands_work(home, client, runs, stdout, monkeypatch, tm
     clear_store_cache()
     hints = [line.split("#")[0].strip() for line in stdout.split("What next:", 1)[1].splitlines()
              if line.strip().startswith("modelcycle ")]
-    assert len(hints) == 14
+    assert len(hints) == 15
     outputs = {}
     for hint in hints:
         args = shlex.split(hint)[1:]
@@ -244,7 +244,8 @@ def test_the_gate_decided_on_the_champion_challenger_table_it_shows(client, runs
     assert f"DeLong p = {test['p_value']:.3g} two-sided" in stdout and test["p_value_improvement"] < 0.05
     assert "Gate: promoted version 2 to Production" in stdout
     assert f"one-sided DeLong p = {test['p_value_improvement']:.3g}, needs p < 0.05" in stdout
-    actions = [(h.version, h.action, h.to_value) for h in client.store.model_history("breast-cancer")]
+    actions = [(h.version, h.action, h.to_value) for h in client.store.model_history("breast-cancer")
+               if h.action != "deployment"]  # the canary's entries: see its own test
     assert actions == [(1, "register", "None"), (1, "stage", "Production"), (1, "alias", "1"),
                        (2, "register", "None"), (1, "stage", "Archived"), (2, "stage", "Production"),
                        (2, "alias", "2"), (2, "alias", "2")]
@@ -309,3 +310,29 @@ def test_the_version_is_the_installed_one():
     assert mc.__version__ == metadata.version("modelcycle")
     text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
     assert re.search(r'^version = "([^"]+)"', text, re.M).group(1) == mc.__version__
+
+
+# ---------------------------------------------------------------------- canary
+def test_the_canary_of_the_challenger_ended_with_the_numbers_that_decided_it(client, stdout):
+    section = stdout.split("\nCanary: ", 1)[1].split("Evaluation report:", 1)[0]
+    assert section.startswith("breast-cancer@challenger against version 1 on deployment breast-cancer-web")
+    d = client.store.get_deployment("breast-cancer-web")
+    events = client.store.deployment_events("breast-cancer-web")
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == ["create", "canary"]
+    if d.state == "promoted":
+        assert "Canary: promoted; version 2 serves all traffic" in section
+        assert kinds[-2:] == ["promoting", "promoted"] and d.arms == {"stable": 2}
+        assert [e.to_shares["candidate"] for e in events if e.kind == "step"] == [100.0]
+        deciding = events[-2]
+    else:
+        assert d.state == "rolled_back" and "Canary: rolled back; version 1 serves all traffic" in section
+        assert kinds[-1] == "rollback" and d.shares["candidate"] == 0
+        deciding = events[-1]
+    n = deciding.numbers
+    assert n["candidate_requests"] >= 10 and f"│ {n['candidate_requests']} " in section
+    p99 = [("-" if v is None else f"{v:.2f}") for v in (n["candidate_p99_ms"], n["stable_p99_ms"])]
+    assert f"{p99[0]} / {p99[1]}" in section
+    assert re.search(r"200 v1 x\d+, 200 v2 x\d+", section)  # both versions answered, no request failed
+    assert client.store.get_model_version("breast-cancer", 2).stage.value == "Production"
+    assert [h for h in client.store.model_history("breast-cancer") if h.action == "deployment"]
