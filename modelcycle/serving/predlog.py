@@ -203,6 +203,13 @@ def records_to_tables(records: list) -> list["pa.Table"]:
                 except (pa.ArrowException, ValueError, TypeError):
                     logger.warning("prediction log: request %s was not recorded: %s", record[0], exc)
             tables.extend(good)
+    return merge_tables(tables)
+
+
+def merge_tables(tables: list) -> list["pa.Table"]:
+    """``tables`` concatenated into as few as their column types allow."""
+    import pyarrow as pa
+
     if len(tables) <= 1:
         return tables
     # As few tables as the types allow: a table joins the first bucket it unifies with.
@@ -236,11 +243,15 @@ def _metrics():
     return metrics
 
 
+_COMPACT_RECORDS = 1024  # records of a segment turned into Arrow at a time: Python objects cost ~20x more
+
+
 class _Segment:
-    __slots__ = ("records", "rows", "bytes", "row_bytes", "opened", "first_time_ms")
+    __slots__ = ("records", "tables", "rows", "bytes", "row_bytes", "opened", "first_time_ms")
 
     def __init__(self, first_time_ms: int):
         self.records: list = []
+        self.tables: list = []  # records already converted
         self.rows = self.bytes = 0
         self.row_bytes = 0  # estimated from the first request: measuring every one costs more than the rest
         self.opened = time.monotonic()
@@ -426,6 +437,9 @@ class PredictionLog:
         if not segment.records:
             segment.row_bytes = (_nbytes(record[7]) + _nbytes(record[8])) // rows + 64
         segment.records.append(record)
+        if len(segment.records) >= _COMPACT_RECORDS:
+            segment.tables = merge_tables(segment.tables + records_to_tables(segment.records))
+            segment.records = []
         segment.rows += rows
         segment.bytes += rows * segment.row_bytes
         if segment.rows >= self.max_segment_rows or segment.bytes >= self.max_segment_bytes:
@@ -436,11 +450,13 @@ class PredictionLog:
         model, day = key[0], day_of(key[1] * _DAY_MS)
         folder = f"{model_folder(self._root, model)}/date={day.isoformat()}"
         try:
-            tables = records_to_tables(segment.records)
+            tables = merge_tables(segment.tables + records_to_tables(segment.records))
         except Exception:
             logger.exception("prediction log: %d records of %s could not be converted", len(segment.records), model)
             with self._counts_lock:
                 self.records_lost += len(segment.records)
+                if segment.tables:
+                    self.records_lost += len({rid for t in segment.tables for rid in t.column("request_id").to_pylist()})
             return
         for table in tables:
             path = f"{folder}/{segment_name(segment.first_time_ms)}"

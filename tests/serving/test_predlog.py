@@ -269,3 +269,40 @@ def test_kill_9_leaves_only_whole_segments(tmp_path, extra_s):
     assert (ids == np.repeat(np.arange(count), 4)).all() and (rows == np.tile(np.arange(4), count)).all()
     assert (table.column("input.a").to_numpy() == table.column("prediction").to_numpy() + table.column("row")
             .to_numpy()).all()
+
+
+def test_an_open_segment_holds_its_rows_as_arrow_not_as_python_objects(tmp_path):
+    """A request's record is a few kilobytes of Python objects and ~300 bytes as Arrow: a segment
+    that stays open for 100,000 rows must not keep 100,000 records alive."""
+    import time
+    import tracemalloc
+
+    import numpy as np
+    import pyarrow.dataset as ds
+
+    from modelcycle.serving.predlog import PredictionLog
+
+    log = PredictionLog(str(tmp_path), queue_size=100_000, max_segment_rows=10**9, max_segment_bytes=10**12,
+                        max_segment_age_s=3600)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):
+            log.log(f"r{i}", 1_764_547_200_000 + i, "m", 1, "v2_infer", 200, 1.0,
+                    {f"c{j}": np.array([float(i + j)]) for j in range(30)},
+                    {"predict": np.array([i % 2]), "predict_proba": np.array([[0.25, 0.75]])})
+            if i % 1000 == 999:
+                while log.queue_depth:
+                    time.sleep(0.005)
+        while log.queue_depth:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    log.close()
+    assert held < 30 * 2**20, f"{held / 2**20:.0f} MB held for 20,000 rows"
+    table = ds.dataset(str(tmp_path), format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 20_000
+    assert sorted(table.column("request_id").to_pylist(), key=lambda r: int(r[1:])) == [f"r{i}" for i in range(20_000)]
+    assert sorted(table.column("input.c3").to_pylist()) == [float(i + 3) for i in range(20_000)]
