@@ -115,10 +115,13 @@ class _Model:
 
 
 def _load(model: Any, what: str, client) -> _Model:
-    if isinstance(model, str):
+    from modelcycle.models.api import LoadedModel
+
+    if isinstance(model, str) or isinstance(model, LoadedModel):
         from modelcycle.models.api import load_model
 
-        loaded = load_model(model, store=client.store)
+        loaded = model if isinstance(model, LoadedModel) else load_model(model, store=client.store)
+        model = loaded.uri
         manifest = loaded.manifest
         if manifest.task not in ("classification", "regression"):
             raise InvalidInput(f"The {what} at {model} is a {manifest.task!r} model; mc.evaluate takes classifiers "

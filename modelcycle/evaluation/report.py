@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,12 +28,18 @@ def _signed(value: Any) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.4g}"
 
 
-def render_html(result: EvaluationResult, pngs: dict[str, bytes], title: str | None = None) -> str:
+@lru_cache(maxsize=1)
+def _template():
+    """Compiled once per process: compiling costs more than rendering."""
     from jinja2 import Environment
 
     environment = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     environment.filters["num"] = _number
     environment.filters["signed"] = _signed
+    return environment.from_string(_TEMPLATE)
+
+
+def render_html(result: EvaluationResult, pngs: dict[str, bytes], title: str | None = None) -> str:
     images = [{"name": name.rpartition("/")[2].removesuffix(".png").replace("_", " "),
                "data": base64.b64encode(data).decode("ascii")} for name, data in pngs.items()]
     slice_columns = []
@@ -41,7 +48,7 @@ def render_html(result: EvaluationResult, pngs: dict[str, bytes], title: str | N
         for row in table.rows:
             keys.extend(k for k in row if k not in keys and k not in ("group",))
         slice_columns.append(keys)
-    return environment.from_string(_TEMPLATE).render(
+    return _template().render(
         r=result, title=title or f"Evaluation of {result.model}", images=images,
         slice_tables=list(zip(result.slices, slice_columns)),
         threshold_keys=["threshold", "predicted_positive", "precision", "recall", "f1", "accuracy",

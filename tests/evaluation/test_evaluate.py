@@ -96,6 +96,8 @@ def test_a_model_by_uri_outside_a_run_logs_into_the_run_that_logged_it(cancer, l
     assert [(u.dataset, u.role) for u in client.store.dataset_uses(run_id=run.id)] == [("cancer-eval@1", "eval")]
     assert result.features == features  # the signature's columns: 'size' is not given to the model
     assert client.get_run(run.id).tags["mc.eval.model"] == "cancer@1"
+    loaded = mc.evaluate(mc.load_model("models:/cancer/1"), test, "target", plots=False, report=False)
+    assert loaded.features == features and loaded.metrics == result.metrics and loaded.run_id == run.id
 
 
 def test_a_dataframe_is_stored_only_when_named(cancer, logistic):
@@ -122,6 +124,11 @@ def test_string_labels_and_another_positive_class(cancer):
     assert result.metrics["roc_auc"] == pytest.approx(sk.roc_auc_score(y, proba), rel=1e-12)
     assert result.confusion_matrix == sk.confusion_matrix(frame["target"], np.where(proba > 0.3, "malignant", "benign"),
                                                           labels=["benign", "malignant"]).tolist()
+    first = mc.evaluate(model, frame, "target", pos_label="benign", plots=False, report=False)  # the first class
+    benign = 1 - proba
+    assert first.metrics["recall"] == pytest.approx(sk.recall_score(~y, benign > 0.5), rel=1e-12)
+    assert first.confusion_matrix == sk.confusion_matrix(frame["target"], model.predict(frame[features]),
+                                                         labels=["benign", "malignant"]).tolist()
 
 
 def test_regression_metrics_and_residual_plot(cancer):
