@@ -131,21 +131,26 @@ class MicroBatcher:
             self._busy = bool(pending)
 
     def _take(self) -> list[_Item]:
-        """The requests of the next batch: one model, at most max_batch_size rows (a larger
-        request goes alone)."""
+        """The requests of the next batch: the oldest request's model, at most max_batch_size
+        rows (a larger request goes alone). Requests for other models (a deployment's other
+        arms) keep their places, so interleaved arms still make full batches."""
         pending = self._pending
         batch: list[_Item] = []
+        others: list[_Item] = []
         rows = 0
         while pending:
-            item = pending[0]
+            item = pending.popleft()
             if item.future.done():
-                pending.popleft()
                 continue
-            if batch and (item.model is not batch[0].model or rows + item.rows > self.max_batch_size):
+            if batch and item.model is not batch[0].model:
+                others.append(item)
+                continue
+            if batch and rows + item.rows > self.max_batch_size:
+                pending.appendleft(item)
                 break
-            pending.popleft()
             batch.append(item)
             rows += item.rows
+        pending.extendleft(reversed(others))
         return batch
 
     def close(self) -> None:
