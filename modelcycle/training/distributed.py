@@ -50,6 +50,7 @@ def run_worker(spec: WorkerSpec) -> int:
         fluent.set_tracking_uri(spec.tracking_uri, spec.artifact_uri)
     storage = RunStorage(spec.experiment_id, spec.tracking_uri, spec.artifact_uri,
                          heartbeat_interval=spec.heartbeat_interval)
+    storage.write_through = True  # the other workers' samplers see the params of running trials
     if spec.on_dask:
         storage.locks = locks_for(storage.store, on_dask=True)
     objective = cloudpickle.loads(spec.objective)

@@ -12,8 +12,9 @@ Guarantees, with any number of processes on any number of machines sharing one s
 - every trial is numbered once and in order (0, 1, 2, ...; no gaps, no duplicates): numbers are
   given out under a lock per study (see locks.py), together with a start time later than every
   earlier trial's, in the one transaction that creates the run;
-- every write is committed when the call returns, so a crash loses only the trials then
-  running; a trial left running by a dead process is failed (tag ``mc.trial.interrupted``) by
+- every write is committed when the call returns (a trial's params go with its next write: its
+  first report or attribute, or its end; at once with ``write_through``), so a crash loses only
+  the trials then running; a trial left running by a dead process is failed (tag ``mc.trial.interrupted``) by
   the next process that creates a trial: at once when that process is on the same host and the
   dead one's pid is gone; with a ``heartbeat_interval``, also when its heartbeat (a tag written
   by one thread per process) is older than the grace period;
@@ -78,6 +79,10 @@ INTERMEDIATE = "intermediate_value"
 RUN_STATUS = {TrialState.COMPLETE: RunStatus.FINISHED, TrialState.PRUNED: RunStatus.KILLED,
               TrialState.FAIL: RunStatus.FAILED}
 _PAGE = 5000
+# When numbering a trial showed that the store holds nothing this process has not seen, the
+# next read of every trial within this many seconds (the sampler's, in the same ask) is served
+# from memory.
+RECENT = 0.05
 
 
 class TrialBudgetSpent(Exception):
@@ -133,6 +138,8 @@ class _Trial:
     worker: str = ""  # the process running it, as its mc.trial.worker tag says
     last_sign: int = 0  # when it last showed life: its start, a heartbeat or a logged metric (ms)
     run: Run | None = None  # its run as created or taken by this process
+    pending_params: dict[str, str] = field(default_factory=dict)  # written with its next write
+    pending_tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,7 +151,9 @@ class _Study:
     metric_names: list[str]
     trials: dict[int, _Trial] = field(default_factory=dict)  # by number
     known_upto: int = -1  # every trial numbered up to this one has been read
-    refreshed: float = 0.0  # time.monotonic() of the last read of other processes' trials
+    refreshed: float = -math.inf  # time.monotonic() of the last read of other processes' trials
+    interrupted: int = 0  # trials failed as interrupted, as last read (it only grows)
+    seen_all: float = -math.inf  # time.monotonic() when numbering a trial found nothing unseen
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
 
 
@@ -183,6 +192,9 @@ class RunStorage(BaseStorage):
         self.study_parent_id: str | None = None  # the run a new study's run is a child of
         self.study_metric_names: list[str] | None = None  # names of the values of a new study
         self.study_tags: dict[str, str] = {}  # more tags of a new study's run
+        # Params as they are suggested, not with the trial's next write: for samplers in other
+        # processes that read the params of running trials (TPE's constant liar).
+        self.write_through = False
         self._mutex = threading.RLock()
         self._studies: dict[int, _Study] = {}
         self._study_runs: dict[str, int] = {}  # run id -> study id
@@ -351,9 +363,10 @@ class RunStorage(BaseStorage):
                                           None, ViewType.ALL)
             latest = page.runs[0] if page.runs else None
             number = int(latest.tags[TRIAL_NUMBER]) + 1 if latest else 0
-            if self.max_trials is not None:
-                interrupted = int(self.store.get_run(study.run_id).tags.get(STUDY_INTERRUPTED, "0"))
-                if number - interrupted >= self.max_trials:
+            # The count only grows: the study run is read only when the last count read would stop it.
+            if self.max_trials is not None and number - study.interrupted >= self.max_trials:
+                study.interrupted = int(self.store.get_run(study.run_id).tags.get(STUDY_INTERRUPTED, "0"))
+                if number - study.interrupted >= self.max_trials:
                     raise TrialBudgetSpent(study.name)
             start = max(_now_ms(), latest.start_time + 1 if latest else 0)
             tags[TRIAL_NUMBER] = str(number)
@@ -375,7 +388,11 @@ class RunStorage(BaseStorage):
             self._trial_runs[run.id] = trial_id
             for name, distribution in frozen.distributions.items():
                 study.distributions.setdefault(name, distribution)
+            complete_before = study.known_upto == number - 1
             _advance(study)
+            if complete_before and not any(not t.own and not t.frozen.state.is_finished()
+                                           for t in study.trials.values()):
+                study.seen_all = time.monotonic()  # the store has nothing this process has not seen
         if trial.own and self.heartbeat_interval is not None:
             self._start_heartbeat()
         return trial_id
@@ -396,7 +413,6 @@ class RunStorage(BaseStorage):
             setattr(frozen, name, value)
         with self._mutex:
             trial.frozen = frozen
-            trial.last_write = time.time()
 
     def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
                         distribution: BaseDistribution) -> None:
@@ -405,10 +421,12 @@ class RunStorage(BaseStorage):
         if known is not None:
             check_distribution_compatibility(known, distribution)  # ValueError, as Optuna's storages
         external = distribution.to_external_repr(param_value_internal)
-        self.store.log_batch(trial.run_id, params={param_name: str(external)},
-                             tags={PARAM_PREFIX + param_name: _param_tag(param_value_internal, distribution)})
         with self._mutex:
+            trial.pending_params[param_name] = str(external)
+            trial.pending_tags[PARAM_PREFIX + param_name] = _param_tag(param_value_internal, distribution)
             study.distributions.setdefault(param_name, distribution)
+        if self.write_through:
+            self._write(trial)
         self._replace(study, trial, params={**trial.frozen.params, param_name: external},
                       distributions={**trial.frozen.distributions, param_name: distribution})
 
@@ -416,7 +434,13 @@ class RunStorage(BaseStorage):
                                values: Sequence[float] | None = None) -> bool:
         study, trial = self._lookup(trial_id)
         with self.locks(f"study:{study.run_id}"):
-            run = self._reload(study, trial)
+            # Another process fails a trial of this one only when it looks dead: silent for the
+            # grace period (or gone). One written to within it is as this process left it.
+            if trial.own and (self.heartbeat_interval is None or
+                              time.time() - trial.last_write < self._grace_ms() / 2000):
+                run = None
+            else:
+                run = self._reload(study, trial)
             current = trial.frozen.state
             if current.is_finished():
                 raise UpdateFinishedTrialError(
@@ -447,12 +471,11 @@ class RunStorage(BaseStorage):
             interrupted = state is TrialState.FAIL and not trial.own and current is TrialState.RUNNING
             if interrupted:
                 tags[TRIAL_INTERRUPTED] = "true"
+            self._write(trial, metrics, tags)
             if state.is_finished():
-                self.store.log_batch(trial.run_id, metrics, tags=tags)
                 self.store.update_run(trial.run_id, status=RUN_STATUS[state])
                 end = _now_ms()
             else:  # back to WAITING
-                self.store.log_batch(trial.run_id, metrics, tags=tags)
                 end = None
             if interrupted:
                 count = int(self.store.get_run(study.run_id).tags.get(STUDY_INTERRUPTED, "0")) + 1
@@ -461,20 +484,32 @@ class RunStorage(BaseStorage):
                       datetime_complete=_datetime(end) if end else trial.frozen.datetime_complete)
         return True
 
+    def _write(self, trial: _Trial, metrics: Sequence[Metric] = (), tags: dict[str, str] | None = None) -> None:
+        """One write to a trial's run, with what is pending for it."""
+        with self._mutex:
+            params, pending = dict(trial.pending_params), dict(trial.pending_tags)
+        self.store.log_batch(trial.run_id, metrics, params or None, {**pending, **(tags or {})} or None)
+        with self._mutex:
+            for key in params:
+                trial.pending_params.pop(key, None)
+            for key in pending:
+                trial.pending_tags.pop(key, None)
+            trial.last_write = time.time()
+
     def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
         study, trial = self._own_running(trial_id)
-        self.store.log_batch(trial.run_id, [Metric(INTERMEDIATE, intermediate_value, step, _now_ms())])
+        self._write(trial, [Metric(INTERMEDIATE, intermediate_value, step, _now_ms())])
         self._replace(study, trial, intermediate_values={**trial.frozen.intermediate_values,
                                                          step: intermediate_value})
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         study, trial = self._own_running(trial_id)
-        self.store.log_batch(trial.run_id, tags={USER_PREFIX + key: _dump(value)})
+        self._write(trial, tags={USER_PREFIX + key: _dump(value)})
         self._replace(study, trial, user_attrs={**trial.frozen.user_attrs, key: value})
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         study, trial = self._own_running(trial_id)
-        self.store.log_batch(trial.run_id, tags={SYSTEM_PREFIX + key: _dump(value)})
+        self._write(trial, tags={SYSTEM_PREFIX + key: _dump(value)})
         self._replace(study, trial, system_attrs={**trial.frozen.system_attrs, key: value})
 
     def trial_run_id(self, trial_id: int) -> str:
@@ -585,7 +620,7 @@ class RunStorage(BaseStorage):
         with self._mutex:
             watch = [t.run_id for t in study.trials.values() if not t.frozen.state.is_finished() and not t.own]
         seen: set[str] = set()
-        token, limit = None, 16
+        token, limit = None, 4
         while True:
             page = self.store.search_runs([self.experiment_id], _trials_filter(study), ["start_time DESC"], limit,
                                           token, ViewType.ALL)
@@ -615,9 +650,15 @@ class RunStorage(BaseStorage):
     def get_all_trials(self, study_id: int, deepcopy: bool = True,
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         study = self._study(study_id)
-        only_finished = states is not None and not any(
-            s in states for s in (TrialState.RUNNING, TrialState.WAITING))
-        if not only_finished or time.monotonic() - study.refreshed >= self.refresh_interval:
+        # Samplers read every trial: fresh. Pruners read finished ones only, and Optuna reads the
+        # queue (WAITING) at each ask: these may be up to refresh_interval old.
+        now = time.monotonic()
+        if states is not None and TrialState.RUNNING not in states:
+            if now - study.refreshed >= self.refresh_interval:
+                self._refresh(study)
+        elif now - study.seen_all < RECENT:
+            study.seen_all = -math.inf  # once
+        else:
             self._refresh(study)
         with self._mutex:
             trials = [study.trials[n].frozen for n in sorted(study.trials)]
@@ -656,8 +697,7 @@ class RunStorage(BaseStorage):
                            and time.time() - t.last_write >= interval / 2]
             for trial in running:
                 try:
-                    self.store.log_batch(trial.run_id, tags={TRIAL_HEARTBEAT: str(_now_ms())})
-                    trial.last_write = time.time()
+                    self._write(trial, tags={TRIAL_HEARTBEAT: str(_now_ms())})
                 except Exception:  # a missed beat is tolerated by the grace period
                     pass
 

@@ -192,7 +192,9 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
     ``sampler``: 'tpe', 'random', 'grid' (the grid from ``space``), 'cmaes', 'gp' or an Optuna
     sampler; ``pruner``: None, 'median', 'hyperband' or an Optuna pruner. ``n_jobs``: processes
     on this machine; ``dask``: a scheduler address or a distributed.Client to run trials on.
-    ``storage``: the tracking URI to keep the study in (the current one by default).
+    ``storage``: the tracking URI to keep the study in (the current one by default); given, it
+    becomes this process's tracking URI, as with mc.set_tracking_uri, so that what the objective
+    logs lands beside its trial.
     """
     optuna = _require_optuna()
     from modelcycle.training.cv import scorers, splitter
@@ -257,21 +259,25 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
     from modelcycle.training.storage import RunStorage
 
     if storage is not None:
-        if not isinstance(storage, str):
+        if not isinstance(storage, str) or not storage.strip():
             raise InvalidInput("storage= takes a tracking URI (sqlite:///..., postgresql+psycopg://..., http://...).")
-        tracking_uri, parent_id = storage, None
-        client = Client(storage)
-        experiment_id = (client.get_or_create_experiment(experiment or "Default").id
-                         if experiment is None or isinstance(experiment, str) else client.get_experiment(experiment).id)
-    else:
-        where = placement(experiment)
-        client, experiment_id, parent_id = where.client, where.experiment_id, where.parent_id
-        tracking_uri = config.tracking_uri()
+        Client(storage)  # refused here if it cannot be opened, before it becomes the tracking URI
+        if storage != config.tracking_uri():
+            from modelcycle.tracking import fluent
+
+            if fluent.active_run() is not None:
+                raise InvalidInput("storage= names another store than the active run's; end the run first, or "
+                                   "leave storage= out to tune in the current store.")
+            fluent.set_tracking_uri(storage, config.artifact_uri())
+    where = placement(experiment)
+    client, experiment_id, parent_id = where.client, where.experiment_id, where.parent_id
+    tracking_uri = config.tracking_uri()
     artifact_uri = config.artifact_uri()
     run_storage = RunStorage(experiment_id, tracking_uri, artifact_uri, heartbeat_interval=heartbeat_interval)
     run_storage.study_metric_names = metric_names
     run_storage.study_parent_id = parent_id
     run_storage.study_tags = {"mc.tune": "true"}
+    run_storage.write_through = parallel
     study_directions = [optuna.study.StudyDirection[d.upper()] for d in directions]
     try:
         study_id = run_storage.create_new_study(study_directions, study_name)
@@ -317,15 +323,16 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
                                   heartbeat_interval, n_jobs, dask, on_progress)
                 else:
                     run_trials(loaded, run_storage, target, n_trials, timeout, catch, [on_progress])
-            except KeyboardInterrupt:
-                client.set_tag(study_run_id, ERROR_TAG, "interrupted")
-                _finish(run_storage, loaded, study_id, study_run_id, metric_names, strict=False)
-                client.end_run(study_run_id, RunStatus.KILLED)
-                raise
             except BaseException as exc:
-                client.set_tag(study_run_id, ERROR_TAG, first_line(exc))
-                _finish(run_storage, loaded, study_id, study_run_id, metric_names, strict=False)
-                client.end_run(study_run_id, RunStatus.FAILED)
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                try:  # what the search found so far is tagged; never hide the error behind another
+                    client.set_tag(study_run_id, ERROR_TAG, "interrupted" if interrupted else first_line(exc))
+                    _finish(run_storage, loaded, study_id, study_run_id, metric_names, strict=False)
+                    client.end_run(study_run_id, RunStatus.KILLED if interrupted else RunStatus.FAILED)
+                except Exception:
+                    pass
+                if interrupted:
+                    raise
                 if hasattr(exc, "add_note"):
                     exc.add_note(f"modelcycle: the study {name!r} (run {study_run_id}) is marked FAILED; run "
                                  "mc.tune with the same study_name to resume it.")
@@ -380,6 +387,9 @@ def _run_parallel(target, loaded, run_storage, study_id, name, study_run_id, exp
 
     try:
         run_trials(loaded, run_storage, target, n_trials, timeout, catch, [on_progress, stop_on_helper_error])
+    except KeyboardInterrupt:
+        helpers.end()  # at once: their running trials are failed as interrupted when the study resumes
+        raise
     except BaseException:
         try:
             helpers.finish(run_storage, study_id, on_progress, stop=True)

@@ -372,3 +372,16 @@ def test_tune_on_every_store(store_uris):
     assert [int(r.tags["mc.trial.number"]) for r in trials] == list(range(6))
     assert all(r.tags["mc.trial.state"] == "COMPLETE" for r in trials)
     assert mc.Client().get_run(second.best_run_id).tags["mc.trial.best"] == "true"
+
+
+def test_storage_names_the_store_and_what_the_objective_logs_follows(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'other.db'}"
+
+    def objective(trial):
+        mc.log_metric("inside", 1.0)
+        return trial.suggest_float("x", 0, 1)
+
+    result = mc.tune(objective, n_trials=2, storage=uri, experiment="elsewhere")
+    other = mc.Client(uri)
+    trials = other.search_all_runs(["elsewhere"], f"parent_id = '{result.run_id}'")
+    assert len(trials) == 2 and all(r.metrics["inside"].value == 1.0 for r in trials)
