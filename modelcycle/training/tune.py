@@ -234,8 +234,9 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
             raise InvalidInput(f"Give one metric name per direction: {len(directions)} directions, "
                                f"{len(metric_names)} names ({metric_names}).")
         target = objective
-    grid = spaces.grid(dimensions) if dimensions is not None and sampler == "grid" else None
-    if sampler == "grid" and n_trials is None and timeout is None and grid is not None:
+    wants_grid = isinstance(sampler, str) and sampler.lower() == "grid"
+    grid = spaces.grid(dimensions) if dimensions is not None and wants_grid else None
+    if wants_grid and n_trials is None and timeout is None and grid is not None:
         n_trials = spaces.grid_size(dimensions)
     _check_budget(n_trials, timeout)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or (n_jobs < 1 and n_jobs != -1):

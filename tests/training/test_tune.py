@@ -385,3 +385,11 @@ def test_storage_names_the_store_and_what_the_objective_logs_follows(tmp_path):
     other = mc.Client(uri)
     trials = other.search_all_runs(["elsewhere"], f"parent_id = '{result.run_id}'")
     assert len(trials) == 2 and all(r.metrics["inside"].value == 1.0 for r in trials)
+
+
+def test_a_study_started_in_a_run_is_its_child():
+    with mc.start_run(experiment="outer") as outer:
+        result = mc.tune(quadratic, n_trials=2, sampler="Random")
+    study_run = mc.Client().get_run(result.run_id)
+    assert study_run.parent_id == outer.id and study_run.experiment_id == outer.experiment_id
+    assert all(r.experiment_id == outer.experiment_id for r in _trials(result))
