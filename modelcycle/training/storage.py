@@ -41,7 +41,6 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import optuna
 from optuna.distributions import (
     BaseDistribution, check_distribution_compatibility, distribution_to_json, json_to_distribution,
 )
@@ -778,4 +777,4 @@ def _param_tag(internal: float, distribution: BaseDistribution) -> str:
     return json.dumps([internal, json.loads(distribution_to_json(distribution))])
 
 
-__all__ = ["RunStorage", "TrialBudgetSpent", "optuna"]
+__all__ = ["RunStorage", "TrialBudgetSpent"]
