@@ -13,13 +13,13 @@ import os
 import smtplib
 import ssl
 import string
-import time
 import urllib.parse
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.clock import now_ms
 from modelcycle.monitoring.notify import FIRING, Batch, DeliveryError, Notification, RateLimit, iso, parse_duration
 
 log = logging.getLogger("modelcycle.monitoring")
@@ -268,7 +268,7 @@ class DingTalkChannel(_Robot):
     def target(self, timestamp_ms: int | None = None) -> str:
         if not self.secret:
             return self.url
-        ts = timestamp_ms if timestamp_ms is not None else time.time_ns() // 1_000_000
+        ts = timestamp_ms if timestamp_ms is not None else now_ms()
         return f"{self.url}{'&' if '?' in self.url else '?'}timestamp={ts}&sign={self.sign(ts, self.secret)}"
 
     def payload(self, batch: Batch) -> dict[str, Any]:

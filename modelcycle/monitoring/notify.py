@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.clock import now_ms
 
 if TYPE_CHECKING:
     from modelcycle.monitoring.channels import Channel
@@ -33,7 +34,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
+        return now_ms()
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

@@ -235,6 +235,9 @@ def handle_feedback_body(body: Any, default_model: str | None = None, uri: str |
         for field in ("request_id", "key"):
             if item.get(field) is not None and not isinstance(item[field], (str, int)) or isinstance(item.get(field), bool):
                 raise InvalidInput(f"{where}.{field} must be text; got {item[field]!r}.")
+            if isinstance(item.get(field), str) and ("\x00" in item[field] or not 1 <= len(item[field]) <= 256):
+                raise InvalidInput(f"{where}.{field} must be text of 1 to 256 characters without NUL; "
+                                   f"got {item[field]!r}.")
         if "model" in item:
             if model is not None and item["model"] != model and i > 0:
                 raise InvalidInput(f"{where}.model is {item['model']!r} and an earlier label's is {model!r}: "

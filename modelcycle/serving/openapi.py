@@ -232,13 +232,20 @@ def openapi(model: ServedModel) -> dict:
     predictions = {"type": "object", "required": ["predictions"],
                    "properties": {"predictions": {"type": "array"}}}
     health = {"responses": {"200": _json_response("Ready"), **_errors("Error", 503)}}
-    label = {"oneOf": [{"type": "number"}, {"type": "string", "minLength": 1}, {"type": "boolean"}]}
-    reference = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^\\x00]+$"}
+    label = {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]}
+    text_id = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^\\x00]+$"}
+    reference = {"anyOf": [text_id, {"type": "integer"}], "nullable": True}  # a key may be a number
     feedback = {"type": "object", "additionalProperties": False, "required": ["label"],
-                "anyOf": [{"required": ["request_id"]}, {"required": ["key"]}],
-                "properties": {"request_id": reference, "key": reference, "label": label,
-                               "row": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-                               "time": {"type": "integer", "minimum": 0, "maximum": 2**53},
+                # null means not given: one of request_id and key must be there and not null
+                "anyOf": [{"required": [field],
+                           "properties": {field: {"anyOf": [{"type": "string"}, {"type": "integer"}]}}}
+                          for field in ("request_id", "key")],
+                "properties": {"request_id": reference, "key": reference,
+                               "label": label,
+                               "row": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "nullable": True},
+                               # milliseconds since 1970, from the year 1 to 9999
+                               "time": {"type": "number", "minimum": -62135596800000, "maximum": 253402300799999,
+                                        "nullable": True},
                                "model": {"type": "string", "enum": [model.name]}}}
     v2_health = {"responses": {"200": _json_response("Ready"), **_errors("V2Error", 503)}}
 

@@ -387,7 +387,7 @@ class RestStore(Store):
         from modelcycle.store.sql_monitoring import check_alert_states
 
         model, states = check_alert_states(model, states)
-        self._send("POST", "/api/monitor/alerts", json={"model": model, "states": [s.to_dict() for s in states]})
+        self._send("POST", "/api/monitor/alert-states", json={"model": model, "states": [s.to_dict() for s in states]})
 
     def alert_states(self, model: str | None = None) -> list[AlertState]:
         params = {} if model is None else {"model": check_model_name(model)}

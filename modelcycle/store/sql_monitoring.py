@@ -186,6 +186,10 @@ class SqlMonitoring:
 
     def delete_alert_states(self, model: str, fingerprints: Sequence[str]) -> None:
         check_model_name(model)
+        if isinstance(fingerprints, str) or not isinstance(fingerprints, (list, tuple)):
+            raise InvalidInput(f"fingerprints is a list of alert fingerprints; got {type(fingerprints).__name__}.")
+        for fingerprint in fingerprints:
+            check_name("alert fingerprint", fingerprint)
         with self._write() as conn:
             conn.execute(delete(t.monitor_alerts).where(a.model == model, a.fingerprint.in_(list(fingerprints))))
 
