@@ -238,16 +238,159 @@ def tuning_rows(ours: dict, ours_full: dict, peer: dict, n: int) -> tuple[list, 
 
 # ---------------------------------------------------------------------- evaluation half
 # ====================================================================== EVALUATION HALF ====
-# Placeholder: mc.evaluate of a 100-tree forest on 100,000 rows against mlflow.models.evaluate
-# with the default evaluator (target: at least 5x faster). Add its side functions here (run
-# through side() like the tuning half, listed in EVALUATION_SIDES by their --side name) and
-# return (rows, record) from evaluation_half(); main() prints the rows and stores the record
-# under "evaluation" in the same results files. None: not measured yet.
-EVALUATION_SIDES: dict = {}
+# mc.evaluate of a 100-tree random forest on 100,000 rows against mlflow.models.evaluate with the
+# default evaluator (target: at least 5x faster). Each side, in its own process and venv, makes
+# the same data (make_classification, seed 0: 20,000 rows to train on, 100,000 to evaluate),
+# fits the same forest (scikit-learn, random_state 0, n_jobs 1: the same trees, checked by a
+# digest of its probabilities), logs it as a model in its own store (untimed), then times
+# evaluate(model URI, DataFrame, target) inside a run: a first call (imports, cold caches) and
+# EVAL_REPEATS more, each into a new run. MLflow computes its default metrics and five plots
+# (ROC, precision-recall, lift, calibration, confusion matrix); SHAP is not installed in its
+# venv, so its explainability step is skipped, as in a plain `pip install mlflow`. modelcycle
+# computes its metrics, the table by threshold, four plots and the HTML report, and is timed a
+# second way, storing the DataFrame as a dataset version (dataset_name=): MLflow records only
+# a digest of the data. The headline metrics of both sides are compared.
+EVAL_SIZES = {"train_rows": 20_000, "eval_rows": 100_000, "features": 20, "trees": 100}
+EVAL_QUICK = {"train_rows": 2_000, "eval_rows": 10_000, "features": 20, "trees": 20}
+EVAL_REPEATS = 5
+TARGET_EVALUATE_SPEEDUP = 5
+
+
+def evaluation_data(sizes: dict):
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    n_train, n_eval = sizes["train_rows"], sizes["eval_rows"]
+    X, y = make_classification(n_samples=n_train + n_eval, n_features=sizes["features"], n_informative=8,
+                               flip_y=0.05, random_state=0)
+    columns = [f"f{i}" for i in range(sizes["features"])]
+    train = pd.DataFrame(X[:n_train], columns=columns)
+    evaluation = pd.DataFrame(X[n_train:], columns=columns).assign(label=y[n_train:])
+    forest = RandomForestClassifier(n_estimators=sizes["trees"], random_state=0, n_jobs=1).fit(train, y[:n_train])
+    proba = forest.predict_proba(evaluation[columns])
+    check = hashlib.sha256(np.ascontiguousarray(proba).tobytes()).hexdigest()[:16]
+    return forest, evaluation, columns, check
+
+
+def _eval_sizes(quick: bool) -> dict:
+    return EVAL_QUICK if quick else EVAL_SIZES
+
+
+def run_modelcycle_evaluate(sizes: dict, workdir: Path) -> dict:
+    import modelcycle as mc
+
+    quick = sizes is QUICK
+    forest, evaluation, columns, check = evaluation_data(_eval_sizes(quick))
+    with mc.start_run(experiment="bench") as run:
+        info = mc.log_model(forest, "model", input_example=evaluation[columns].head(5), onnx=False)
+    timings: dict[str, list[float]] = {}
+    result = None
+    for key, count, options in (("first", 1, {}), ("evaluate", EVAL_REPEATS, {}),
+                                ("evaluate_stored", 1 if quick else 2, {"dataset_name": "bench-eval"})):
+        for _ in range(count):
+            with mc.start_run(experiment="bench"):
+                (result, wall, cpu) = timed(lambda options=options: mc.evaluate(info.uri, evaluation, "label",
+                                                                                 **options))
+            timings.setdefault(key, []).append(wall)
+            timings.setdefault(key + "_cpu", []).append(cpu)
+    assert run.id and result.dataset == "bench-eval@1"
+    return {"timings": timings, "check": check, "rows": result.rows,
+            "metrics": {k: result.metrics[k] for k in ("accuracy", "roc_auc", "log_loss", "f1", "precision", "recall")},
+            "artifacts": result.artifacts,
+            "versions": {"modelcycle": mc.__version__, **versions("scikit-learn", "numpy", "pandas", "matplotlib")}}
+
+
+def run_mlflow_evaluate(sizes: dict, workdir: Path) -> dict:
+    import logging
+    import warnings
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    quick = sizes is QUICK
+    forest, evaluation, columns, check = evaluation_data(_eval_sizes(quick))
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    # artifacts in the side's folder: by default MLflow puts them under ./mlruns of the caller
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment("bench", artifact_location=str(workdir / "mlruns")))
+    with mlflow.start_run():
+        uri = mlflow.sklearn.log_model(forest, name="model", serialization_format="cloudpickle",
+                                       input_example=evaluation[columns].head(5)).model_uri
+    timings: dict[str, list[float]] = {}
+    result = None
+    for key, count in (("first", 1), ("evaluate", EVAL_REPEATS)):
+        for _ in range(count):
+            with mlflow.start_run():
+                (result, wall, cpu) = timed(lambda: mlflow.models.evaluate(
+                    uri, evaluation, targets="label", model_type="classifier", evaluators=["default"]))
+            timings.setdefault(key, []).append(wall)
+            timings.setdefault(key + "_cpu", []).append(cpu)
+    names = {"accuracy": "accuracy_score", "roc_auc": "roc_auc", "log_loss": "log_loss", "f1": "f1_score",
+             "precision": "precision_score", "recall": "recall_score"}
+    return {"timings": timings, "check": check, "metrics": {k: result.metrics[v] for k, v in names.items()},
+            "artifacts": sorted(result.artifacts),
+            "versions": {"mlflow": mlflow.__version__, **versions("scikit-learn", "numpy", "pandas", "matplotlib")}}
+
+
+EVALUATION_SIDES = {"modelcycle-evaluate": run_modelcycle_evaluate, "mlflow-evaluate": run_mlflow_evaluate}
 
 
 def evaluation_half(args, peer: str) -> tuple[list, dict] | None:
-    return None
+    from rich.table import Table
+
+    progress = __import__("rich.console", fromlist=["Console"]).Console(stderr=True)
+    progress.print("Running mc.evaluate...", style="dim")
+    ours = side(sys.executable, "modelcycle-evaluate", args.quick, script=__file__)
+    progress.print(f"Running mlflow.models.evaluate ({peer})...", style="dim")
+    theirs = side(peer, "mlflow-evaluate", args.quick, script=__file__)
+    med = statistics.median
+    sizes = _eval_sizes(args.quick)
+    mc_s, ml_s = med(ours["timings"]["evaluate"]), med(theirs["timings"]["evaluate"])
+    record = {
+        "sizes": sizes, "repeats": EVAL_REPEATS, "same_model": ours["check"] == theirs["check"],
+        "seconds": {"modelcycle": mc_s, "modelcycle_first": ours["timings"]["first"][0],
+                    "modelcycle_stored_dataset": med(ours["timings"]["evaluate_stored"]),
+                    "mlflow": ml_s, "mlflow_first": theirs["timings"]["first"][0]},
+        "speedup": ml_s / mc_s, "speedup_first": theirs["timings"]["first"][0] / ours["timings"]["first"][0],
+        "speedup_stored_dataset": ml_s / med(ours["timings"]["evaluate_stored"]),
+        "metrics": {"modelcycle": ours["metrics"], "mlflow": theirs["metrics"]},
+        "metrics_agree": all(abs(ours["metrics"][k] - theirs["metrics"][k]) <= 1e-9 * max(1.0, abs(theirs["metrics"][k]))
+                             for k in ours["metrics"]),
+        "modelcycle": ours, "mlflow": theirs,
+    }
+    record["target"] = {"speedup": TARGET_EVALUATE_SPEEDUP, "met": record["speedup"] >= TARGET_EVALUATE_SPEEDUP}
+    rows_label = f"{sizes['trees']}-tree forest, {sizes['eval_rows']:,} rows"
+    table = Table(title=f"Evaluating a {rows_label}: mc.evaluate (modelcycle {ours['versions']['modelcycle']}) and "
+                        f"mlflow.models.evaluate, default evaluator (MLflow {theirs['versions']['mlflow']})")
+    for column in ("call", "modelcycle s", "MLflow s", "speed-up", "target"):
+        table.add_column(column, justify="left" if column == "call" else "right", no_wrap=True)
+    verdict = f">= {TARGET_EVALUATE_SPEEDUP}x " + ("met" if record["target"]["met"] else "MISSED")
+    table.add_row(f"evaluate(URI, DataFrame), median of {EVAL_REPEATS}", f"{mc_s:.2f}", f"{ml_s:.2f}",
+                  f"{record['speedup']:.1f}x", verdict)
+    mc_min, ml_min = min(ours["timings"]["evaluate"]), min(theirs["timings"]["evaluate"])
+    record["seconds"].update({"modelcycle_best": mc_min, "mlflow_best": ml_min})
+    record["speedup_best"] = ml_min / mc_min
+    mc_cpu, ml_cpu = med(ours["timings"]["evaluate_cpu"]), med(theirs["timings"]["evaluate_cpu"])
+    record["cpu_seconds"] = {"modelcycle": mc_cpu, "mlflow": ml_cpu}
+    record["speedup_cpu"] = ml_cpu / mc_cpu
+    table.add_row(f"  best of {EVAL_REPEATS}", f"{mc_min:.2f}", f"{ml_min:.2f}", f"{record['speedup_best']:.1f}x", "")
+    table.add_row("  CPU seconds of the process, median", f"{mc_cpu:.2f}", f"{ml_cpu:.2f}",
+                  f"{record['speedup_cpu']:.1f}x", "")
+    table.add_row("  first call in the process", f"{record['seconds']['modelcycle_first']:.2f}",
+                  f"{record['seconds']['mlflow_first']:.2f}", f"{record['speedup_first']:.1f}x", "")
+    table.add_row("  modelcycle also storing the rows (dataset_name=)",
+                  f"{record['seconds']['modelcycle_stored_dataset']:.2f}", f"{ml_s:.2f}",
+                  f"{record['speedup_stored_dataset']:.1f}x", "")
+    table.caption = "speed-up = MLflow seconds / modelcycle seconds"
+    agree = "agree" if record["metrics_agree"] else "DIFFER"
+    notes = (f"Same forest on both sides: {'yes' if record['same_model'] else 'NO'} (probability digest "
+             f"{ours['check']}). Headline metrics {agree}: " + ", ".join(
+                 f"{k} {ours['metrics'][k]:.6g}/{theirs['metrics'][k]:.6g}" for k in ours["metrics"])
+             + f". MLflow logged {', '.join(theirs['artifacts'])}; modelcycle "
+             + ", ".join(a.removeprefix("evaluation/") for a in ours["artifacts"]) + ".")
+    return [table, notes], record
 # ====================================================================== END EVALUATION HALF
 
 
