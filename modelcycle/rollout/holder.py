@@ -267,7 +267,9 @@ class DeploymentHolder:
     def flush(self) -> None:
         with self._lock:
             counts, self._counts = self._counts, {}
-            start, end = self._window_start, max(now_ms(), self._window_start)
+            # Each flush gets a window of its own, even two in one millisecond: the store keys a
+            # flush by its start, so that a retried flush replaces itself instead of counting twice.
+            start, end = self._window_start, max(now_ms(), self._window_start + 1)
             self._window_start = end
         stats = [ArmStats(arm, c.version, c.requests, c.errors, tuple(c.latency)) for arm, c in counts.items()
                  if c.requests]
