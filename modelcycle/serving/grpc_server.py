@@ -16,6 +16,7 @@ import numpy as np
 
 from modelcycle.exceptions import InvalidInput, ModelcycleError, NotFound
 from modelcycle.serving import proto
+from modelcycle.serving.codecs import _bytes_elements
 from modelcycle.serving.app import KEY_HEADER
 
 # V2 datatype -> (numpy dtype, the InferTensorContents field that carries it)
@@ -40,23 +41,6 @@ def _elements(shape) -> int:
     return count
 
 
-def _split_bytes(raw: bytes, count: int, name: str) -> np.ndarray:
-    """BYTES elements in raw form: each a 4-byte little-endian length, then that many bytes."""
-    items, offset = [], 0
-    for _ in range(count):
-        if offset + 4 > len(raw):
-            raise InvalidInput(f"Input {name!r}: its raw BYTES contents end before element {len(items) + 1} of {count}.")
-        (size,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        if offset + size > len(raw):
-            raise InvalidInput(f"Input {name!r}: a BYTES element of {size} bytes runs past the end of its contents.")
-        items.append(raw[offset:offset + size])
-        offset += size
-    if offset != len(raw):
-        raise InvalidInput(f"Input {name!r}: {len(raw) - offset} bytes are left after its {count} BYTES elements.")
-    return np.array(items, dtype=object)
-
-
 def decode_tensor(tensor, raw: bytes | None) -> tuple[str, str, list[int], np.ndarray]:
     """(name, datatype, shape, array of that shape) of one input tensor of a ModelInferRequest."""
     name, datatype, shape = tensor.name, tensor.datatype.upper(), list(tensor.shape)
@@ -67,7 +51,7 @@ def decode_tensor(tensor, raw: bytes | None) -> tuple[str, str, list[int], np.nd
     count = _elements(shape)
     if raw is not None:
         if datatype == "BYTES":
-            array = _split_bytes(raw, count, name)
+            array = _bytes_elements(memoryview(raw), count, f"Input {name!r}")
         else:
             width = np.dtype(dtype).itemsize
             if len(raw) != count * width:
