@@ -174,3 +174,28 @@ def tracking(store_uris):
     while mc.active_run() is not None:
         mc.end_run()
     mc.set_tracking_uri(None)
+
+
+def start_s3(monkeypatch, bucket: str, what: str):
+    """A real S3 API (moto's server) on a free loopback port with ``bucket``: (endpoint, server).
+    s3fs in this process and in subprocesses talks to it; stop the server after the test."""
+    pytest.importorskip("s3fs", reason=f"s3fs is needed for s3:// {what} (pip install modelcycle[s3])")
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] provides a local S3 API for this test")
+    boto3 = pytest.importorskip("boto3")
+    import fsspec.config
+
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "FSSPEC_S3_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(key, value)
+    # fsspec reads FSSPEC_* variables once, when it is imported: apply them again for this
+    # process (a fresh process, like a tracking server, picks them up by itself).
+    conf = {}
+    fsspec.config.set_conf_env(conf)
+    monkeypatch.setitem(fsspec.config.conf, "s3", conf["s3"])
+    httpx.post(f"{endpoint}/moto-api/reset")  # moto keeps its buckets per process, across servers
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return endpoint, server

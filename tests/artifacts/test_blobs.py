@@ -172,26 +172,9 @@ def test_a_killed_upload_leaves_no_blob_and_no_artifact(tmp_path):
 @pytest.fixture
 def s3_endpoint(monkeypatch):
     """A real S3 API (moto's server) on a free local port, with a bucket ``mc-artifacts``."""
-    pytest.importorskip("s3fs", reason="s3fs is needed for s3:// artifact stores (pip install modelcycle[s3])")
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] provides a local S3 API for this test")
-    boto3 = pytest.importorskip("boto3")
-    import fsspec.config
+    from tests.conftest import start_s3
 
-    from tests.conftest import free_port
-
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "FSSPEC_S3_ENDPOINT_URL": endpoint}.items():
-        monkeypatch.setenv(key, value)
-    # fsspec reads FSSPEC_* variables once, when it is imported: apply them again for this
-    # process (a fresh process, like a tracking server, picks them up by itself).
-    conf = {}
-    fsspec.config.set_conf_env(conf)
-    monkeypatch.setitem(fsspec.config.conf, "s3", conf["s3"])
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="mc-artifacts")
+    endpoint, server = start_s3(monkeypatch, "mc-artifacts", "artifact stores")
     yield endpoint
     server.stop()
 

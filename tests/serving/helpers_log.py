@@ -16,27 +16,9 @@ import pytest
 def s3_bucket(monkeypatch):
     """A real S3 API (moto's server) on a free loopback port with a bucket ``mc-log``; yields
     the endpoint. s3fs in this process and in subprocesses talks to it."""
-    pytest.importorskip("s3fs", reason="s3fs is needed for s3:// prediction logs (pip install modelcycle[s3])")
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] provides a local S3 API for this test")
-    boto3 = pytest.importorskip("boto3")
-    import fsspec.config
+    from tests.conftest import start_s3
 
-    from tests.conftest import free_port
-
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "FSSPEC_S3_ENDPOINT_URL": endpoint}.items():
-        monkeypatch.setenv(key, value)
-    conf = {}
-    fsspec.config.set_conf_env(conf)  # fsspec read FSSPEC_* once, at import
-    monkeypatch.setitem(fsspec.config.conf, "s3", conf["s3"])
-    import httpx
-
-    httpx.post(f"{endpoint}/moto-api/reset")  # moto keeps its buckets per process, across servers
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="mc-log")
+    endpoint, server = start_s3(monkeypatch, "mc-log", "prediction logs")
     yield endpoint
     server.stop()
 
