@@ -21,6 +21,7 @@ from modelcycle import config
 from modelcycle.exceptions import InvalidInput, ModelcycleError
 from modelcycle.server import wire
 from modelcycle.server.openapi import declare_errors
+from modelcycle.server.ui.render import error_page, wants_page
 from modelcycle.server.uploads import MAX_FORM_FIELD, file_chunks, spooled
 from modelcycle.store.entities import Metric, RunStatus, ViewType, float_to_wire
 from modelcycle.store.sql import SqlStore
@@ -72,6 +73,8 @@ def create_app(store: SqlStore) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404 and wants_page(request):
+            return error_page(request, 404, "Not found", f"Nothing is at {request.url.path}.")
         code = "NOT_FOUND" if exc.status_code == 404 else "HTTP_ERROR"
         headers = exc.headers
         if exc.status_code == 405:
@@ -256,6 +259,9 @@ def create_app(store: SqlStore) -> FastAPI:
     add_lease_routes(app, store)
     add_deployment_routes(app, store)
     add_monitoring_routes(app, store)
+    from modelcycle.server.ui import add_ui_routes
+
+    add_ui_routes(app, store)
     _fixed_paths_refuse_other_methods(app)
     return app
 
