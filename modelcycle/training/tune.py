@@ -420,9 +420,18 @@ def _best_note(finished, directions, metric_names) -> str:
     return f"best {metric_names[0]}={pick(t.value for t in complete):.4g}"
 
 
+def best_metric(name: str) -> str:
+    """The study run's metric of the best value so far of the objective ``name``."""
+    return f"best_{name}"
+
+
 def _finish(storage, study, study_id: int, study_run_id: str, metric_names, strict: bool) -> TuneResult:
-    """Tag the best trial(s), log the best value so far as the study run's metric history (step:
-    the trial number) and the counts; the result of the search."""
+    """Tag the best trial(s), log the best value so far as the study run's metric history
+    ``best_<metric>`` (step: the trial number) and the counts; the result of the search.
+
+    Not under the metric's own name: the study's run holds the refit model, and what
+    mc.evaluate measures of it lands on that run as ``<metric>``, which the registry's gates
+    compare. A cross-validated best beside it under the same name would be read in its place."""
     from optuna.trial import TrialState
 
     from modelcycle.training.storage import STUDY_BEST_TRIAL, TRIAL_BEST
@@ -441,13 +450,14 @@ def _finish(storage, study, study_id: int, study_run_id: str, metric_names, stri
     if complete and len(directions) == 1:
         maximize = directions[0].name == "MAXIMIZE"
         best = None
-        last = run.metrics.get(metric_names[0])
+        key = best_metric(metric_names[0])
+        last = run.metrics.get(key)
         last_step = last.step if last is not None else -1
         for trial in sorted(complete, key=lambda t: t.number):
             if best is None or (trial.value > best.value if maximize else trial.value < best.value):
                 best = trial
                 if trial.number > last_step:
-                    metrics.append(Metric(metric_names[0], trial.value, trial.number, stamp))
+                    metrics.append(Metric(key, trial.value, trial.number, stamp))
         best_runs = [storage.trial_run_id(best._trial_id)]
         result.best_run_id, result.best_params, result.best_value = best_runs[0], dict(best.params), best.value
     elif complete:

@@ -60,11 +60,12 @@ def test_each_trial_is_a_child_run_with_params_value_and_state():
     assert mc.Client().get_run(result.best_run_id).tags["mc.trial.best"] == "true"
     assert sum(r.tags.get("mc.trial.best") == "true" for r in trials) == 1
     assert study_run.tags["mc.study.best_trial"] == result.best_run_id
-    # the study run's value is the best so far, its history one point per improvement
-    history = mc.Client().get_metric_history(result.run_id, "value")
+    # the study run's best_value is the best so far, its history one point per improvement; the
+    # metric's own name is left to what the study's model is evaluated on
+    history = mc.Client().get_metric_history(result.run_id, "best_value")
     assert history[-1].value == best.value and history[-1].step == best.number
     assert all(b.value < a.value for a, b in zip(history, history[1:]))
-    assert study_run.metrics["trials_complete"].value == 12
+    assert study_run.metrics["trials_complete"].value == 12 and "value" not in study_run.metrics
 
 
 def test_the_trial_run_is_active_inside_the_objective():
@@ -201,6 +202,15 @@ def data():
     return make_classification(n_samples=200, n_features=6, random_state=0)
 
 
+@pytest.fixture(scope="module")
+def cancer_split():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return train_test_split(X.assign(target=y), test_size=0.4, random_state=0, stratify=y)
+
+
 def test_estimator_search_logs_cv_scores_and_refits_the_best(data):
     X, y = data
     space = {"C": Float(1e-3, 10.0, log=True), "fit_intercept": [True, False], "max_iter": 300}
@@ -215,10 +225,31 @@ def test_estimator_search_logs_cv_scores_and_refits_the_best(data):
     history = mc.Client().get_metric_history(result.best_run_id, "intermediate_value")
     np.testing.assert_allclose([p.value for p in history], theirs["test_roc_auc"], rtol=1e-12)
     study_run = mc.Client().get_run(result.run_id)
-    assert study_run.params["max_iter"] == "300" and study_run.metrics["roc_auc"].value == result.best_value
+    assert study_run.params["max_iter"] == "300" and study_run.metrics["best_roc_auc"].value == result.best_value
+    assert "roc_auc" not in study_run.metrics
     assert result.model.C == best["C"] and result.model.max_iter == 300
     loaded = mc.load_model(f"runs:/{result.run_id}/model")
     np.testing.assert_array_equal(loaded.predict(X), result.model.predict(X))
+
+
+def test_the_gates_read_the_evaluation_of_a_tuned_model_not_its_search(cancer_split):
+    """A tuned model is logged in its study's run, and mc.evaluate of its URI logs there too:
+    the registry's metric gate must compare what the evaluation measured, not the best
+    cross-validated score of the search."""
+    train, test = cancer_split
+    mc.log_dataset(test, "cancer-eval")
+    evaluations = []
+    for depth in ((1, 1), (3, 6)):
+        found = mc.tune(DecisionTreeClassifier(random_state=0), {"max_depth": depth}, train, "target", cv=3,
+                        scoring="roc_auc", n_trials=3, seed=0, experiment="gated", log_model={"onnx": False})
+        evaluations.append(mc.evaluate(found.model_info.uri, "cancer-eval", "target"))
+        assert mc.Client().get_run(found.run_id).metrics["roc_auc"].value == evaluations[-1].metrics["roc_auc"]
+        version = mc.register_model(found.model_info, "tuned")
+        mc.set_promotion_policy("tuned", metric="roc_auc", min_delta=-1.0)
+        promotion = mc.promote("tuned", version.version)
+    detail = promotion.gates.results[0].detail
+    new, old = (e.metrics["roc_auc"] for e in evaluations[::-1])
+    assert detail.startswith(f"roc_auc {new:.6g} vs {old:.6g} of version 1 on cancer-eval@1")
 
 
 def test_estimator_search_prunes_after_poor_folds(data):
