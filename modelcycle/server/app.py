@@ -23,7 +23,8 @@ from modelcycle.server import wire
 from modelcycle.server.openapi import declare_errors
 from modelcycle.server.ui.render import error_page, wants_page
 from modelcycle.server.uploads import MAX_FORM_FIELD, file_chunks, spooled
-from modelcycle.store.entities import Metric, RunStatus, ViewType, float_to_wire
+from modelcycle.store.base import DEFAULT_COLUMN_LIMIT
+from modelcycle.store.entities import Metric, RunStatus, ViewType
 from modelcycle.store.sql import SqlStore
 from modelcycle.store.validation import parse_version
 
@@ -99,8 +100,12 @@ def create_app(store: SqlStore) -> FastAPI:
         return store.create_experiment(body.name, body.tags).to_dict()
 
     @app.get("/api/experiments", tags=["experiments"], responses=wire.errors())
-    def list_experiments(view: wire.ViewQuery = "active"):
-        return {"experiments": [e.to_dict() for e in store.list_experiments(ViewType.parse(view))]}
+    def list_experiments(view: wire.ViewQuery = "active", q: wire.ExperimentQuery = None,
+                         max_results: wire.MaxResultsQuery = None, page_token: wire.PageTokenQuery = None):
+        """By id, each with its run count and last activity (ms); ``q``: text the names contain, in
+        any case; ``max_results`` at a time, the next ones after ``page_token``."""
+        page = store.search_experiments(q, ViewType.parse(view), max_results, page_token)
+        return {"experiments": [e.to_dict() for e in page.experiments], "next_page_token": page.next_page_token}
 
     @app.get("/api/experiments/by-name", tags=["experiments"], responses=wire.errors(404))
     def get_experiment_by_name(name: wire.NameQuery):
@@ -129,6 +134,13 @@ def create_app(store: SqlStore) -> FastAPI:
     def set_experiment_tag(experiment_id: wire.ExperimentIdPath, body: wire.SetTag):
         store.set_experiment_tag(experiment_id, body.key, body.value)
 
+    @app.get("/api/experiments/{experiment_id}/columns", tags=["experiments"], responses=wire.errors(404))
+    def experiment_columns(experiment_id: wire.ExperimentIdPath, q: wire.KeyTextQuery = None,
+                           limit: wire.ColumnLimitQuery = DEFAULT_COLUMN_LIMIT):
+        """The keys of the params, metrics and tags of the experiment's runs that contain ``q``, in
+        any case, sorted; at most ``limit`` of each."""
+        return store.experiment_columns(experiment_id, q, limit)
+
     # ------------------------------------------------------------------ runs
     @app.post("/api/runs", status_code=201, tags=["runs"], responses=wire.errors(404, 409),
               openapi_extra=wire.links(201, {"run_id": "$response.body#/id"}, "get_run", "update_run", "delete_run",
@@ -141,8 +153,10 @@ def create_app(store: SqlStore) -> FastAPI:
 
     @app.post("/api/runs/search", tags=["runs"], responses=wire.errors())
     def search_runs(body: wire.SearchRuns):
+        """With ``columns``, each run carries only those params, metrics and tags (and the tags
+        mc.user and mc.source.git.commit)."""
         page = store.search_runs(body.experiment_ids, body.filter, body.order_by, body.max_results,
-                                 body.page_token, ViewType.parse(body.view))
+                                 body.page_token, ViewType.parse(body.view), body.columns)
         return {"runs": [r.to_dict() for r in page.runs], "next_page_token": page.next_page_token}
 
     @app.get("/api/runs/{run_id}", tags=["runs"], responses=wire.errors(404))
@@ -172,15 +186,27 @@ def create_app(store: SqlStore) -> FastAPI:
         store.delete_tag(run_id, key)
 
     @app.get("/api/runs/{run_id}/metrics/history", tags=["runs"], responses=wire.errors(404))
-    def metric_history(run_id: wire.RunIdPath, key: wire.KeyQuery):
-        history = store.get_metric_history(run_id, key)
+    def metric_history(run_id: wire.RunIdPath, key: wire.KeyQuery, buckets: wire.BucketsQuery = None,
+                       x: wire.XQuery = "step", start: wire.XBoundQuery = None, end: wire.XBoundQuery = None):
+        """The points of [start, end] along ``x`` (step or timestamp), ordered along it, as columns.
+        With ``buckets`` and more points than that in the range, one point per bucket of equal
+        width: its last point (values, steps, timestamps) and its least and greatest value (min,
+        max; NaN left out), with ``downsampled`` true. ``total``: the points in the range,
+        ``count_all``: all of them."""
+        (found,) = store.get_metric_series([run_id], key, buckets, x, start, end)
+        body = found.to_dict()
+        del body["run_id"]
+        if buckets is None:  # the columns of every point, as before buckets existed
+            body = {name: body[name] for name in ("key", "steps", "values", "timestamps", "total")}
         # Columns, not one object per point: a 100,000-point history stays a small payload.
-        return Response(orjson.dumps({
-            "key": key,
-            "steps": [m.step for m in history],
-            "values": [float_to_wire(m.value) for m in history],
-            "timestamps": [m.timestamp for m in history],
-        }), media_type="application/json")
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    @app.post("/api/metrics/history", tags=["runs"], responses=wire.errors(404))
+    def metric_histories(body: wire.MetricHistories):
+        """The history of ``key`` in each of ``run_ids`` (at most 500), each as the GET of one
+        run's history with buckets answers, with its run_id: one request for a chart of many runs."""
+        found = store.get_metric_series(body.run_ids, body.key, body.buckets, body.x, body.start, body.end)
+        return Response(orjson.dumps({"series": [s.to_dict() for s in found]}), media_type="application/json")
 
     # ------------------------------------------------------------------ artifacts
     @app.get("/api/runs/{run_id}/artifacts", tags=["artifacts"], responses=wire.errors(404))
@@ -249,6 +275,19 @@ def create_app(store: SqlStore) -> FastAPI:
     def dataset_uses(run_id: wire.RunIdQuery = None, name: wire.DatasetNameQuery = None,
                      version: wire.VersionQuery = None):
         return {"uses": [u.to_dict() for u in store.dataset_uses(run_id, name, version)]}
+
+    # ------------------------------------------------------------------ saved views (web UI)
+    @app.post("/api/views", status_code=201, tags=["views"], responses=wire.errors(409),
+              openapi_extra=wire.links(201, {"view_id": "$response.body#/id"}, "get_view"))
+    def save_view(body: wire.SaveView):
+        """Keep a view too long for a URL (its query string) under a short id made from it: the
+        same query always gets the same id."""
+        view = store.save_view(body.query)
+        return {"id": view.id, "created_at": view.created_at}
+
+    @app.get("/api/views/{view_id}", tags=["views"], responses=wire.errors(404))
+    def get_view(view_id: wire.ViewIdPath):
+        return store.get_view(view_id).to_dict()
 
     from modelcycle.server.deployments import add_deployment_routes
     from modelcycle.server.leases import add_lease_routes

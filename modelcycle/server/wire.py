@@ -17,12 +17,14 @@ from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
 from modelcycle.exceptions import ERRORS_BY_CODE
-from modelcycle.store.base import MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS
+from modelcycle.store.base import DEFAULT_COLUMN_LIMIT, MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS
 from modelcycle.store.entities import RunStatus, Stage, ViewType
-from modelcycle.store.search import MAX_ORDER_BY_CLAUSES
+from modelcycle.store.search import MAX_COLUMNS, MAX_ORDER_BY_CLAUSES
+from modelcycle.store.series import MAX_BUCKETS, MAX_SERIES_RUNS, X_AXES
 from modelcycle.store.validation import (
-    INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, MAX_ARTIFACT_PATH_LENGTH, MAX_KEY_LENGTH, MAX_NAME_LENGTH,
-    MAX_TAG_VALUE_LENGTH, RESERVED_ALIASES, check_experiment_id, parse_version,
+    INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, MAX_ARTIFACT_PATH_LENGTH, MAX_COLUMN_LIMIT, MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH, MAX_TAG_VALUE_LENGTH, MAX_VIEW_QUERY_LENGTH, RESERVED_ALIASES, VIEW_ID_LENGTH, check_experiment_id,
+    parse_version,
 )
 
 # ---------------------------------------------------------------------- what a field accepts
@@ -84,6 +86,8 @@ ARTIFACT_PATH = {**FOLDER, "not": {"anyOf": [_DOTDOT, {"pattern": f"^{_SEPARATOR
 FILTER = {**TEXT, "format": "modelcycle-filter",
           "description": "A filter such as `metrics.auc > 0.9 and params.model = 'gbm'` (see the README)."}
 ORDER_BY = {**TEXT, "format": "modelcycle-order-by", "examples": ["metrics.auc DESC", "start_time"]}
+COLUMN = {**TEXT, "format": "modelcycle-column", "examples": ["params.lr", "metrics.`val loss`", "tags.team"],
+          "description": "params.<key>, metrics.<key> or tags.<key>; a key with spaces in backticks, as in filters."}
 PAGE_TOKEN = {"type": "string", "format": "modelcycle-page-token",
               "description": "The next_page_token of the previous page, unchanged ('' for the first page)."}
 INT64 = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
@@ -92,6 +96,14 @@ VERSION = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
 NON_FINITE = ("NaN", "Infinity", "-Infinity")
 METRIC_VALUE = {"anyOf": [{"type": "number"}, {"enum": list(NON_FINITE)}],
                 "description": "A number, or 'NaN', 'Infinity' or '-Infinity' (JSON has none of them)."}
+BUCKETS = {"type": "integer", "minimum": 1, "maximum": MAX_BUCKETS,
+           "description": "Cut the range into this many buckets of equal width, each giving its last point, "
+                          "least and greatest value; none: every point."}
+X_AXIS = {"type": "string", "enum": list(X_AXES), "description": "What start, end and the buckets are along."}
+X_BOUND = {"type": "number", "description": "A bound on the x axis (a step, or a time in ms), inclusive; "
+                                            "start must not be after end."}
+VIEW_ID = {"type": "string", "pattern": f"^[a-z2-7]{{{VIEW_ID_LENGTH}}}" + _END,
+           "description": "The id POST /api/views gave."}
 
 
 def _tags(values: dict[str, Any]) -> Any:
@@ -148,6 +160,39 @@ RunIdQuery = Annotated[RunId | None, Query()]
 DatasetNameQuery = Annotated[Name | None, Query()]
 VersionQuery = Annotated[Annotated[int, _read_by(lambda text: parse_version("dataset", text)), _declared(VERSION)]
                          | None, Query()]
+def _count_in(name: str, low: int, high: int):
+    """A count in a URL: ASCII digits, read by the same rule as the store's (see _read_by)."""
+
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or len(text) > 10 or not low <= int(text) <= high:
+            raise ValueError(f"{name} must be an integer in [{low}, {high}]")
+        return int(text)
+
+    return parse
+
+
+def _number(text: str) -> int | float:
+    """A bound on the x axis in a URL: an integer read exactly, else a decimal number."""
+    try:
+        return int(text) if text.lstrip("-").isascii() and text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+BucketsQuery = Annotated[Annotated[int, _read_by(_count_in("buckets", 1, MAX_BUCKETS)), _declared(BUCKETS)] | None,
+                         Query()]
+XQuery = Annotated[str, Query(json_schema_extra=X_AXIS)]
+XBoundQuery = Annotated[Annotated[int | float, _read_by(_number), WithJsonSchema(X_BOUND)] | None, Query()]
+ExperimentQuery = Annotated[str | None, Query(json_schema_extra={**TEXT, "maxLength": MAX_NAME_LENGTH,
+                                                                  "description": "Text the name contains, in any case."})]
+KeyTextQuery = Annotated[str | None, Query(json_schema_extra={**TEXT, "maxLength": MAX_KEY_LENGTH,
+                                                               "description": "Text the key contains, in any case."})]
+ColumnLimitQuery = Annotated[int, _read_by(_count_in("limit", 1, MAX_COLUMN_LIMIT)),
+                             Query(json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_COLUMN_LIMIT})]
+MaxResultsQuery = Annotated[Annotated[int, _read_by(_count_in("max_results", 1, MAX_RESULTS_LIMIT)),
+                                      _declared({"minimum": 1, "maximum": MAX_RESULTS_LIMIT})] | None, Query()]
+PageTokenQuery = Annotated[str | None, Query(json_schema_extra=PAGE_TOKEN)]
+ViewIdPath = Annotated[str, Path(json_schema_extra=VIEW_ID)]
 
 
 # ---------------------------------------------------------------------- errors
@@ -278,6 +323,29 @@ class SearchRuns(_Body):
     max_results: Annotated[Integer, _declared({"minimum": 1, "maximum": MAX_RESULTS_LIMIT})] = 1000
     page_token: Annotated[str, _declared(PAGE_TOKEN)] | None = None
     view: Annotated[str, _declared(VIEW)] = "active"
+    columns: Annotated[list[Annotated[str, _declared(COLUMN)]], Field(json_schema_extra={"maxItems": MAX_COLUMNS})] \
+        | None = None
+
+
+class MetricHistories(_Body):
+    run_ids: Annotated[list[RunId], Field(max_length=MAX_SERIES_RUNS)]
+    key: Key
+    buckets: Annotated[Integer, _declared(BUCKETS)] | None = None
+    x: Annotated[str, _declared(X_AXIS)] = "step"
+    start: Annotated[float | Integer, _declared(X_BOUND)] | None = None
+    end: Annotated[float | Integer, _declared(X_BOUND)] | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        if isinstance(value, (bool, str)):
+            raise ValueError("must be a number")
+        return value
+
+
+class SaveView(_Body):
+    query: Annotated[str, _declared({**TEXT, "minLength": 1, "maxLength": MAX_VIEW_QUERY_LENGTH,
+                                     "description": "The view's URL query string."})]
 
 
 class CreateRegisteredModel(_Body):

@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelcycle.store.entities import (
-    AlertState, ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease, Metric,
-    ModelVersion, MonitorEvent, MonitorPoint, RegisteredModel, Run, RunPage, RunStatus, Stage, Transition, ViewType,
+    AlertState, ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment,
+    ExperimentPage, Lease, Metric, MetricSeries, ModelVersion, MonitorEvent, MonitorPoint, RegisteredModel, Run, RunPage,
+    RunStatus, SavedView, Stage, Transition, ViewType,
 )
 
 DEFAULT_MAX_RESULTS = 1000
 MAX_RESULTS_LIMIT = 50_000
 MAX_SEARCH_EXPERIMENTS = 10_000  # ids in one search: each is a parameter of the query
+DEFAULT_COLUMN_LIMIT = 200
+# Loaded for every run of a search with columns: the run table shows them.
+ALWAYS_LOADED_TAGS = ("mc.user", "mc.source.git.commit")
 
 
 class Store(abc.ABC):
@@ -37,7 +41,21 @@ class Store(abc.ABC):
     def get_experiment_by_name(self, name: str) -> Experiment: ...
 
     @abc.abstractmethod
-    def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]: ...
+    def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
+        """Every experiment of the view by id, with its run count and last activity."""
+
+    @abc.abstractmethod
+    def search_experiments(self, q: str | None = None, view: ViewType = ViewType.ACTIVE,
+                           max_results: int | None = None, page_token: str | None = None) -> ExperimentPage:
+        """Experiments whose name contains ``q`` (in any case), by id, with their run count and
+        last activity; ``max_results`` at a time (None: all), the next ones after ``page_token``."""
+
+    @abc.abstractmethod
+    def experiment_columns(self, experiment_id: int, q: str | None = None,
+                           limit: int = DEFAULT_COLUMN_LIMIT) -> dict[str, list[str]]:
+        """The keys of the params, metrics and tags of the experiment's runs (not deleted) that
+        contain ``q`` in any case: {"params": [...], "metrics": [...], "tags": [...]}, each
+        sorted, at most ``limit`` of each."""
 
     @abc.abstractmethod
     def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment: ...
@@ -98,6 +116,15 @@ class Store(abc.ABC):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 
     @abc.abstractmethod
+    def get_metric_series(self, run_ids: Sequence[str], key: str, buckets: int | None = None, x: str = "step",
+                          start: float | None = None, end: float | None = None) -> list[MetricSeries]:
+        """The history of ``key`` in each run (once per id, in the order given; at most 500 runs),
+        as columns along ``x`` ("step" or "timestamp"), cut to [start, end] on it. With ``buckets``
+        (1 to 10,000) and more points than that in the range, the range the points span is cut
+        into that many buckets of equal width, each giving its last point, least and greatest
+        value (see store/series.py). NotFound for an unknown run."""
+
+    @abc.abstractmethod
     def search_runs(
         self,
         experiment_ids: Sequence[int] | None = None,
@@ -106,10 +133,13 @@ class Store(abc.ABC):
         max_results: int = DEFAULT_MAX_RESULTS,
         page_token: str | None = None,
         view: ViewType = ViewType.ACTIVE,
+        columns: Sequence[str] | None = None,
     ) -> RunPage:
         """``experiment_ids`` None searches every experiment. ``page_token``: the
         ``next_page_token`` of the previous page of the same search; it marks a place in the
-        order, so runs created in between neither repeat nor push runs out of the pages."""
+        order, so runs created in between neither repeat nor push runs out of the pages.
+        ``columns`` ("params.lr", "metrics.`val loss`", "tags.team"): only these params, metrics
+        and tags are loaded, and the tags ALWAYS_LOADED_TAGS; None loads them all."""
 
     # artifacts
     @abc.abstractmethod
@@ -307,6 +337,15 @@ class Store(abc.ABC):
     def monitor_events(self, model: str, kind: str | None = None, after_seq: int = 0,
                        limit: int = 1000) -> list[MonitorEvent]:
         """Entries after ``after_seq``, oldest first."""
+
+    # saved views of the web UI
+    @abc.abstractmethod
+    def save_view(self, query: str) -> SavedView:
+        """Keep ``query`` under an id made from it (10 characters): saved again, by any process,
+        it gets the same id and changes nothing."""
+
+    @abc.abstractmethod
+    def get_view(self, view_id: str) -> SavedView: ...
 
     def list_artifact_files(self, run_id: str, path: str = "") -> Iterable[ArtifactInfo]:
         """Every file below ``path``, recursively."""

@@ -78,23 +78,45 @@ class Metric(NamedTuple):
                    int(d.get("timestamp", 0)))
 
 
+class MetricSummary(NamedTuple):
+    """Of a metric's whole history: its least and greatest value (NaN left out, as it compares
+    with nothing; NaN when every value is NaN) and its number of points."""
+
+    min: float
+    max: float
+    count: int
+
+
 @dataclass(frozen=True, slots=True)
 class Experiment:
+    """``run_count`` (runs not deleted) and ``last_activity`` (the latest start or end of a run,
+    or change of the experiment) are given by listings, None elsewhere; they are not part of
+    the experiment's identity, so they take no part in comparisons."""
+
     id: int
     name: str
     created_at: int
     updated_at: int
     deleted: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    run_count: int | None = field(default=None, compare=False)
+    last_activity: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "created_at": self.created_at,
-                "updated_at": self.updated_at, "deleted": self.deleted, "tags": dict(self.tags)}
+                "updated_at": self.updated_at, "deleted": self.deleted, "tags": dict(self.tags),
+                "run_count": self.run_count, "last_activity": self.last_activity}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Experiment:
         return cls(int(d["id"]), d["name"], d["created_at"], d["updated_at"], d["deleted"],
-                   dict(d.get("tags") or {}))
+                   dict(d.get("tags") or {}), d.get("run_count"), d.get("last_activity"))
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentPage:
+    experiments: list[Experiment]
+    next_page_token: str | None = None
 
 
 # Not frozen, unlike the other entities: a frozen dataclass sets each field through
@@ -112,23 +134,95 @@ class Run:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)  # latest value per key
     tags: dict[str, str] = field(default_factory=dict)
+    metric_summaries: dict[str, MetricSummary] = field(default_factory=dict)  # per key of metrics
 
     def to_dict(self) -> dict[str, Any]:
+        metrics = []
+        for m in self.metrics.values():
+            entry = m.to_dict()
+            summary = self.metric_summaries.get(m.key)
+            if summary is not None:
+                entry.update(min=float_to_wire(summary.min), max=float_to_wire(summary.max), count=summary.count)
+            metrics.append(entry)
         return {
             "id": self.id, "experiment_id": self.experiment_id, "name": self.name,
             "status": self.status.value, "start_time": self.start_time, "end_time": self.end_time,
             "parent_id": self.parent_id, "deleted": self.deleted, "params": dict(self.params),
-            "metrics": [m.to_dict() for m in self.metrics.values()], "tags": dict(self.tags),
+            "metrics": metrics, "tags": dict(self.tags),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Run:
-        metrics = [Metric.from_dict(m) for m in d.get("metrics") or []]
+        entries = d.get("metrics") or []
+        metrics = [Metric.from_dict(m) for m in entries]
+        summaries = {m["key"]: MetricSummary(float_from_wire(m["min"]), float_from_wire(m["max"]), int(m["count"]))
+                     for m in entries if "count" in m}
         return cls(
             d["id"], int(d["experiment_id"]), d["name"], RunStatus(d["status"]), d["start_time"],
             d.get("end_time"), d.get("parent_id"), d.get("deleted", False),
-            dict(d.get("params") or {}), {m.key: m for m in metrics}, dict(d.get("tags") or {}),
+            dict(d.get("params") or {}), {m.key: m for m in metrics}, dict(d.get("tags") or {}), summaries,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """A metric's history in one run as columns, ordered along its x axis (step or timestamp).
+
+    Downsampled (``downsampled``), each point is the last one of an x bucket (the highest step,
+    then timestamp) and ``min``/``max`` the bucket's least and greatest value (NaN left out; NaN
+    when all of it is NaN); otherwise the points are as logged and min = max = value. ``total``
+    counts the points in the asked range, ``count_all`` all points of the key."""
+
+    run_id: str
+    key: str
+    total: int
+    count_all: int
+    downsampled: bool
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float]
+    min: list[float]
+    max: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "key": self.key, "total": self.total, "count_all": self.count_all,
+                "downsampled": self.downsampled, "steps": self.steps, "timestamps": self.timestamps,
+                "values": floats_to_wire(self.values), "min": floats_to_wire(self.min),
+                "max": floats_to_wire(self.max)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MetricSeries:
+        return cls(d["run_id"], d["key"], int(d["total"]), int(d["count_all"]), bool(d["downsampled"]),
+                   list(d["steps"]), list(d["timestamps"]), floats_from_wire(d["values"]),
+                   floats_from_wire(d["min"]), floats_from_wire(d["max"]))
+
+
+def floats_to_wire(values: list[float]) -> list[float | str]:
+    """A column of floats for JSON: as it is when every value is finite (the common case, checked
+    without a Python call per value), else with NaN and infinities as strings."""
+    if all(map(math.isfinite, values)):
+        return values
+    return [float_to_wire(v) for v in values]
+
+
+def floats_from_wire(values: list[float | str | None]) -> list[float]:
+    return [v if type(v) is float else float_from_wire(v) for v in values]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedView:
+    """A view of the web UI (its URL's query string) kept under a short id made from it."""
+
+    id: str
+    query: str
+    created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "query": self.query, "created_at": self.created_at}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SavedView:
+        return cls(d["id"], d["query"], int(d["created_at"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,10 @@ def unpack(typecode: str, data: bytes) -> list:
 
 def chunk_rows(run_id: str, metrics: list[Metric], stamp: int) -> tuple[list[tuple], list[tuple]]:
     """Rows (run_id, key, num_points, values, steps, timestamps) for the chunk table, and rows
-    (run_id, key, value, step, timestamp) with the latest point of each key, for checked
-    ``metrics``. A timestamp of 0 means ``stamp``; the latest point is the one with the highest
-    (step, timestamp), the last logged among equals; its NaN is None (SQL NULL)."""
+    (run_id, key, value, step, timestamp, min, max, count) with the latest point of each key and
+    a summary of its points, for checked ``metrics``. A timestamp of 0 means ``stamp``; the
+    latest point is the one with the highest (step, timestamp), the last logged among equals;
+    NaN is None (SQL NULL), and min and max leave it out (None when every value is NaN)."""
     keys = list(map(itemgetter(0), metrics))
     if len(set(keys)) == 1:
         groups = {keys[0]: metrics}
@@ -64,8 +65,23 @@ def chunk_rows(run_id: str, metrics: list[Metric], stamp: int) -> tuple[list[tup
         top = max(order)
         last = len(order) - 1 - order[::-1].index(top)
         value = values[last]
-        latest.append((run_id, key, None if math.isnan(value) else value, steps[last], stamps[last]))
+        low, high = bounds(values)
+        latest.append((run_id, key, None if math.isnan(value) else value, steps[last], stamps[last],
+                       low, high, len(values)))
     return chunks, latest
+
+
+def bounds(values: list[float]) -> tuple[float | None, float | None]:
+    """The least and greatest value, NaN left out (it compares with nothing); None, None when
+    every value is NaN."""
+    if len(values) > 64:
+        import numpy as np
+
+        column = np.asarray(values, dtype=np.float64)
+        low = float(np.fmin.reduce(column))  # fmin and fmax leave NaN out unless all is NaN
+        return (None, None) if math.isnan(low) else (low, float(np.fmax.reduce(column)))
+    numbers = [v for v in values if v == v]
+    return (min(numbers), max(numbers)) if numbers else (None, None)
 
 
 def history(key: str, chunks: Sequence[tuple[bytes, bytes, bytes]]) -> list[Metric]:

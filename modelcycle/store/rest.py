@@ -11,15 +11,18 @@ import orjson
 
 from modelcycle import config
 from modelcycle.exceptions import ERRORS_BY_CODE, InvalidInput, ModelcycleError, StoreUnavailable
-from modelcycle.store.base import DEFAULT_MAX_RESULTS, Store
+from modelcycle.store.base import DEFAULT_COLUMN_LIMIT, DEFAULT_MAX_RESULTS, Store
 from modelcycle.store.entities import (
-    AlertState, ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment, Lease,
-    Metric, ModelVersion, MonitorEvent, MonitorPoint, RegisteredModel, Run, RunPage, RunStatus, Stage, Transition, ViewType, float_from_wire,
+    AlertState, ArmStats, ArtifactInfo, DatasetUse, DatasetVersion, Deployment, DeploymentEvent, Experiment,
+    ExperimentPage, Lease, Metric, MetricSeries, ModelVersion, MonitorEvent, MonitorPoint, RegisteredModel, Run, RunPage,
+    RunStatus, SavedView, Stage, Transition, ViewType, float_from_wire,
 )
+from modelcycle.store.search import parse_columns
 from modelcycle.store.validation import (
-    check_alias, check_artifact_path, check_dataset_name, check_deployment_changes, check_deployment_event,
-    check_deployment_name, check_experiment_id, check_file_to_log, check_lease_request, check_metrics,
-    check_model_name, check_model_version, check_params, check_run_id, check_tag_value, check_tags, check_version,
+    check_alias, check_artifact_path, check_column_query, check_dataset_name, check_deployment_changes,
+    check_deployment_event, check_deployment_name, check_experiment_id, check_experiment_query, check_file_to_log,
+    check_lease_request, check_metrics, check_model_name, check_model_version, check_params, check_run_id,
+    check_tag_value, check_tags, check_version, check_view_id, check_view_query,
 )
 
 
@@ -91,6 +94,20 @@ class RestStore(Store):
         data = self._json("GET", "/api/experiments", params={"view": ViewType.parse(view).value})
         return [Experiment.from_dict(e) for e in data["experiments"]]
 
+    def search_experiments(self, q: str | None = None, view: ViewType = ViewType.ACTIVE,
+                           max_results: int | None = None, page_token: str | None = None) -> ExperimentPage:
+        params = {"view": ViewType.parse(view).value, "q": check_experiment_query(q), "max_results": max_results,
+                  "page_token": page_token}
+        data = self._json("GET", "/api/experiments", params={k: v for k, v in params.items() if v is not None})
+        return ExperimentPage([Experiment.from_dict(e) for e in data["experiments"]], data.get("next_page_token"))
+
+    def experiment_columns(self, experiment_id: int, q: str | None = None,
+                           limit: int = DEFAULT_COLUMN_LIMIT) -> dict[str, list[str]]:
+        q, limit = check_column_query(q, limit)
+        params = {"limit": limit} if q is None else {"q": q, "limit": limit}
+        data = self._json("GET", f"/api/experiments/{_experiment(experiment_id)}/columns", params=params)
+        return {kind: list(data[kind]) for kind in ("params", "metrics", "tags")}
+
     def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment:
         return Experiment.from_dict(self._json("PATCH", f"/api/experiments/{_experiment(experiment_id)}",
                                                json={"name": new_name}))
@@ -144,14 +161,29 @@ class RestStore(Store):
         return [Metric(key, v if type(v) is float else float_from_wire(v), s, t)
                 for s, v, t in zip(data["steps"], data["values"], data["timestamps"])]
 
+    def get_metric_series(self, run_ids: Sequence[str], key: str, buckets: int | None = None, x: str = "step",
+                          start: float | None = None, end: float | None = None) -> list[MetricSeries]:
+        from modelcycle.store.series import check_series_request
+
+        ids = check_series_request(run_ids, key, buckets, x, start, end)
+        if not ids:
+            return []
+        data = self._json("POST", "/api/metrics/history", json={
+            "run_ids": ids, "key": key, "buckets": buckets, "x": x, "start": start, "end": end})
+        return [MetricSeries.from_dict(d) for d in data["series"]]
+
     def search_runs(self, experiment_ids: Sequence[int] | None = None, filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
-                    page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
+                    page_token: str | None = None, view: ViewType = ViewType.ACTIVE,
+                    columns: Sequence[str] | None = None) -> RunPage:
         ids = [_experiment(i) for i in experiment_ids] if experiment_ids is not None else None
+        if columns is not None:
+            parse_columns(columns)  # refused here as the SQL store refuses them
+            columns = list(columns)
         data = self._json("POST", "/api/runs/search", json={
             "experiment_ids": ids,
             "filter": filter, "order_by": list(order_by or []), "max_results": max_results,
-            "page_token": page_token, "view": ViewType.parse(view).value})
+            "page_token": page_token, "view": ViewType.parse(view).value, "columns": columns})
         return RunPage([Run.from_dict(r) for r in data["runs"]], data["next_page_token"])
 
     # ------------------------------------------------------------------ artifacts
@@ -360,6 +392,15 @@ class RestStore(Store):
             params["until_ms"] = until_ms
         found = [ArmStats.from_dict(a) for a in self._json("GET", "/api/deployments/stats", params=params)["stats"]]
         return {a.arm: a for a in found}
+
+    # ------------------------------------------------------------------ saved views
+    def save_view(self, query: str) -> SavedView:
+        query = check_view_query(query)
+        saved = self._json("POST", "/api/views", json={"query": query})
+        return SavedView(saved["id"], query, int(saved["created_at"]))
+
+    def get_view(self, view_id: str) -> SavedView:
+        return SavedView.from_dict(self._json("GET", f"/api/views/{check_view_id(view_id)}"))
 
     # ------------------------------------------------------------------ monitoring
     def record_monitor_results(self, model: str, points) -> None:

@@ -87,7 +87,9 @@ metric_chunks = Table(
     Index("ix_metric_chunks_run_id_key_id", "run_id", "key", "id"),
 )
 
-# The point with the highest (step, timestamp) per key, kept for fast search and ordering.
+# The point with the highest (step, timestamp) per key, kept for fast search and ordering, and
+# a summary of the whole history: the least and greatest value (NaN left out, as it compares
+# with nothing; NULL when every value is NaN) and the number of points.
 latest_metrics = Table(
     "latest_metrics", metadata,
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
@@ -95,6 +97,9 @@ latest_metrics = Table(
     Column("value", Float(precision=53), nullable=True),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
+    Column("min_value", Float(precision=53), nullable=True),
+    Column("max_value", Float(precision=53), nullable=True),
+    Column("num_points", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("run_id", "key"),
     Index("ix_latest_metrics_key_value", "key", "value"),
     sqlite_with_rowid=False,
@@ -340,4 +345,13 @@ monitor_events = Table(
     Column("kind", String(32), nullable=False),
     Column("data", Text, nullable=False),  # JSON
     Index("ix_monitor_events_model_seq", "model", "seq"),
+)
+
+# Views of the web UI too long for a URL, by a short id derived from their query string: the same
+# query always gets the same id, and saving it again changes nothing.
+saved_views = Table(
+    "saved_views", metadata,
+    Column("id", String(16), primary_key=True),
+    Column("query", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

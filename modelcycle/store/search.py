@@ -44,9 +44,9 @@ MAX_ORDER_BY_CLAUSES = 100
 
 
 class FilterSyntaxError(InvalidInput):
-    def __init__(self, text: str, position: int, problem: str):
+    def __init__(self, text: str, position: int, problem: str, what: str = "filter"):
         pointer = " " * position + "^"
-        super().__init__(f"Invalid filter at position {position}: {problem}\n  {text}\n  {pointer}")
+        super().__init__(f"Invalid {what} at position {position}: {problem}\n  {text}\n  {pointer}")
         self.position = position
 
 
@@ -137,14 +137,14 @@ class _Token:
         return self.text.lower() if self.kind == "word" else ""
 
 
-def _tokenize(text: str) -> list[_Token]:
+def _tokenize(text: str, what: str = "filter") -> list[_Token]:
     tokens, pos = [], 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
             problem = "unterminated string." if text[pos] in "'\"`" else \
                 f"unexpected character {text[pos]!r}."
-            raise FilterSyntaxError(text, pos, problem)
+            raise FilterSyntaxError(text, pos, problem, what)
         if m.lastgroup != "ws":
             tokens.append(_Token(m.lastgroup, m.group(), pos))
         pos = m.end()
@@ -160,9 +160,10 @@ def _unquote(token: _Token) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, what: str = "filter"):
         self.text = text
-        self.tokens = _tokenize(text)
+        self.what = what
+        self.tokens = _tokenize(text, what)
         self.i = 0
         self.depth = 0
         self.comparisons = 0
@@ -177,7 +178,7 @@ class _Parser:
         return token
 
     def fail(self, token: _Token, problem: str) -> FilterSyntaxError:
-        return FilterSyntaxError(self.text, token.pos, problem)
+        return FilterSyntaxError(self.text, token.pos, problem, self.what)
 
     def expect(self, kind: str, what: str) -> _Token:
         token = self.peek()
@@ -416,3 +417,33 @@ def parse_order_by(items: list[str] | tuple[str, ...] | None) -> list[OrderKey]:
             raise parser.fail(parser.peek(), "expected ASC, DESC or the end of the clause.")
         keys.append(OrderKey(field, ascending))
     return keys
+
+
+MAX_COLUMNS = 1000
+
+
+def parse_columns(items: list[str] | tuple[str, ...]) -> list[Field]:
+    """Columns of a run table: ``params.<key>``, ``metrics.<key>`` or ``tags.<key>``, a key with
+    spaces or backticks quoted as in filters (``metrics.`val loss```); unquoted keys may hold dots."""
+    if isinstance(items, str):
+        raise InvalidInput(f"columns must be a list such as ['params.lr', 'metrics.loss']; got {items!r}.")
+    if len(items) > MAX_COLUMNS:
+        raise InvalidInput(f"At most {MAX_COLUMNS} columns are allowed; got {len(items)}. Choose the "
+                           "columns the table shows.")
+    fields = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInput(f"A column is a string such as 'metrics.loss'; got {item!r}.")
+        parser = _Parser(check_text("A column", item), "column")
+        if parser.peek().kind == "end":
+            raise parser.fail(parser.peek(), "a column is empty; name one such as metrics.loss.")
+        start = parser.peek()
+        field = parser.parse_field()
+        if field.kind == "attribute":
+            raise parser.fail(start, f"a column is params.<key>, metrics.<key> or tags.<key>; "
+                                     f"{field.key!r} is an attribute, which every run has.")
+        if parser.peek().kind != "end":
+            raise parser.fail(parser.peek(), "expected the end of the column; quote a key with spaces "
+                                             "in backticks: metrics.`val loss`.")
+        fields.append(field)
+    return fields

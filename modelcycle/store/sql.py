@@ -23,9 +23,10 @@ from modelcycle.store.sql_leases import SqlLeases
 from modelcycle.store.sql_monitoring import SqlMonitoring
 from modelcycle.store.sql_registry import SqlRegistry
 from modelcycle.store.sql_tracking import SqlTracking
+from modelcycle.store.sql_views import SqlViews
 
 
-class SqlStore(SqlTracking, SqlDatasets, SqlRegistry, SqlLeases, SqlDeployments, SqlMonitoring, Store):
+class SqlStore(SqlTracking, SqlDatasets, SqlRegistry, SqlLeases, SqlDeployments, SqlMonitoring, SqlViews, Store):
     def __init__(self, db_uri: str, artifact_uri: str):
         self.db_uri = db_uri
         self.engine = make_engine(db_uri)

@@ -8,26 +8,30 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, literal_column, select, update
+from sqlalchemy import Connection, Text, bindparam, case, cast, delete, func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelcycle.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, StoreUnavailable
 from modelcycle.store import points
 from modelcycle.store import schema as t
 from modelcycle.store.clock import now_ms
-from modelcycle.store.base import MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS
-from modelcycle.store.entities import ArtifactInfo, Experiment, Metric, Run, RunPage, RunStatus, ViewType
+from modelcycle.store.base import ALWAYS_LOADED_TAGS, DEFAULT_COLUMN_LIMIT, MAX_RESULTS_LIMIT, MAX_SEARCH_EXPERIMENTS
+from modelcycle.store.entities import (
+    ArtifactInfo, Experiment, ExperimentPage, Metric, MetricSeries, MetricSummary, Run, RunPage, RunStatus, ViewType,
+)
 from modelcycle.store.names import random_run_name
 from modelcycle.store.prepared import Compiled, Prepared, raw_transaction
-from modelcycle.store.search import parse_filter, parse_order_by
+from modelcycle.store.search import Field, parse_columns, parse_filter, parse_order_by
 from modelcycle.store.pages import decode_page_token, encode_page_token, search_fingerprint
 from modelcycle.store.sql_search import after_place, compile_search, ordered, sort_columns
 from modelcycle.store.validation import (
-    check_artifact_path, check_experiment_id, check_int64, check_key, check_metrics,
+    check_artifact_path, check_column_query, check_experiment_id, check_experiment_query, check_int64, check_key,
+    check_metrics,
     check_file_to_log, check_name, check_params, check_run_id, check_tag_value, check_tags,
 )
 
 _RUN_STATUS = {status.value: status for status in RunStatus}
+_POINTS_PER_READ = 4_000_000  # about 100 MB of packed chunks held at once
 
 
 class SqlTracking:
@@ -43,14 +47,24 @@ class SqlTracking:
         mc = t.metric_chunks.c
         self._sql_insert_chunks = Prepared(engine, insert(t.metric_chunks), [
             "run_id", "key", "num_points", "value_data", "step_data", "timestamp_data"])
-        metric_columns = ["run_id", "key", "value", "step", "timestamp"]
+        metric_columns = ["run_id", "key", "value", "step", "timestamp", "min_value", "max_value", "num_points"]
         stmt = self._insert(t.latest_metrics)
+        new = stmt.excluded
+        newer = (new.step > lm.step) | ((new.step == lm.step) & (new.timestamp >= lm.timestamp))
+
+        def least(a, b, lower: bool):  # NULL (every value NaN) gives way to a number
+            return case((a.is_(None), b), (b.is_(None), a), ((a < b) if lower else (a > b), a), else_=b)
+
+        # Every SET reads the row as it was: the latest point moves only for a newer one, the
+        # summary takes in every batch.
         self._sql_upsert_latest = Prepared(engine, stmt.on_conflict_do_update(
             index_elements=["run_id", "key"],
-            set_={"value": stmt.excluded.value, "step": stmt.excluded.step,
-                  "timestamp": stmt.excluded.timestamp},
-            where=(stmt.excluded.step > lm.step)
-            | ((stmt.excluded.step == lm.step) & (stmt.excluded.timestamp >= lm.timestamp)),
+            set_={"value": case((newer, new.value), else_=lm.value),
+                  "step": case((newer, new.step), else_=lm.step),
+                  "timestamp": case((newer, new.timestamp), else_=lm.timestamp),
+                  "min_value": least(new.min_value, lm.min_value, True),
+                  "max_value": least(new.max_value, lm.max_value, False),
+                  "num_points": lm.num_points + new.num_points},
         ), metric_columns)
         stmt = self._insert(t.tags)
         self._sql_upsert_tags = Prepared(engine, stmt.on_conflict_do_update(
@@ -103,8 +117,27 @@ class SqlTracking:
             r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.parent_id, r.deleted_at,
             r.params_json, r.tags_json,
         ).where(in_ids(r.id)), ["ids"])
-        self._sql_load_metrics = Prepared(engine, select(
-            lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(in_ids(lm.run_id)), ["ids"])
+        metric_row = select(lm.run_id, lm.key, lm.value, lm.step, lm.timestamp, lm.min_value, lm.max_value,
+                            lm.num_points).where(in_ids(lm.run_id))
+        self._sql_load_metrics = Prepared(engine, metric_row, ["ids"])
+        # A search with columns loads only their keys (and the tags every table shows).
+        in_keys = lambda column: self._in_list(column, "keys")  # noqa: E731
+        self._sql_load_run_fields = Prepared(engine, select(
+            r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.parent_id, r.deleted_at,
+        ).where(in_ids(r.id)), ["ids"])
+        self._sql_load_some_metrics = Prepared(engine, metric_row.where(in_keys(lm.key)), ["ids", "keys"])
+        self._sql_load_some_params = Prepared(engine, select(p.run_id, p.key, p.value).where(
+            in_ids(p.run_id), in_keys(p.key)), ["ids", "keys"])
+        tg = t.tags.c
+        self._sql_load_some_tags = Prepared(engine, select(tg.run_id, tg.key, tg.value).where(
+            in_ids(tg.run_id), in_keys(tg.key)), ["ids", "keys"])
+        # Histories of many runs: their point counts, which runs exist, their chunks.
+        self._sql_point_counts = Prepared(engine, select(lm.run_id, lm.num_points).where(
+            lm.key == bindparam("key"), in_ids(lm.run_id)), ["key", "ids"])
+        self._sql_existing_runs = Prepared(engine, select(r.id).where(in_ids(r.id)), ["ids"])
+        self._sql_histories = Prepared(engine, select(mc.run_id, mc.value_data, mc.step_data, mc.timestamp_data)
+                                       .where(mc.key == bindparam("key"), in_ids(mc.run_id))
+                                       .order_by(mc.run_id, mc.id), ["key", "ids"])
 
     def _search_statement(self, filter: str | None, order_by: tuple[str, ...], experiments: int | None,
                           view: ViewType, nulls: tuple[bool, ...] | None) -> Compiled:
@@ -205,20 +238,74 @@ class SqlTracking:
         return experiment
 
     def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
+        return self.search_experiments(view=view).experiments
+
+    def search_experiments(self, q: str | None = None, view: ViewType = ViewType.ACTIVE,
+                           max_results: int | None = None, page_token: str | None = None) -> ExperimentPage:
         view = ViewType.parse(view)
-        query = select(t.experiments).order_by(t.experiments.c.id)
+        q = check_experiment_query(q)
+        if max_results is not None:
+            _check_max_results(max_results)
+        e = t.experiments.c
+        query = select(e.id, e.name, e.created_at, e.updated_at, e.deleted_at).order_by(e.id)
         if view is ViewType.ACTIVE:
-            query = query.where(t.experiments.c.deleted_at.is_(None))
+            query = query.where(e.deleted_at.is_(None))
         elif view is ViewType.DELETED:
-            query = query.where(t.experiments.c.deleted_at.is_not(None))
+            query = query.where(e.deleted_at.is_not(None))
+        if q:
+            query = query.where(e.name.icontains(q, autoescape=True))
+        search = search_fingerprint("experiments", q, view.value)
+        place = decode_page_token(page_token, search, [int])
+        if place is not None:
+            query = query.where(e.id > place[0])
+        if max_results is not None:
+            query = query.limit(max_results + 1)
+        r, et = t.runs.c, t.experiment_tags.c
         with self._read() as conn:
             rows = conn.execute(query).all()
-            tag_rows = conn.execute(select(t.experiment_tags)).all()
+            more = max_results is not None and len(rows) > max_results
+            rows = rows[:max_results] if more else rows
+            ids = [row.id for row in rows]
+            # One grouped query for the whole page, not one per experiment.
+            activity = select(r.experiment_id, func.count(), func.max(r.start_time), func.max(r.end_time)).where(
+                r.deleted_at.is_(None)).group_by(r.experiment_id)
+            tags_query = select(et.experiment_id, et.key, et.value)
+            packed = {}
+            if max_results is not None or q:  # a part of the experiments: only theirs
+                activity = activity.where(self._in_list(r.experiment_id, "ids"))
+                tags_query = tags_query.where(self._in_list(et.experiment_id, "ids"))
+                packed = {"ids": self._pack_ids(ids)}
+            counts = {row[0]: row[1:] for row in conn.execute(activity, packed)} if ids else {}
+            tag_rows = conn.execute(tags_query, packed).all() if ids else []
         tags: dict[int, dict[str, str]] = {}
-        for tag in tag_rows:
-            tags.setdefault(tag.experiment_id, {})[tag.key] = tag.value
-        return [Experiment(r.id, r.name, r.created_at, r.updated_at, r.deleted_at is not None,
-                           tags.get(r.id, {})) for r in rows]
+        for experiment_id, key, value in tag_rows:
+            tags.setdefault(experiment_id, {})[key] = value
+        experiments = []
+        for row in rows:
+            count, started, ended = counts.get(row.id, (0, None, None))
+            last = max(x for x in (row.updated_at, started, ended) if x is not None)
+            experiments.append(Experiment(row.id, row.name, row.created_at, row.updated_at, row.deleted_at is not None,
+                                          tags.get(row.id, {}), count, last))
+        token = encode_page_token([rows[-1].id], search) if more else None
+        return ExperimentPage(experiments, token)
+
+    def experiment_columns(self, experiment_id: int, q: str | None = None,
+                           limit: int = DEFAULT_COLUMN_LIMIT) -> dict[str, list[str]]:
+        experiment_id = check_experiment_id(experiment_id)
+        q, limit = check_column_query(q, limit)
+        r = t.runs.c
+        found = {}
+        with self._read() as conn:
+            if conn.execute(select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)).first() is None:
+                raise NotFound(f"No experiment with id {experiment_id}. List them with `modelcycle experiments ls`.")
+            for kind, table in (("params", t.params), ("metrics", t.latest_metrics), ("tags", t.tags)):
+                key = table.c.key
+                query = (select(key).distinct().join(t.runs, r.id == table.c.run_id)
+                         .where(r.experiment_id == experiment_id, r.deleted_at.is_(None)))
+                if q:
+                    query = query.where(key.icontains(q, autoescape=True))
+                found[kind] = list(conn.execute(query.order_by(key).limit(limit)).scalars())
+        return found
 
     def _update_experiment(self, experiment_id: int, **values) -> None:
         experiment_id = check_experiment_id(experiment_id)
@@ -301,10 +388,7 @@ class SqlTracking:
         # Thousands of rows and values are made here, none of them in a reference cycle.
         with points.collector_paused():
             rows = {row[0]: row for row in self._sql_load_runs.execute(cursor, packed).fetchall()}
-            metrics: dict[str, dict] = {}
-            nan = math.nan
-            for run_id, key, value, step, stamp in self._sql_load_metrics.execute(cursor, packed).fetchall():
-                metrics.setdefault(run_id, {})[key] = Metric(key, nan if value is None else value, step, stamp)
+            metrics, summaries = _metric_rows(self._sql_load_metrics.execute(cursor, packed).fetchall())
             loads, status_of = orjson.loads, _RUN_STATUS
             runs = []
             for run_id in run_ids:
@@ -313,7 +397,36 @@ class SqlTracking:
                     _, experiment_id, name, status, start, end, parent, deleted_at, params, tags = row
                     runs.append(Run(run_id, experiment_id, name, status_of[status], start, end, parent,
                                     deleted_at is not None, loads(params), metrics.get(run_id, {}),
-                                    loads(tags)))
+                                    loads(tags), summaries.get(run_id, {})))
+            return runs
+
+    def _load_run_columns(self, cursor, run_ids: Sequence[str], columns: list[Field]) -> list[Run]:
+        """The runs of ``run_ids`` that exist, in that order, with only the params, metrics and
+        tags that ``columns`` name, and the tags ALWAYS_LOADED_TAGS."""
+        if not run_ids:
+            return []
+        keys = {kind: sorted({f.key for f in columns if f.kind == kind}) for kind in ("param", "metric", "tag")}
+        keys["tag"] = sorted({*keys["tag"], *ALWAYS_LOADED_TAGS})
+        ids = self._pack_ids(list(run_ids))
+        with points.collector_paused():
+            rows = {row[0]: row for row in self._sql_load_run_fields.execute(cursor, (ids,)).fetchall()}
+            found: dict[str, dict[str, dict]] = {"param": {}, "tag": {}}
+            for kind, statement in (("param", self._sql_load_some_params), ("tag", self._sql_load_some_tags)):
+                if keys[kind]:
+                    for run_id, key, value in statement.execute(cursor, (ids, self._pack_ids(keys[kind]))).fetchall():
+                        found[kind].setdefault(run_id, {})[key] = value
+            metrics, summaries = ({}, {}) if not keys["metric"] else _metric_rows(
+                self._sql_load_some_metrics.execute(cursor, (ids, self._pack_ids(keys["metric"]))).fetchall())
+            status_of = _RUN_STATUS
+            runs = []
+            for run_id in run_ids:
+                row = rows.get(run_id)
+                if row is not None:
+                    _, experiment_id, name, status, start, end, parent, deleted_at = row
+                    runs.append(Run(run_id, experiment_id, name, status_of[status], start, end, parent,
+                                    deleted_at is not None, found["param"].get(run_id, {}),
+                                    metrics.get(run_id, {}), found["tag"].get(run_id, {}),
+                                    summaries.get(run_id, {})))
             return runs
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
@@ -399,6 +512,42 @@ class SqlTracking:
                 raise NotFound(f"The run {run_id} has no tag {key!r}.")
             self._sql_rewrite_tags.execute(conn.connection.dbapi_connection.cursor(), (run_id,))
 
+    def get_metric_series(self, run_ids: Sequence[str], key: str, buckets: int | None = None, x: str = "step",
+                          start: float | None = None, end: float | None = None) -> list[MetricSeries]:
+        from modelcycle.store.series import check_series_request, series
+
+        ids = check_series_request(run_ids, key, buckets, x, start, end)
+        if not ids:
+            return []
+        found: list[MetricSeries] = []
+        with self._raw_read() as cur:
+            if len(ids) == 1:
+                chunks = self._sql_history.execute(cur, (ids[0], key)).fetchall()
+                if not chunks and self._sql_run_deleted.execute(cur, (ids[0],)).fetchone() is None:
+                    raise NotFound(f"No run with id {ids[0]}.")
+                return [series(ids[0], key, chunks, buckets, x, start, end)]
+            packed = self._pack_ids(ids)
+            existing = {row[0] for row in self._sql_existing_runs.execute(cur, (packed,)).fetchall()}
+            missing = [i for i in ids if i not in existing]
+            if missing:
+                raise NotFound(f"No run with id {missing[0]}" + (f" (nor {len(missing) - 1} other of the run_ids)."
+                                                                  if len(missing) > 1 else "."))
+            counts = dict(self._sql_point_counts.execute(cur, (key, packed)).fetchall())
+            # Read in groups of runs of a few million points, each held only until it is cut down.
+            group: list[str] = []
+            held = 0
+            for position, run_id in enumerate(ids):
+                group.append(run_id)
+                held += counts.get(run_id, 0)
+                if held < _POINTS_PER_READ and position < len(ids) - 1:
+                    continue
+                chunks: dict[str, list] = {}
+                for row in self._sql_histories.execute(cur, (key, self._pack_ids(group))).fetchall():
+                    chunks.setdefault(row[0], []).append(row[1:])
+                found.extend(series(i, key, chunks.get(i, ()), buckets, x, start, end) for i in group)
+                group, held = [], 0
+        return found
+
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         check_run_id(run_id)
         check_key("metric", key)
@@ -410,12 +559,11 @@ class SqlTracking:
 
     def search_runs(self, experiment_ids: Sequence[int] | None = None, filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
-                    page_token: str | None = None, view: ViewType = ViewType.ACTIVE) -> RunPage:
+                    page_token: str | None = None, view: ViewType = ViewType.ACTIVE,
+                    columns: Sequence[str] | None = None) -> RunPage:
         view = ViewType.parse(view)
-        if (isinstance(max_results, bool) or not isinstance(max_results, int)
-                or not 1 <= max_results <= MAX_RESULTS_LIMIT):
-            raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
-                               f"got {max_results!r}. Page through more with page_token.")
+        _check_max_results(max_results)
+        fields = None if columns is None else parse_columns(columns)
         order_by = tuple(order_by or ())
         values: dict = {"limit": max_results + 1}
         ids = None
@@ -436,7 +584,8 @@ class SqlTracking:
         with self._raw_read() as cursor:
             rows = cursor.execute(statement.sql, statement.params(values)).fetchall()
             more = len(rows) > max_results
-            runs = self._load_runs(cursor, [row[0] for row in rows[:max_results]])
+            ids = [row[0] for row in rows[:max_results]]
+            runs = self._load_runs(cursor, ids) if fields is None else self._load_run_columns(cursor, ids, fields)
         token = encode_page_token(rows[max_results - 1][1:], search) if more else None
         return RunPage(runs, token)
 
@@ -512,6 +661,25 @@ class SqlTracking:
 
     def open_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
         return self.blobs.open(self._artifact_digest(run_id, path))
+
+
+def _check_max_results(max_results: object) -> None:
+    if (isinstance(max_results, bool) or not isinstance(max_results, int)
+            or not 1 <= max_results <= MAX_RESULTS_LIMIT):
+        raise InvalidInput(f"max_results must be an integer in [1, {MAX_RESULTS_LIMIT}]; "
+                           f"got {max_results!r}. Page through more with page_token.")
+
+
+def _metric_rows(rows) -> tuple[dict[str, dict[str, Metric]], dict[str, dict[str, MetricSummary]]]:
+    """Latest points and summaries per run from rows of latest_metrics (NULL values are NaN)."""
+    metrics: dict[str, dict] = {}
+    summaries: dict[str, dict] = {}
+    nan = math.nan
+    for run_id, key, value, step, stamp, low, high, count in rows:
+        metrics.setdefault(run_id, {})[key] = Metric(key, nan if value is None else value, step, stamp)
+        summaries.setdefault(run_id, {})[key] = MetricSummary(nan if low is None else low,
+                                                              nan if high is None else high, count)
+    return metrics, summaries
 
 
 def _check_end_time(end_time: object) -> int:

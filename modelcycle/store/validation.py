@@ -408,3 +408,54 @@ def check_stats_window(start_ms: object, end_ms: object) -> None:
             raise InvalidInput(f"A time is whole milliseconds since the epoch; got {value!r}.")
     if end_ms < start_ms:  # type: ignore[operator]
         raise InvalidInput(f"A stats interval ends after it starts; got {start_ms!r} to {end_ms!r}.")
+
+
+MAX_COLUMN_LIMIT = 10_000
+
+
+def check_experiment_query(q: object) -> str | None:
+    """The text searched for in experiment names."""
+    if q is None:
+        return None
+    if not isinstance(q, str) or len(q) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"q, the text to find in experiment names, must be a string of at most "
+                           f"{MAX_NAME_LENGTH} characters; got {q!r}.")
+    return check_text("q", q)
+
+
+def check_column_query(q: object, limit: object) -> tuple[str | None, int]:
+    """The text searched for in the keys of an experiment's runs, and how many keys of each kind."""
+    if q is not None and (not isinstance(q, str) or len(q) > MAX_KEY_LENGTH):
+        raise InvalidInput(f"q, the text to find in keys, must be a string of at most {MAX_KEY_LENGTH} "
+                           f"characters; got {q!r}.")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_COLUMN_LIMIT:
+        raise InvalidInput(f"limit must be an integer in [1, {MAX_COLUMN_LIMIT}]; got {limit!r}.")
+    return (None if q is None else check_text("q", q)), limit
+
+
+MAX_VIEW_QUERY_LENGTH = 65_536
+VIEW_ID_LENGTH = 10
+_VIEW_ID = re.compile(r"[a-z2-7]{10}")
+
+
+def check_view_query(query: object) -> str:
+    if not isinstance(query, str) or not query:
+        raise InvalidInput(f"query, the view to save, must be a non-empty string; got {query!r}.")
+    if len(query) > MAX_VIEW_QUERY_LENGTH:
+        raise InvalidInput(f"query is {len(query)} characters long; a saved view holds at most "
+                           f"{MAX_VIEW_QUERY_LENGTH}. Choose fewer runs or columns.")
+    return check_text("query", query)
+
+
+def view_id(query: str) -> str:
+    """The id of a saved view: the first 50 bits of the SHA-256 of its query, in lowercase base32."""
+    import base64
+    import hashlib
+
+    return base64.b32encode(hashlib.sha256(query.encode()).digest()).decode()[:VIEW_ID_LENGTH].lower()
+
+
+def check_view_id(value: object) -> str:
+    if not isinstance(value, str) or not _VIEW_ID.fullmatch(value):
+        raise InvalidInput(f"A view id is {VIEW_ID_LENGTH} characters of a-z and 2-7; got {value!r}.")
+    return value

@@ -139,10 +139,15 @@ def _check_legacy_data(store: SqlStore, tmp_path: Path, revision: str) -> None:
     assert math.isnan(run.metrics["nan metric"].value)
     assert store.get_metric_history(gen.RUN, "loss") == [
         Metric("loss", v, s, gen.T + 100 + s) for s, v in enumerate(gen.LOSS)]
+    # the summaries of 0012, filled in from the points: NaN left out, all-NaN is NaN
+    assert run.metric_summaries["loss"] == (1 / 3, 1.0, 3)
+    nan_summary = run.metric_summaries["nan metric"]
+    assert math.isnan(nan_summary.min) and math.isnan(nan_summary.max) and nan_summary.count == 1
     child = store.get_run(gen.CHILD)
     assert (child.parent_id, child.status, child.params) == (gen.RUN, RunStatus.FAILED, {"depth": "3"})
     assert [m.value for m in store.get_metric_history(gen.CHILD, "acc")] == [-math.inf, math.inf]
     assert child.metrics["acc"].value == math.inf
+    assert child.metric_summaries["acc"] == (-math.inf, math.inf, 2)
     assert store.get_run(gen.GONE).deleted
 
     # search runs over the migrated rows and indexes
@@ -182,6 +187,7 @@ def _check_legacy_data(store: SqlStore, tmp_path: Path, revision: str) -> None:
     assert store.create_experiment("new").id == 3
     store.log_batch(gen.RUN, [Metric("loss", 0.25, 3, gen.T + 103)], {"new": "p"})
     assert store.get_run(gen.RUN).metrics["loss"].value == 0.25
+    assert store.get_run(gen.RUN).metric_summaries["loss"] == (0.25, 1.0, 4)
     assert len(store.get_metric_history(gen.RUN, "loss")) == 4
     new_run = store.create_run(1, parent_id=gen.RUN)
     assert store.get_run(new_run.id).parent_id == gen.RUN

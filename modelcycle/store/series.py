@@ -1,0 +1,129 @@
+"""Metric histories for charts: the packed chunks of a (run, key) read as NumPy columns, cut to an
+x range and downsampled to a number of equal-width buckets that keep each bucket's least and
+greatest value and its last point, so a chart of a million points gets the shape of all of them
+from a thousand.
+
+NaN follows the filter language's rule: it compares with nothing, so a bucket's min and max leave
+it out (and are NaN only when every value of the bucket is); the last point keeps its value,
+whatever it is."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from modelcycle.exceptions import InvalidInput
+from modelcycle.store.entities import MetricSeries
+from modelcycle.store.validation import INT64_MAX, INT64_MIN, check_key, check_run_id
+
+MAX_BUCKETS = 10_000
+MAX_SERIES_RUNS = 500
+X_AXES = ("step", "timestamp")
+_VALUES, _INTEGERS = np.dtype("<f8"), np.dtype("<i8")  # store/points.py's format
+
+
+def check_series_request(run_ids: Sequence[str], key: str, buckets: int | None, x: str,
+                         start: float | None, end: float | None) -> list[str]:
+    """The run ids once each, in the order given, after checking every argument."""
+    if isinstance(run_ids, str) or not isinstance(run_ids, Sequence):
+        raise InvalidInput(f"run_ids must be a list of run ids; got {run_ids!r}.")
+    if len(run_ids) > MAX_SERIES_RUNS:
+        raise InvalidInput(f"run_ids holds at most {MAX_SERIES_RUNS} runs; got {len(run_ids)}. "
+                           "Ask for the histories in several requests.")
+    ids = list(dict.fromkeys(check_run_id(r) for r in run_ids))
+    check_key("metric", key)
+    if buckets is not None and (isinstance(buckets, bool) or not isinstance(buckets, int)
+                                or not 1 <= buckets <= MAX_BUCKETS):
+        raise InvalidInput(f"buckets must be an integer in [1, {MAX_BUCKETS}] (or none, for every point); "
+                           f"got {buckets!r}.")
+    if x not in X_AXES:
+        raise InvalidInput(f"x must be 'step' or 'timestamp'; got {x!r}.")
+    for name, bound in (("start", start), ("end", end)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                  or not math.isfinite(bound)):
+            raise InvalidInput(f"{name} must be a finite number (a {x}) or none; got {bound!r}.")
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"start must not be after end; got start={start!r} and end={end!r}.")
+    return ids
+
+
+def columns(chunks: Sequence[tuple[bytes, bytes, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values, steps and timestamps of ``chunks`` (in the order written), ordered by step, then
+    timestamp, then the order logged, as get_metric_history orders them."""
+    values, steps, stamps = (np.frombuffer(b"".join(c[i] for c in chunks), kind)
+                             for i, kind in enumerate((_VALUES, _INTEGERS, _INTEGERS)))
+    if steps.size > 1 and not (steps[1:] > steps[:-1]).all():
+        same = steps[1:] == steps[:-1]
+        if not ((steps[1:] > steps[:-1]) | (same & (stamps[1:] >= stamps[:-1]))).all():
+            order = np.lexsort((stamps, steps))  # stable: equal points stay in logged order
+            values, steps, stamps = values[order], steps[order], stamps[order]
+    return values, steps, stamps
+
+
+def _bound(value: float | int | None, rounding) -> int | None:
+    """An x bound on the integer axis: inside it, within 64 bits."""
+    if value is None:
+        return None
+    whole = value if isinstance(value, int) else rounding(value)
+    return min(max(whole, INT64_MIN), INT64_MAX)
+
+
+def series(run_id: str, key: str, chunks: Sequence[tuple[bytes, bytes, bytes]], buckets: int | None,
+           x: str = "step", start: float | None = None, end: float | None = None) -> MetricSeries:
+    """The points of [start, end] on the x axis, ordered along it; with ``buckets``, and more
+    points than buckets in the range, one point per non-empty bucket.
+
+    The buckets cut the span [lo, hi] of the points' x values: bucket k holds the x with
+    k <= (x - lo) * buckets / (hi - lo) < k + 1 (the last one also hi), computed exactly, as
+    the first x of each bucket is lo + ceil(k * (hi - lo) / buckets)."""
+    values, steps, stamps = columns(chunks)
+    count_all = int(values.size)
+    axis = steps if x == "step" else stamps
+    in_order = x == "step" or _rising(axis)  # timestamps usually rise with the steps
+    low, high = _bound(start, math.ceil), _bound(end, math.floor)
+    if in_order:  # the range is a slice, found by bisection
+        first = 0 if low is None else int(np.searchsorted(axis, low, "left"))
+        last = count_all if high is None else int(np.searchsorted(axis, high, "right"))
+        picked: slice | np.ndarray = slice(first, max(first, last))
+    elif low is not None or high is not None:
+        inside = np.ones(count_all, bool)
+        if low is not None:
+            inside &= axis >= low
+        if high is not None:
+            inside &= axis <= high
+        picked = np.flatnonzero(inside)
+    else:
+        picked = slice(None)
+    values, steps, stamps, axis = values[picked], steps[picked], stamps[picked], axis[picked]
+    total = int(values.size)
+    if buckets is None or total <= buckets:
+        if not in_order:  # along the axis; equal timestamps in step order
+            order = np.argsort(axis, kind="stable")
+            values, steps, stamps = values[order], steps[order], stamps[order]
+        return MetricSeries(run_id, key, total, count_all, False, steps.tolist(), stamps.tolist(),
+                            values.tolist(), values.tolist(), values.tolist())
+
+    lo, hi = (int(axis[0]), int(axis[-1])) if in_order else (int(axis.min()), int(axis.max()))
+    span = hi - lo  # Python ints: exact, even over the whole 64 bits
+    edges = np.array([lo - (-k * span // buckets) for k in range(1, buckets)], dtype=np.int64)
+    if in_order:
+        firsts = np.searchsorted(axis, edges, "left")
+    else:
+        # Timestamps out of step order: the points grouped by bucket, in (step, timestamp,
+        # logged) order within each (a stable sort of small integers is a radix sort).
+        index = np.searchsorted(edges, axis, "right").astype(np.int16)
+        order = np.argsort(index, kind="stable")
+        values, steps, stamps = values[order], steps[order], stamps[order]
+        firsts = np.searchsorted(index[order], np.arange(1, buckets, dtype=np.int16), "left")
+    bounds = np.concatenate(([0], firsts, [total]))
+    starts = bounds[:-1][bounds[:-1] < bounds[1:]]  # of the buckets that hold points
+    ends = np.append(starts[1:], total) - 1  # each bucket's last point: the highest step, then timestamp
+    return MetricSeries(run_id, key, total, count_all, True, steps[ends].tolist(), stamps[ends].tolist(),
+                        values[ends].tolist(), np.fmin.reduceat(values, starts).tolist(),
+                        np.fmax.reduceat(values, starts).tolist())
+
+
+def _rising(column: np.ndarray) -> bool:
+    return column.size < 2 or bool((column[1:] >= column[:-1]).all())
