@@ -32,7 +32,6 @@ class WorkerSpec:
     heartbeat_interval: int | None = 60
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     worker: int = 0
-    on_dask: bool = False
 
 
 def run_worker(spec: WorkerSpec) -> int:
@@ -42,7 +41,6 @@ def run_worker(spec: WorkerSpec) -> int:
     import optuna
 
     from modelcycle.tracking import fluent
-    from modelcycle.training.locks import locks_for
     from modelcycle.training.storage import RunStorage
     from modelcycle.training.tune import run_trials
 
@@ -51,8 +49,6 @@ def run_worker(spec: WorkerSpec) -> int:
     storage = RunStorage(spec.experiment_id, spec.tracking_uri, spec.artifact_uri,
                          heartbeat_interval=spec.heartbeat_interval)
     storage.write_through = True  # the other workers' samplers see the params of running trials
-    if spec.on_dask:
-        storage.locks = locks_for(storage.store, on_dask=True)
     objective = cloudpickle.loads(spec.objective)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=spec.study_name, storage=storage, sampler=spec.sampler.build(spec.worker),
@@ -187,7 +183,6 @@ def run_on_dask(spec: WorkerSpec, dask, n_jobs: int | None, on_progress) -> None
                            f"{type(dask).__name__}.")
     try:
         tasks = n_jobs if n_jobs and n_jobs > 1 else max(sum(client.nthreads().values()), 1)
-        spec.on_dask = True
         futures = [client.submit(run_worker, _spec_for(spec, i), pure=False, key=f"modelcycle-tune-{spec.token}-{i}")
                    for i in range(tasks)]
         _watch(futures, lambda fs, t: wait(fs, timeout=t, return_when="FIRST_EXCEPTION"), spec, on_progress)

@@ -3,21 +3,24 @@ creating a study, changing the state of a trial another process may also touch.
 
 The store has no compare-and-set, so the processes take turns instead: on PostgreSQL with an
 advisory lock (any machine that reaches the database), on SQLite with a file lock next to the
-database (SQLite is one machine's file anyway), through a tracking server with a file lock in
-MODELCYCLE_HOME (one machine; a Dask cluster uses the scheduler's lock instead). A lock dies
-with its process, so a crash never leaves one held.
+database (SQLite is one machine's file anyway); these die with their process, so a crash never
+leaves one held. Through a tracking server, with a lease in its store (any machine that reaches
+the server): a holder that dies inside a critical section leaves it held until it expires.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from modelcycle import config
 from modelcycle.store import Store
 
 LockFactory = Callable[[str], AbstractContextManager]
@@ -98,20 +101,32 @@ class _FileLocks:
         return _file_lock(self.folder / _file_name(key))
 
 
-class _DaskLocks:
-    def __init__(self, client=None):
-        self.client = client
+class _LeaseLocks:
+    """A lease of the store (see store/sql_leases.py: taking one is a single statement), asked
+    for again until it is free. Each entry is an owner of its own, so that two threads of one
+    process exclude each other too; a section lasts a few requests, far less than the lease."""
+
+    TTL_S = 30.0
+    MAX_WAIT_S = 0.1  # between two asks while another holds it
+
+    def __init__(self, store: Store):
+        self.store = store
 
     @contextmanager
     def __call__(self, key: str) -> Iterator[None]:
-        from distributed import Lock
-
-        lock = Lock(f"modelcycle-{_file_name(key)}", client=self.client)
-        lock.acquire()
+        name = "modelcycle.training:" + _file_name(key).removesuffix(".lock")
+        owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex}"
+        wait = 0.002
+        while self.store.acquire_lease(name, owner, self.TTL_S) is None:
+            time.sleep(wait * (0.5 + random.random()))  # apart, not in step with the other askers
+            wait = min(wait * 2, self.MAX_WAIT_S)
         try:
             yield
         finally:
-            lock.release()
+            try:
+                self.store.release_lease(name, owner)
+            except Exception:  # it expires on its own; the section's own error is the one to see
+                pass
 
 
 class _ThreadLocks:
@@ -129,7 +144,7 @@ class _ThreadLocks:
             yield
 
 
-def locks_for(store: Store, on_dask: bool = False) -> LockFactory:
+def locks_for(store: Store) -> LockFactory:
     """The lock factory that makes every process using ``store`` take turns."""
     from modelcycle.store.sql import SqlStore
 
@@ -141,6 +156,4 @@ def locks_for(store: Store, on_dask: bool = False) -> LockFactory:
             return _ThreadLocks()
         path = Path(database).expanduser().resolve()
         return _FileLocks(path.with_name(path.name + ".locks"))
-    if on_dask:
-        return _DaskLocks()
-    return _FileLocks(config.home() / "locks")
+    return _LeaseLocks(store)

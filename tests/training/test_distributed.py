@@ -93,12 +93,17 @@ def test_a_failing_helper_process_stops_the_others_and_fails_the_study(monkeypat
     assert len(failed) == 1 and failed[0].tags["mc.trial.error"] == "RuntimeError: worker failure"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "server"])
 def test_independent_tune_calls_join_one_study(backend, tmp_path, request):
     """Four processes each call mc.tune with the same study name at once, as four machines
-    would (on PostgreSQL, the 4-process test): one study is created, and together they run its
-    trials once each."""
-    uri = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_uri")
+    would (on PostgreSQL, the 4-process test; through a tracking server, processes that share
+    no folder): one study is created, and together they run its trials once each."""
+    if backend == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    elif backend == "postgresql":
+        uri = request.getfixturevalue("postgres_uri")
+    else:
+        uri = request.getfixturevalue("tracking_server").url
     script = textwrap.dedent(f"""
         import time, modelcycle as mc
         mc.set_tracking_uri({uri!r}, {str(tmp_path / 'artifacts')!r})
@@ -108,8 +113,9 @@ def test_independent_tune_calls_join_one_study(backend, tmp_path, request):
         mc.tune(objective, n_trials=30, experiment="shared-{backend}", study_name="together")
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELCYCLE_")}
-    processes = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    homes = [str(tmp_path / f"home-{i}") for i in range(4)]  # no lock folder in common
+    processes = [subprocess.Popen([sys.executable, "-c", script], env={**env, "MODELCYCLE_HOME": home},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for home in homes]
     outputs = [p.communicate(timeout=240) for p in processes]
     for p, (_, err) in zip(processes, outputs):
         assert p.returncode == 0, err
