@@ -249,7 +249,7 @@ class DeploymentHolder:
         try:
             d = self.store.get_deployment(self.name)
             if self.state is None or d.revision != self.state.deployment.revision:
-                self._apply(d)
+                self._switch(d)
             else:
                 self._retire()
             self.last_check = time.time()
@@ -257,19 +257,33 @@ class DeploymentHolder:
             if self.leader is not None:
                 written = self.leader.tick(d)
                 if written is not None and written.revision != d.revision:
-                    self._apply(written)
+                    self._switch(written)
             self.last_error = None
         except Exception as exc:  # the store may be away for a while: keep serving what we have
             message = exc.message if isinstance(exc, ModelcycleError) else str(exc)
             self.last_error = f"{type(exc).__name__}: {message}"
             log.warning("deployment %s: %s", self.name, self.last_error)
 
-    def flush(self) -> None:
+    def _switch(self, d: Deployment) -> None:
+        """Route by ``d`` from now on. What was counted until now was routed by the state before,
+        so when ``d``'s step began after this window did, the window ends at the step's start:
+        a step's analysis (the windows ending after its start) never counts traffic served at
+        the shares of the step before, which this worker kept serving until it looked again."""
+        previous = self.state
+        self._apply(d)
+        if previous is not None and previous.deployment.step_started_at != d.step_started_at:
+            self.flush(until=d.step_started_at)
+
+    def flush(self, until: int | None = None) -> None:
+        """Write the counts of the window since the last flush; ``until``: end it there if that
+        is inside it (the counts were routed before a step that began then)."""
         with self._lock:
             counts, self._counts = self._counts, {}
             # Each flush gets a window of its own, even two in one millisecond: the store keys a
             # flush by its start, so that a retried flush replaces itself instead of counting twice.
             start, end = self._window_start, max(now_ms(), self._window_start + 1)
+            if until is not None and start < until < end:
+                end = until
             self._window_start = end
         stats = [ArmStats(arm, c.version, c.requests, c.errors, tuple(c.latency)) for arm, c in counts.items()
                  if c.requests]

@@ -63,9 +63,11 @@ def _register(uri: str, artifacts: str):
     return uri, artifacts, open_store(uri, artifacts)
 
 
-def serve_deployment(store, name: str, bad: dict | None = None, log=None, refresh_s: float = 0.2):
+def serve_deployment(store, name: str, bad: dict | None = None, log=None, refresh_s: float = 0.2,
+                     watch: bool = True, lead: bool = True, worker: str = "w1"):
     """(holder, ServerThread) of the deployment ``name`` in this process; ``bad``: Faulty's
-    arguments for version 2; ``log``: a PredictionLog."""
+    arguments for version 2; ``log``: a PredictionLog; ``watch=False``: the test calls
+    ``holder.check()`` itself; ``lead=False``: a worker that never runs the analysis."""
     from modelcycle.rollout.holder import DeploymentHolder
     from modelcycle.serving.app import ServerThread, create_app
     from modelcycle.serving.runtime import ServedModel
@@ -77,9 +79,10 @@ def serve_deployment(store, name: str, bad: dict | None = None, log=None, refres
             Faulty(model, **bad)
         return model
 
-    holder = DeploymentHolder(name, store, load, refresh_interval_s=refresh_s, worker="w1")
+    holder = DeploymentHolder(name, store, load, refresh_interval_s=refresh_s, worker=worker, lead=lead)
     holder.load_initial()
-    holder.start_watching()
+    if watch:
+        holder.start_watching()
     return holder, ServerThread(create_app(holder, ServingSettings(), log))
 
 
