@@ -43,10 +43,13 @@ def analyse(stats: dict[str, ArmStats], checks: Checks, auc: dict[str, float] | 
     if cand.requests < checks.min_requests:
         return Verdict("hold", [f"{cand.requests} candidate requests, fewer than the {checks.min_requests} "
                                 "an analysis needs"], numbers)
-    failed = []
+    failed, notes = [], []
     if cand.error_rate >= checks.max_error_rate:
         failed.append(f"error rate {cand.error_rate:.2%} is not under {checks.max_error_rate:.2%}")
-    if p99_c is not None and p99_s is not None and p99_c > p99_s * (1 + checks.max_p99_increase) \
+    if base.requests < checks.min_requests:  # a p99 of a few requests is noise, not a baseline
+        notes.append(f"latency not compared: {base.requests} stable requests, fewer than the "
+                     f"{checks.min_requests} a p99 needs")
+    elif p99_c is not None and p99_s is not None and p99_c > p99_s * (1 + checks.max_p99_increase) \
             and p99_c - p99_s >= checks.min_p99_increase_ms:
         failed.append(f"p99 latency {p99_c:.3g} ms is above stable's {p99_s:.3g} ms "
                       f"+{checks.max_p99_increase:.0%}")
@@ -55,7 +58,7 @@ def analyse(stats: dict[str, ArmStats], checks: Checks, auc: dict[str, float] | 
         if auc[candidate] < auc[stable] - checks.max_auc_drop:
             failed.append(f"ROC AUC {auc[candidate]:.4f} is more than {checks.max_auc_drop:g} below "
                           f"stable's {auc[stable]:.4f}")
-    return Verdict("fail" if failed else "pass", failed or ["every check passed"], numbers)
+    return Verdict("fail" if failed else "pass", (failed or ["every check passed"]) + notes, numbers)
 
 
 def arm_auc(model_name: str, since_ms: int, checks: Checks, arms: tuple[str, ...]) -> dict[str, float]:

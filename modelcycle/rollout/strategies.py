@@ -22,7 +22,7 @@ class Checks:
     """The analysis of a canary step. The candidate fails when its error rate reaches
     ``max_error_rate``, when its p99 latency is above stable's by more than ``max_p99_increase``
     (1.0: +100%) and by at least ``min_p99_increase_ms`` (so sub-millisecond jitter does not
-    fail a step), or when its ROC AUC on the labels that arrived is more than ``max_auc_drop``
+    fail a step; compared only when stable too served ``min_requests``), or when its ROC AUC on the labels that arrived is more than ``max_auc_drop``
     below stable's (needs ``min_labels`` labels per arm). Below ``min_requests`` requests of the
     candidate in the interval the step holds."""
 

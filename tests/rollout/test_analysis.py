@@ -1,0 +1,25 @@
+"""The verdict of one canary step from the interval's per-arm counts (a pure function)."""
+
+from __future__ import annotations
+
+from modelcycle.rollout.analysis import analyse
+from modelcycle.rollout.strategies import Checks
+from modelcycle.store.entities import LATENCY_BOUNDS_MS, ArmStats
+
+
+def _arm(name: str, requests: int, bucket: int, errors: int = 0) -> ArmStats:
+    latency = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+    latency[bucket] = requests
+    return ArmStats(name, None, requests, errors, tuple(latency))
+
+
+def test_latency_is_compared_only_against_a_stable_arm_with_enough_requests():
+    checks = Checks(min_requests=20)
+    slow = _arm("candidate", 500, 40)  # about 300 ms
+    few = _arm("stable", 6, 10)  # about 0.5 ms, from six requests
+    verdict = analyse({"candidate": slow, "stable": few}, checks)
+    assert verdict.outcome == "pass", verdict
+    assert verdict.numbers["stable_requests"] == 6 and verdict.numbers["candidate_p99_ms"] > 100
+    assert any("latency" in r and "6 stable requests" in r for r in verdict.reasons), verdict.reasons
+    enough = _arm("stable", 20, 10)
+    assert analyse({"candidate": slow, "stable": enough}, checks).outcome == "fail"
