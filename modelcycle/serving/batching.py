@@ -3,8 +3,11 @@
 A request that arrives while nothing is predicting runs at once. Requests that arrive while a
 predict is running wait for it and then go together, up to ``max_batch_size`` rows; when the
 server is busy a batch also waits up to ``max_batch_delay_ms`` (from its first request's arrival)
-for more to join. Predicts run in a thread, so the event loop keeps accepting requests
-meanwhile. Each request is checked against the signature before it joins a batch, so a bad
+for more to join. An ONNX predict of a few hundred rows or fewer runs on the event loop itself
+(a one-row forest predict takes tens of microseconds, less than handing it to a thread and back);
+larger ones and native models predict in a thread, so the event loop keeps accepting requests
+meanwhile (requests that arrive during an inline predict wait in the socket and make the next
+batch). Each request is checked against the signature before it joins a batch, so a bad
 request fails alone; if a batched predict fails anyway, each request of the batch is retried
 alone and only the failing ones fail. The request timeout is not the batch delay: the caller
 bounds ``submit`` with its own timeout.
@@ -25,13 +28,23 @@ if TYPE_CHECKING:
     from modelcycle.serving.runtime import Inputs, Outputs, ServedModel
 
 BatchObserver = Callable[["ServedModel", int, int], None]  # (model, rows, requests)
+INLINE_ROWS = 256  # the most rows an ONNX predict runs on the event loop (about 5 ms of this forest)
+
+
+def _inline(model, rows: int) -> bool:
+    return rows <= INLINE_ROWS and getattr(model, "backend", None) == "onnx"
+
+
+def _closed() -> RuntimeError:
+    return RuntimeError("cannot predict after shutdown: the server is stopping")
 
 
 class _Item:
-    __slots__ = ("model", "inputs", "rows", "future", "arrived")
+    __slots__ = ("model", "inputs", "rows", "future", "arrived", "deadline")
 
-    def __init__(self, model, inputs, rows, future, arrived):
+    def __init__(self, model, inputs, rows, future, arrived, deadline=None):
         self.model, self.inputs, self.rows, self.future, self.arrived = model, inputs, rows, future, arrived
+        self.deadline = deadline  # set when no timer watches the request: checked when its batch forms
 
 
 def _resolve(waiter: asyncio.Future) -> None:
@@ -75,6 +88,7 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._waiter: asyncio.Future | None = None
         self._busy = False  # requests arrived while a predict ran: batches may wait to fill
+        self._closed = False
 
     async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False,
                      timeout_s: float | None = None) -> Outputs:
@@ -85,14 +99,23 @@ class MicroBatcher:
         model = model or self._get()
         if not checked:
             inputs = model.check(inputs)
+        if self._closed:
+            raise _closed()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         now = loop.time()
-        self._pending.append(_Item(model, inputs, model.rows(inputs), future, now))
+        rows = model.rows(inputs)
+        # A request that will be predicted on the event loop is answered in the drain that takes
+        # it, during which no timer could fire: its deadline is checked when its batch forms,
+        # instead of a timer set and cancelled for every request.
+        unwatched = timeout_s is not None and rows <= self.max_batch_size and _inline(model, self.max_batch_size)
+        self._pending.append(_Item(model, inputs, rows, future, now, now + timeout_s if unwatched else None))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
         elif self._waiter is not None and self._pending_rows() >= self.max_batch_size:
             _resolve(self._waiter)
+        if unwatched:
+            return await future
         return await _awaited(future, loop, now, timeout_s)
 
     def _pending_rows(self) -> int:
@@ -115,12 +138,16 @@ class MicroBatcher:
             batch = self._take()
             if not batch:
                 continue
+            rows = sum(i.rows for i in batch)
             if self._on_batch is not None:
-                self._on_batch(batch[0].model, sum(i.rows for i in batch), len(batch))
-            try:
-                results = await loop.run_in_executor(self._executor, _run, batch)
-            except Exception as exc:  # the executor itself failed (shut down): no request may hang
-                results = [exc] * len(batch)
+                self._on_batch(batch[0].model, rows, len(batch))
+            if _inline(batch[0].model, rows):
+                results = _run(batch)
+            else:
+                try:
+                    results = await loop.run_in_executor(self._executor, _run, batch)
+                except Exception as exc:  # the executor itself failed (shut down): no request may hang
+                    results = [exc] * len(batch)
             for item, result in zip(batch, results):
                 if item.future.done():  # timed out or the client went away
                     continue
@@ -138,10 +165,16 @@ class MicroBatcher:
         batch: list[_Item] = []
         others: list[_Item] = []
         rows = 0
+        now = None
         while pending:
             item = pending.popleft()
             if item.future.done():
                 continue
+            if item.deadline is not None:
+                now = now or asyncio.get_running_loop().time()
+                if now >= item.deadline:
+                    _expire(item.future, item.deadline - item.arrived)
+                    continue
             if batch and item.model is not batch[0].model:
                 others.append(item)
                 continue
@@ -154,6 +187,7 @@ class MicroBatcher:
         return batch
 
     def close(self) -> None:
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
         if self._own_executor:
@@ -185,7 +219,8 @@ def _predict_one(item: _Item):
 
 
 class DirectPredictor:
-    """No batching (``--no-batching``): each request is predicted on its own, in a thread."""
+    """No batching (``--no-batching``): each request is predicted on its own, small ONNX ones
+    on the event loop, the others in a thread."""
 
     def __init__(self, served_model_getter: Callable[[], ServedModel], executor: Executor | None = None,
                  on_batch: BatchObserver | None = None):
@@ -194,14 +229,20 @@ class DirectPredictor:
         self._executor = executor or ThreadPoolExecutor(min(4, os.cpu_count() or 1),
                                                         thread_name_prefix="modelcycle-predict")
         self._on_batch = on_batch
+        self._closed = False
 
     async def submit(self, inputs: Inputs, model: ServedModel | None = None, checked: bool = False,
                      timeout_s: float | None = None) -> Outputs:
         model = model or self._get()
         if not checked:
             inputs = model.check(inputs)
+        rows = model.rows(inputs)
         if self._on_batch is not None:
-            self._on_batch(model, model.rows(inputs), 1)
+            self._on_batch(model, rows, 1)
+        if _inline(model, rows):
+            if self._closed:
+                raise _closed()
+            return model.predict(inputs)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         started = loop.time()
@@ -210,6 +251,7 @@ class DirectPredictor:
         return await _awaited(future, loop, started, timeout_s)
 
     def close(self) -> None:
+        self._closed = True
         if self._own_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
