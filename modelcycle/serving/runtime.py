@@ -320,7 +320,7 @@ class ServedModel:
                 if inputs.shape[0] == 0:
                     raise InvalidInput("The request has no rows: send at least one.")
                 matrix = inputs if inputs.dtype == self._matrix_dtype else inputs.astype(self._matrix_dtype)
-                return Columns({name: matrix[:, j] for j, name in enumerate(self.column_names)}, matrix)
+                return Columns(zip(self.column_names, matrix.T), matrix)  # the columns as views
             inputs = self.split(inputs)
         elif not isinstance(inputs, dict):
             raise InvalidInput(f"The model {self.name!r} takes columns ({self.describe_columns()}); got "
@@ -389,7 +389,7 @@ class ServedModel:
             return np.concatenate(parts)
         if all(getattr(p, "matrix", None) is not None for p in parts):
             matrix = np.concatenate([p.matrix for p in parts])
-            return Columns({k: matrix[:, j] for j, k in enumerate(parts[0])}, matrix)
+            return Columns(zip(parts[0], matrix.T), matrix)
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def predict(self, inputs: Inputs) -> Outputs:

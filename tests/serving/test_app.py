@@ -240,6 +240,49 @@ def test_predictions_are_logged_with_checked_inputs(cancer_server, serving_store
         "two", "invocations", 400, None, None)
 
 
+def test_a_failed_prediction_is_logged_under_the_request_id_its_answer_names(cancer_server):
+    """Both predicting endpoints, the same way: a refused request without an id of its own gets
+    one, in its x-request-id header and in its log record (feedback joins on it)."""
+    answers = [httpx.post(cancer_server.url + "/v2/models/cancer/infer", json={"inputs": "no"}),
+               httpx.post(cancer_server.url + "/invocations", json={"instances": [[1.0]]})]
+    assert [a.status_code for a in answers] == [400, 400]
+    records = cancer_server.log.records
+    assert [r["endpoint"] for r in records] == ["v2_infer", "invocations"]
+    for answer, record in zip(answers, records):
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["x-request-id"])
+        assert record["request_id"] == answer.headers["x-request-id"] and record["status"] == 400
+    assert answers[0].headers["x-request-id"] != answers[1].headers["x-request-id"]
+
+
+def test_paths_near_the_predicting_ones_are_routed_as_before(cancer_server):
+    """The predicting endpoints skip Starlette's router; paths that only look like them do not."""
+    for path, status in [("/v2/models//infer", 404), ("/v2/models/cancer/versions//infer", 404),
+                         ("/v2/models/cancer/versions/2/infer", 404), ("/v2/models/other/infer", 404),
+                         ("/v2/models/cancer/infer/x", 404)]:
+        response = httpx.post(cancer_server.url + path, json={"instances": [[1.0] * 30]})
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"] == "application/json", path
+    for path in ("/v2/models/cancer/infer/", "/invocations/"):  # Starlette's redirect to the path without the slash
+        response = httpx.post(cancer_server.url + path, json={"instances": [[1.0] * 30]})
+        assert response.status_code == 307 and response.headers["location"].endswith(path.rstrip("/")), path
+    response = httpx.get(cancer_server.url + "/v2/models/cancer/infer")
+    assert response.status_code == 405 and response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_an_unexpected_error_while_predicting_is_a_json_500(served_models, monkeypatch):
+    from modelcycle.serving import codecs
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(codecs, "encode_predictions", broken)
+    with ServerThread(create_app(StaticHolder(served_models["cancer"]), ServingSettings())) as server:
+        response = httpx.post(server.url + "/invocations", json={"instances": [[1.0] * 30]})
+        assert response.status_code == 500 and response.headers["content-type"] == "application/json"
+        assert response.json() == {"error": "INTERNAL_ERROR",
+                                   "message": "Internal error (RuntimeError); see the server log."}
+
+
 def test_a_failing_log_never_fails_a_request(served_models):
     class Broken:
         def log(self, *args, **kwargs):
