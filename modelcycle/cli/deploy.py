@@ -121,26 +121,42 @@ def _status(name: str, output: str) -> None:
     since = max(d.step_started_at, now_ms() - 300_000)
     seconds = max(0.001, (now_ms() - since) / 1000)
     found = store.deployment_stats(name, since)
-    console.print(f"{d.name}: {d.model_name}, {d.strategy}, {d.state}, revision {d.revision}; "
-                  f"step {d.step_index + 1}/{len(d.steps) or 1}, failures {d.failures}", markup=False,
-                  highlight=False)
     rows = []
     for arm, version in d.arms.items():
         a = found.get(arm)
         rows.append({"arm": arm, "version": version, "share": f"{d.shares.get(arm, 0):g}%",
                      "req/s": f"{(a.requests if a else 0) / seconds:.2f}",
                      "errors": f"{a.error_rate:.2%}" if a else "", "p99 ms": a.latency_quantile_ms(0.99) if a else None})
-    emit(rows, ["arm", "version", "share", "req/s", "errors", "p99 ms"], output, title="Arms")
+    arm_columns = ["arm", "version", "share", "req/s", "errors", "p99 ms"]
     events = store.deployment_events(name)[-15:]
+    if output == "json":  # one document: the deployment, its arms and its history
+        _print_json({"deployment": d.to_dict(), "arms": rows,
+                     "history": [{**e.to_dict(), "time": fmt_time(e.time_ms)} for e in events]})
+        return
+    if output == "csv":  # one table: the arms
+        emit(rows, arm_columns, output)
+        return
+    console.print(f"{d.name}: {d.model_name}, {d.strategy}, {d.state}, revision {d.revision}; "
+                  f"step {d.step_index + 1}/{len(d.steps) or 1}, failures {d.failures}", markup=False,
+                  highlight=False)
+    emit(rows, arm_columns, output, title="Arms")
     emit([{"time": fmt_time(e.time_ms), "kind": e.kind, "to": "" if e.to_shares is None else
            ", ".join(f"{k} {v:g}%" for k, v in e.to_shares.items()), "reason": e.reason, "by": e.actor,
            "numbers": ", ".join(f"{k}={v}" for k, v in e.numbers.items())} for e in events],
          ["time", "kind", "to", "reason", "by", "numbers"], output, title="History")
 
 
+def _print_json(document) -> None:
+    import orjson
+
+    print(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
+
+
 @app.command("status")
 def deploy_status(name: str, watch: Annotated[bool, typer.Option("--watch", help="Refresh every 2 s.")] = False,
-                  output: OutputOpt = Output.table) -> None:
+                  output: Annotated[Output, typer.Option(
+                      "--output", "-o", help="table, json (one document) or csv (the arms).")] = Output.table,
+                  ) -> None:
     """Versions, shares, request rate, error rate and p99 per arm, and the analysis history."""
     while True:
         if watch:
@@ -156,7 +172,8 @@ def deploy_report(name: str,
                   html: Annotated[Optional[Path], typer.Option("--output", "-o", "--html",
                                                                help="Also write the report as HTML here.")] = None,
                   power: Annotated[float, typer.Option(min=0.5, max=0.99)] = 0.8,
-                  output: Annotated[Output, typer.Option("--format", help="table, json or csv.")] = Output.table,
+                  output: Annotated[Output, typer.Option(
+                      "--format", help="table, json (one document) or csv (one row per arm).")] = Output.table,
                   ) -> None:
     """The A/B statistics per arm from the prediction log and its labels (for shadow traffic:
     agreement with stable, latency and errors)."""
@@ -165,22 +182,40 @@ def deploy_report(name: str,
     store = client().store
     if store.get_deployment(name).strategy == "shadow":
         found = shadow_report(name, store)
-        emit([{"arm": arm, **numbers} for arm, numbers in found.arms.items()],
-             ["arm", "requests", "errors", "error_rate", "p50_ms", "p99_ms"], output.value, title=f"{name}: arms")
-        agreement = "no rows answered by both yet" if found.agreement is None else f"{found.agreement:.2%}"
-        console.print(f"agreement with stable: {agreement} over {found.compared} rows", markup=False)
+        arm_rows = [{"arm": arm, **numbers} for arm, numbers in found.arms.items()]
+        if output is Output.json:
+            _print_json(found.to_dict())
+            return
+        emit(arm_rows, ["arm", "requests", "errors", "error_rate", "p50_ms", "p99_ms"], output.value,
+             title=f"{name}: arms")
+        if output is Output.table:
+            agreement = "no rows answered by both yet" if found.agreement is None else f"{found.agreement:.2%}"
+            console.print(f"agreement with stable: {agreement} over {found.compared} rows", markup=False)
         return
     report = ab_report(name, store, power=power)
-    emit([{"arm": a.arm, "version": a.version, "requests": a.requests, "labelled": a.labelled,
-           "outcome": a.outcome, "share": a.expected_share} for a in report.arms],
-         ["arm", "version", "requests", "labelled", "outcome", "share"], output.value, title=f"{name}: arms")
-    emit(report.comparisons, ["a", "b", "difference", "low", "high", "p_value", "test", "more_samples_per_arm"],
-         output.value, title="Differences")
+    if html is not None:
+        html.write_text(to_html(report), encoding="utf-8")
+    arm_columns = ["arm", "version", "requests", "labelled", "outcome", "share"]
+    arm_rows = [{"arm": a.arm, "version": a.version, "requests": a.requests, "labelled": a.labelled,
+                 "outcome": a.outcome, "share": a.expected_share} for a in report.arms]
+    difference_columns = ["difference", "low", "high", "p_value", "test", "more_samples_per_arm"]
+    if output is Output.json:
+        _print_json(report.to_dict())
+        return
+    if output is Output.csv:  # each arm's row carries its difference from the first arm
+        against = {c["b"]: c for c in report.comparisons}
+        rows = []
+        for r in arm_rows:
+            c = against.get(r["arm"], {})
+            rows.append({**r, **{k: c.get(k) for k in difference_columns}, "test": c.get("test", c.get("note"))})
+        emit(rows, arm_columns + difference_columns, "csv")
+        return
+    emit(arm_rows, arm_columns, output.value, title=f"{name}: arms")
+    emit(report.comparisons, ["a", "b", *difference_columns], output.value, title="Differences")
     if report.srm_p_value is not None:
         console.print(("SAMPLE RATIO MISMATCH" if report.srm else "sample ratio ok")
                       + f": chi2 {report.srm_chi2:.3f}, p {report.srm_p_value:.3g}", markup=False)
     if html is not None:
-        html.write_text(to_html(report), encoding="utf-8")
         console.print(f"wrote {html}", markup=False)
 
 

@@ -3,6 +3,9 @@ two-proportion z-test and the sample-ratio check agree with SciPy, and the CLI w
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 
 import httpx
@@ -73,4 +76,19 @@ def test_the_ab_report_reads_the_log_and_the_feedback(fraud_store, tmp_path, mon
     page = target.read_text()
     assert "A/B report: fraud-ab" in page and "data:image/png;base64," in page and f"<td>{n['2']}</td>" in page
     shown = CliRunner().invoke(app, ["deploy", "report", "fraud-ab", "--format", "json"])
-    assert shown.exit_code == 0 and '"challenger"' in shown.output
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)  # one document: the arms, the differences and the SRM check
+    assert [a["arm"] for a in document["arms"]] == ["production", "challenger"]
+    assert document["comparisons"][0]["p_value"] == pytest.approx(c["p_value"])
+    assert document["srm_p_value"] == pytest.approx(report.srm_p_value) and document["srm"] == report.srm
+    table = CliRunner().invoke(app, ["deploy", "report", "fraud-ab", "--format", "csv"])
+    assert table.exit_code == 0, table.output
+    read = list(csv.DictReader(io.StringIO(table.stdout)))  # one table: a row per arm
+    assert [r["arm"] for r in read] == ["production", "challenger"]
+    assert float(read[1]["p_value"]) == pytest.approx(c["p_value"]) and read[0]["p_value"] == ""
+    status = CliRunner().invoke(app, ["deploy", "status", "fraud-ab", "-o", "json"])
+    assert status.exit_code == 0, status.output
+    shown = json.loads(status.stdout)
+    assert shown["deployment"]["name"] == "fraud-ab" and shown["deployment"]["strategy"] == "ab"
+    assert {a["arm"] for a in shown["arms"]} == {"production", "challenger"}
+    assert [e["kind"] for e in shown["history"]] == ["create", "ab"]

@@ -3,10 +3,14 @@ a deployment holder, requests over HTTP, the prediction log on disk."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
+from modelcycle.cli import app
 
 from modelcycle.rollout import strategies
 from tests.rollout.conftest import rows, serve_deployment
@@ -15,7 +19,8 @@ SHADOW_DELAY_S = 0.3
 CALLER_BOUND_S = 0.2  # what a caller may wait at most; each shadow copy takes longer
 
 
-def test_a_failing_slow_shadow_never_reaches_the_caller_and_its_answers_are_logged(fraud_store, tmp_path):
+def test_a_failing_slow_shadow_never_reaches_the_caller_and_its_answers_are_logged(fraud_store, tmp_path,
+                                                                                   monkeypatch):
     from modelcycle.rollout.report import shadow_report
     from modelcycle.serving.feedback import read_predictions
     from modelcycle.serving.predlog import PredictionLog
@@ -63,6 +68,12 @@ def test_a_failing_slow_shadow_never_reaches_the_caller_and_its_answers_are_logg
     assert found.arms["stable"]["errors"] == 0 and found.arms["shadow"]["p50_ms"] >= SHADOW_DELAY_S * 1000
     stats = store.deployment_stats("fraud-web", 0)
     assert stats["shadow"].errors == len(shadow[shadow["status"] == 500]) and stats["stable"].errors == 0
+    monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", str(tmp_path / "predictions"))
+    shown = CliRunner().invoke(app, ["deploy", "report", "fraud-web", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)  # one document, the agreement in it
+    assert document["compared"] == found.compared and document["agreement"] == pytest.approx(found.agreement)
+    assert document["arms"]["shadow"]["errors"] == len(failing)
 
 
 def _version(http, url) -> str:
