@@ -162,13 +162,23 @@ class Helpers:
             process.join(10)
 
 
+def check_dask(dask) -> None:
+    """Refuse what is not a scheduler address or a Client, before anything is logged."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InvalidInput("dask= needs Dask's distributed scheduler: pip install 'modelcycle[dask]'.") from None
+    if not (isinstance(dask, Client) or (isinstance(dask, str) and dask.strip())):
+        raise InvalidInput(f"dask= takes a scheduler address (tcp://host:8786) or a distributed.Client; got "
+                           f"{dask!r}.")
+
+
 def run_on_dask(spec: WorkerSpec, dask, n_jobs: int | None, on_progress) -> None:
     """One long task per worker thread of the cluster (or ``n_jobs`` tasks); this process only
     watches."""
-    try:
-        from distributed import Client, wait
-    except ImportError:
-        raise InvalidInput("dask= needs Dask's distributed scheduler: pip install 'modelcycle[dask]'.") from None
+    from distributed import Client, wait
+
+    check_dask(dask)
     own_client = None
     if isinstance(dask, str):
         try:
@@ -176,11 +186,8 @@ def run_on_dask(spec: WorkerSpec, dask, n_jobs: int | None, on_progress) -> None
         except (OSError, TimeoutError) as exc:
             raise InvalidInput(f"Cannot reach the Dask scheduler at {dask!r}: {exc}. Start it "
                                "(dask scheduler), or check the address (tcp://host:8786).") from None
-    elif isinstance(dask, Client):
-        client = dask
     else:
-        raise InvalidInput(f"dask= takes a scheduler address (tcp://host:8786) or a distributed.Client; got "
-                           f"{type(dask).__name__}.")
+        client = dask
     try:
         tasks = n_jobs if n_jobs and n_jobs > 1 else max(sum(client.nthreads().values()), 1)
         futures = [client.submit(run_worker, _spec_for(spec, i), pure=False, key=f"modelcycle-tune-{spec.token}-{i}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.validation import check_key, check_text
 
 
 def _number(name: str, what: str, value: object, integer: bool) -> float | int:
@@ -98,6 +99,8 @@ class Choice:
                 raise InvalidInput(
                     f"The choice {name!r} has the option {option!r} ({type(option).__name__}); options must be "
                     "numbers, strings, booleans or None. Choose among names and map them to objects yourself.")
+            if isinstance(option, str):  # it is stored as the trial's param
+                check_text(f"The option {option!r} of {name!r}", option)
         return self
 
     def distribution(self):
@@ -141,6 +144,7 @@ def parse_space(space: object, valid_names: set[str] | None = None, owner: str =
     for name, spec in space.items():
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"A parameter name in the search space must be a non-empty str; got {name!r}.")
+        check_key("param", name)
         if valid_names is not None and name not in valid_names:
             close = sorted(n for n in valid_names if n.split("__")[-1] == name.split("__")[-1])
             hint = f" Did you mean {close[0]!r}?" if close else f" Its parameters: {', '.join(sorted(valid_names))}."

@@ -54,6 +54,7 @@ from modelcycle.exceptions import InvalidInput, NotFound
 from modelcycle.store import Store, open_store
 from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import Metric, Run, RunStatus, ViewType
+from modelcycle.store.validation import check_name, check_params
 from modelcycle.training.locks import LockFactory, locks_for
 
 STUDY_NAME = "mc.study.name"
@@ -271,7 +272,7 @@ class RunStorage(BaseStorage):
     def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
         from modelcycle.store.names import random_run_name
 
-        study_name = study_name or f"study-{random_run_name()}"
+        study_name = check_name("study", study_name) if study_name is not None else f"study-{random_run_name()}"
         names = self.study_metric_names or _default_names(len(directions))
         if len(names) != len(directions):
             raise InvalidInput(f"The study {study_name!r} has {len(directions)} directions but {len(names)} "
@@ -303,7 +304,7 @@ class RunStorage(BaseStorage):
         self.store.log_batch(self._study(study_id).run_id, tags={SYSTEM_PREFIX + key: _dump(value)})
 
     def get_study_id_from_name(self, study_name: str) -> int:
-        runs = self._find_study_runs(study_name)
+        runs = self._find_study_runs(check_name("study", study_name))
         if not runs:
             raise KeyError(f"No study named {study_name!r} in experiment {self.experiment_id}.")
         return self._register_study(runs[0]).study_id
@@ -420,6 +421,9 @@ class RunStorage(BaseStorage):
         if known is not None:
             check_distribution_compatibility(known, distribution)  # ValueError, as Optuna's storages
         external = distribution.to_external_repr(param_value_internal)
+        # Refused here, in the objective's suggest call, rather than by the trial's next write:
+        # that write is its end, which would then fail and leave the trial running.
+        check_params({param_name: external})
         with self._mutex:
             trial.pending_params[param_name] = str(external)
             trial.pending_tags[PARAM_PREFIX + param_name] = _param_tag(param_value_internal, distribution)

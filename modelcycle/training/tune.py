@@ -30,6 +30,7 @@ from modelcycle import config
 from modelcycle.exceptions import InvalidInput, ModelcycleError, NotFound
 from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import Metric, RunStatus
+from modelcycle.store.validation import check_key, check_name
 from modelcycle.training import inputs, space as spaces
 from modelcycle.training.placement import first_line, placement
 from modelcycle.training.progress import Bar, wanted
@@ -73,6 +74,35 @@ def _directions(direction) -> list[str]:
         raise InvalidInput(f"direction must be 'minimize' or 'maximize', or a list of those for several "
                            f"objectives; got {direction!r}.")
     return [d.lower() for d in items]
+
+
+def _metric_names(metric_name, count: int) -> list[str]:
+    if metric_name is None:
+        return ["value"] if count == 1 else [f"value_{i}" for i in range(count)]
+    names = [metric_name] if isinstance(metric_name, str) else metric_name
+    if not isinstance(names, Sequence) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise InvalidInput(f"metric_name must be a metric name (a non-empty str), or a list of them for several "
+                           f"objectives; got {metric_name!r}.")
+    try:
+        return [check_key("metric", name) for name in names]
+    except InvalidInput as exc:
+        raise InvalidInput(f"metric_name: {exc.message}") from None
+
+
+def _check_seed(seed) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**32):
+        raise InvalidInput(f"seed must be a whole number from 0 to 2**32 - 1, or None; got {seed!r}.")
+
+
+def _exception_classes(catch) -> tuple:
+    if isinstance(catch, type):
+        catch = (catch,)
+    if not isinstance(catch, (tuple, list)) or not all(isinstance(c, type) and issubclass(c, BaseException)
+                                                        for c in catch):
+        raise InvalidInput(f"catch must be an exception class or a tuple of them (the errors that fail a trial "
+                           f"but not the search); got {catch!r}.")
+    return tuple(catch)
 
 
 def _check_budget(n_trials, timeout) -> None:
@@ -213,7 +243,7 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
         groups = inputs.check_groups(groups, len(y))
         scorer_map = scorers(scoring, objective)
         split, splits = splitter(cv, X, y, groups, objective)
-        directions = _directions(direction or "maximize")
+        directions = _directions("maximize" if direction is None else direction)
         if len(directions) != 1:
             raise InvalidInput("The scikit-learn shortcut optimizes one score; give one direction.")
         metric_names = [next(iter(scorer_map))]
@@ -227,9 +257,8 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
                                "function reads its own data.")
         if space is not None:
             dimensions = spaces.parse_space(space)
-        directions = _directions(direction or "minimize")
-        names = [metric_name] if isinstance(metric_name, str) else list(metric_name) if metric_name else None
-        metric_names = names or (["value"] if len(directions) == 1 else [f"value_{i}" for i in range(len(directions))])
+        directions = _directions("minimize" if direction is None else direction)
+        metric_names = _metric_names(metric_name, len(directions))
         if len(metric_names) != len(directions):
             raise InvalidInput(f"Give one metric name per direction: {len(directions)} directions, "
                                f"{len(metric_names)} names ({metric_names}).")
@@ -250,8 +279,25 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
     pruner_info = pruner_spec(pruner)
     if len(directions) > 1 and pruner_info.name != "none":
         raise InvalidInput("Optuna cannot prune a study with several objectives; use pruner=None.")
-    if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
-        raise InvalidInput(f"study_name must be a non-empty str; got {study_name!r}.")
+    if study_name is not None:
+        if not isinstance(study_name, str) or not study_name.strip():
+            raise InvalidInput(f"study_name must be a non-empty str; got {study_name!r}.")
+        check_name("study", study_name)
+    _check_seed(seed)
+    if heartbeat_interval is not None and (isinstance(heartbeat_interval, bool)
+                                           or not isinstance(heartbeat_interval, numbers.Real)
+                                           or not 0 < heartbeat_interval < math.inf):
+        raise InvalidInput(f"heartbeat_interval must be a number of seconds above 0, or None for no heartbeat; got "
+                           f"{heartbeat_interval!r}.")
+    catch = _exception_classes(catch)
+    if not isinstance(refit, bool):
+        raise InvalidInput(f"refit must be True or False; got {refit!r}.")
+    if not isinstance(log_model, (bool, dict)):
+        raise InvalidInput(f"log_model must be True, False or a dict of options for mc.log_model; got {log_model!r}.")
+    if dask is not None:
+        from modelcycle.training.distributed import check_dask
+
+        check_dask(dask)
 
     # ---- the study: created, or loaded to resume
     from optuna.exceptions import DuplicatedStudyError

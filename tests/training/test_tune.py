@@ -316,12 +316,52 @@ def test_the_gp_sampler_needs_torch():
     (lambda X, y: mc.tune(quadratic, n_trials=2, n_jobs=0, experiment="bad"), "n_jobs must be"),
     (lambda X, y: mc.tune(quadratic, n_trials=2, direction=["minimize", "minimize"], pruner="median",
                           experiment="bad"), "cannot prune"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, direction=[], experiment="bad"), "direction must be"),
+    (lambda X, y: mc.tune(DecisionTreeClassifier(), {"criterion": ["gini\x00"]}, X, y, n_trials=2,
+                          experiment="bad"), r"option 'gini\\x00' of 'criterion' contains a NUL"),
+    (lambda X, y: mc.tune(quadratic, {"x": Float(0, 1), "kind": ["a", "b\x00"]}, n_trials=2, experiment="bad"),
+     "contains a NUL"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, metric_name="", experiment="bad"), "metric_name"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, metric_name="loss\x00", experiment="bad"), "metric_name"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, metric_name=5, experiment="bad"), "metric_name"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, seed="x", experiment="bad"), "seed must be"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, seed=-1, experiment="bad"), "seed must be"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, study_name="s\x00", experiment="bad"), "study name contains a NUL"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, study_name="s" * 300, experiment="bad"), "study name is 300"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, heartbeat_interval=-1, experiment="bad"), "heartbeat_interval"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, dask=5, experiment="bad"), "dask= takes"),
+    (lambda X, y: mc.tune(quadratic, n_trials=2, catch="ValueError", experiment="bad"), "catch"),
+    (lambda X, y: mc.tune(LogisticRegression(), {"C": (0.1, 1.0)}, X, y, n_trials=2, refit="no", experiment="bad"),
+     "refit must be"),
+    (lambda X, y: mc.tune(LogisticRegression(), {"C": (0.1, 1.0)}, X, y, n_trials=2, log_model="yes",
+                          experiment="bad"), "log_model must be"),
 ])
 def test_bad_input_is_a_clear_error_and_logs_nothing(data, call, message):
     X, y = data
     with pytest.raises(InvalidInput, match=message):
         call(X, y)
     assert _experiment_runs("bad") == []
+
+
+def test_a_param_the_store_cannot_hold_fails_its_trial_not_the_study():
+    def objective(trial):
+        return len(trial.suggest_categorical("name", ["ok", "not\x00ok"]))
+
+    result = mc.tune(objective, n_trials=12, sampler="random", seed=0, catch=(InvalidInput,), experiment="nul")
+    trials = _trials(result)
+    assert len(trials) == 12 and not [r for r in trials if r.status is mc.RunStatus.RUNNING]
+    failed = [r for r in trials if r.tags["mc.trial.state"] == "FAIL"]
+    assert failed and all("NUL" in r.tags["mc.trial.error"] and r.status is mc.RunStatus.FAILED for r in failed)
+    assert result.trials == {"COMPLETE": 12 - len(failed), "FAIL": len(failed)}
+
+
+def test_catch_may_be_one_exception_class():
+    def objective(trial):
+        if trial.number == 0:
+            raise ValueError("first")
+        return trial.suggest_float("x", 0, 1)
+
+    assert mc.tune(objective, n_trials=3, catch=ValueError, experiment="tune").trials == {"FAIL": 1, "COMPLETE": 2}
 
 
 def test_several_objectives_tag_the_pareto_front():
