@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 
 from modelcycle.exceptions import ModelcycleError
+from modelcycle.rollout import metrics
 from modelcycle.rollout.router import Router
 from modelcycle.serving.app import Routed
 from modelcycle.store.clock import now_ms
@@ -144,10 +145,14 @@ class DeploymentHolder:
         callers' predictions never queue behind it, and past MAX_SHADOW_IN_FLIGHT copies are
         skipped, so a slow shadow costs callers no time and piles nothing up."""
         with self._lock:
-            if self._shadows_in_flight >= MAX_SHADOW_IN_FLIGHT:
+            skip = self._shadows_in_flight >= MAX_SHADOW_IN_FLIGHT
+            if skip:
                 self.shadows_skipped += 1
-                return
-            self._shadows_in_flight += 1
+            else:
+                self._shadows_in_flight += 1
+        if skip:
+            metrics.shadow_skipped(state.shadow.name)
+            return
         if self._shadow_pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -168,6 +173,7 @@ class DeploymentHolder:
         if status == 200 and seconds > state.shadow_timeout_s:
             status = 504  # as the caller's request timeout would have answered
         self.observe("shadow", model.version, seconds, status >= 500 or status == 400)
+        metrics.shadow_done(model.name, model.version_text, status, seconds)
         if prediction_log is not None:
             try:
                 prediction_log.log(request_id or "", now_ms(), model.name, model.version, "shadow", status,

@@ -177,3 +177,41 @@ def test_no_count_is_lost_when_a_flush_runs_between_requests(fraud_store):
         sys.setswitchinterval(switch)
     holder.flush()
     assert store.deployment_stats("fraud-web", 0)["stable"].requests == 80_000
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def test_shadow_copies_and_the_ones_skipped_are_counted_on_metrics(fraud_store, monkeypatch):
+    from modelcycle.rollout import holder as holder_module
+
+    _, _, store = fraud_store
+    monkeypatch.setattr(holder_module, "MAX_SHADOW_IN_FLIGHT", 1)  # the second copy in flight is skipped
+    strategies.create(store, "fraud-web", "fraud@production", "ana")
+    strategies.shadow(store, "fraud-web", "fraud@challenger", 100, "ana")
+    holder, server = serve_deployment(store, "fraud-web", bad={"delay_s": SHADOW_DELAY_S})
+    try:
+        with httpx.Client(timeout=10) as http:
+            before = http.get(f"{server.url}/metrics").text
+            for row in rows(6, seed=5):
+                assert http.post(f"{server.url}/invocations", json={"dataframe_records": [row]}).status_code == 200
+            _until(lambda: holder._shadows_in_flight == 0, SHADOW_DELAY_S * 6 + 5)
+            after = http.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+        holder.stop()
+    skipped = holder.shadows_skipped
+    assert skipped > 0
+    name = "modelcycle_rollout_shadow_skipped_total"
+    assert _metric(after, name, model="fraud") - _metric(before, name, model="fraud") == skipped
+    name = "modelcycle_rollout_shadow_requests_total"
+    copies = _metric(after, name, model="fraud", version="2") - _metric(before, name, model="fraud", version="2")
+    assert copies == 6 - skipped
