@@ -25,6 +25,7 @@ import numpy as np
 
 from modelcycle.exceptions import InvalidInput
 from modelcycle.store.entities import Metric, RunStatus
+from modelcycle.store.validation import check_key
 from modelcycle.training import inputs
 from modelcycle.training.placement import first_line, placement
 from modelcycle.training.progress import Bar, wanted
@@ -109,6 +110,7 @@ def scorers(scoring, estimator) -> dict[str, Any]:
     for name, spec in items:
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"A metric name in scoring must be a non-empty str; got {name!r}.")
+        check_key("metric", name)  # each is logged as a metric of that name
         if isinstance(spec, str):
             try:
                 spec = get_scorer(spec)
@@ -182,6 +184,16 @@ def cross_validate(estimator, X, y=None, *, cv=5, scoring=None, groups=None, exp
     groups = inputs.check_groups(groups, len(y))
     if not (isinstance(confidence, float) and 0 < confidence < 1):
         raise InvalidInput(f"confidence must be a float between 0 and 1 (e.g. 0.95); got {confidence!r}.")
+    for name, flag in (("return_train_score", return_train_score), ("return_estimator", return_estimator)):
+        if not isinstance(flag, bool):
+            raise InvalidInput(f"{name} must be True or False; got {flag!r}.")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)
+                               or (n_jobs < 1 and n_jobs != -1)):
+        raise InvalidInput(f"n_jobs must be a number of processes of at least 1 (or -1 for one per core, None for "
+                           f"one); got {n_jobs!r}.")
+    if fit_params is not None and not isinstance(fit_params, Mapping):
+        raise InvalidInput(f"fit_params must be a dict of keyword arguments for the estimator's fit; got "
+                           f"{type(fit_params).__name__}.")
     scorer_map = scorers(scoring, estimator)
     split, splits = splitter(cv, X, y, groups, estimator)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelcycle.store.validation import check_name
 from modelcycle.tracking import fluent
 from modelcycle.tracking.client import DEFAULT_EXPERIMENT, Client
 
@@ -17,6 +18,8 @@ class Placement:
 
 
 def placement(experiment: str | int | None) -> Placement:
+    if isinstance(experiment, str):
+        check_name("experiment", experiment)  # "" is not the default experiment
     client = fluent.client()
     active = fluent.active_run()
     if experiment is None:

@@ -218,12 +218,24 @@ class _NoFit:
     (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, cv="five", experiment="bad"), "cannot be made"),
     (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, cv=1000, experiment="bad"), "cannot be made"),
     (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, groups=[1, 2], experiment="bad"), "one group"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, n_jobs=0, experiment="bad"), "n_jobs must be"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, n_jobs="2", experiment="bad"), "n_jobs must be"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, return_train_score="yes", experiment="bad"),
+     "return_train_score must be"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, return_estimator=1, experiment="bad"),
+     "return_estimator must be"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, scoring={"acc\x00": "accuracy"}, experiment="bad"),
+     "contains a NUL"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, fit_params=[1], experiment="bad"),
+     "fit_params must be"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, experiment=""), "experiment name"),
+    (lambda X, y: mc.cross_validate(LogisticRegression(), X, y, experiment="  "), "experiment name"),
 ])
 def test_bad_input_is_a_clear_error_and_logs_nothing(classification, make_call, message):
     X, y = classification
     with pytest.raises(InvalidInput, match=message):
         make_call(X, y)
-    assert _runs("bad") == []
+    assert mc.Client().search_all_runs(None) == []
 
 
 def test_cross_validate_on_every_store(store_uris, classification):
