@@ -84,6 +84,20 @@ class ArmRouted(Routed):
         return checked, outputs
 
 
+def _key_text(value) -> str:
+    """A sticky key as the header would carry it: 7 and 7.0 from a number field are "7", text
+    fields as they are (UTF-8 bytes of a V2 BYTES input decoded)."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    if hasattr(value, "item"):
+        value = value.item()  # a numpy scalar
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
 class DeploymentHolder:
     def __init__(self, name: str, store, load: Callable[[str], object], refresh_interval_s: float = 5.0,
                  worker: str | None = None, lead: bool = True, log_predictions=None):
@@ -126,7 +140,7 @@ class DeploymentHolder:
         if key is None and state.sticky_key is not None and isinstance(inputs, dict):
             values = inputs.get(state.sticky_key)
             if values is not None and len(values):
-                key = str(values[0])
+                key = _key_text(values[0])  # a request's rows go to one arm: the first row's
         arm = state.router.pick(key)
         return ArmRouted(state.models[arm], arm, self, state)
 
@@ -209,6 +223,9 @@ class DeploymentHolder:
     def _apply(self, d: Deployment) -> None:
         self.state_model_name = d.model_name
         models = {arm: self._model(version) for arm, version in d.arms.items()}
+        sticky_key = d.config.get("sticky_key")
+        for model in models.values():  # the codecs keep the key's field for route(), which reads it
+            model.route_columns = frozenset([sticky_key] if sticky_key else [])
         serving = {arm: share for arm, share in d.shares.items() if arm in models and arm != "shadow"}
         stable = models.get("stable") or models.get(next(iter(d.arms)))
         self.state = _State(

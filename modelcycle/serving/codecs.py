@@ -271,7 +271,7 @@ def model_inputs(tensors: dict[str, np.ndarray], model: ServedModel) -> Inputs:
     if model.columns is None:
         return tensors
     known = model.column_set
-    unknown = [name for name in tensors if name not in known]
+    unknown = [name for name in tensors if name not in known and name not in model.route_columns]
     if not unknown:
         return tensors
     if len(tensors) == 1:
@@ -391,6 +391,8 @@ def _columns_from_records(records: list, model: ServedModel, where: str) -> Inpu
         raise InvalidInput(f"The model {model.name!r} takes a tensor ({model.signature.describe()}), not records of "
                            "columns: send {\"instances\": [[...], ...]}.")
     names = model.column_names if model.columns is not None else list(dict.fromkeys(k for r in records for k in r))
+    if model.route_columns:
+        names = [*names, *(c for c in model.route_columns if c not in model.column_set)]
     present = set().union(*records) if records else set()
     return {name: _column([r.get(name) for r in records], name) for name in names if name in present}
 

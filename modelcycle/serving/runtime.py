@@ -214,6 +214,7 @@ class ServedModel:
             [(c.name, c.type) for c in spec] if spec is not None and self.tensor is None else None)
         self.column_names = [c for c, _ in self.columns] if self.columns is not None else None
         self.column_set = frozenset(self.column_names or ())
+        self.route_columns: frozenset[str] = frozenset()  # fields a deployment routes by: decoded, never predicted on
         self.all_float = self.columns is not None and all(t in _FLOAT_DTYPES for _, t in self.columns)
         types = {t for _, t in self.columns or ()}
         # One float type for every column: a [n, k] tensor is checked as a whole.
