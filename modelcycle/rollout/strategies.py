@@ -5,6 +5,7 @@ compare-and-set on the revision read, so two at the same moment cannot both appl
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,20 @@ def canary(store, name: str, candidate: str, steps: list[float], user: str, inte
     if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
         raise InvalidInput(f"--max-failures is a whole number of at least 1; got {max_failures!r}.")
     first = steps[0]
-    config = {**d.config, "interval_s": parse_interval(interval_s), "max_failures": max_failures,
-              "checks": (checks or Checks()).to_dict(), "fallback": bool(fallback), "force": bool(force)}
+    config = _config(d, interval_s=parse_interval(interval_s), max_failures=max_failures,
+                     checks=(checks or Checks()).to_dict(), fallback=bool(fallback), force=bool(force))
     return store.update_deployment(
         name, d.revision, user, "canary", reason or f"canary of version {version}", {"steps": steps},
         strategy="canary", state="active", candidate_version=version, arms={"stable": d.stable_version,
                                                                              "candidate": version},
         shares=_two(100 - first, first), steps=steps, step_index=0, step_started_at=now_ms(), failures=0,
         config=config)
+
+
+def _config(d: Deployment, **settings) -> dict[str, Any]:
+    """A strategy's settings: its own, never those of the strategy before it (a canary's
+    fallback or --force must not reach the A/B test or shadow traffic that follows)."""
+    return {"salt": d.config.get("salt", d.name), **settings}
 
 
 def _two(stable: float, candidate: float) -> dict[str, float]:
@@ -163,7 +170,9 @@ def ab(store, name: str, arms: list[tuple[str, float]], user: str, sticky_key: s
         named[arm] = version
         shares[arm] = 100.0 * weight / total
     shares[next(iter(shares))] += 100.0 - sum(shares.values())  # rounding
-    config = {**d.config, "sticky_key": sticky_key}
+    # A salt of this experiment's own: a new test reshuffles who gets which arm, and every worker
+    # reads the same salt from the store.
+    config = _config(d, salt=f"{name}:{secrets.token_hex(8)}", sticky_key=sticky_key)
     first = next(iter(named.values()))
     return store.update_deployment(name, d.revision, user, "ab", reason or "A/B test", {"weights": shares},
                                    strategy="ab", state="active", stable_version=first, candidate_version=None,
@@ -181,7 +190,7 @@ def shadow(store, name: str, candidate: str, share: float, user: str, reason: st
         name, d.revision, user, "shadow", reason or f"shadow traffic to version {version}", {"share": share},
         strategy="shadow", state="active", candidate_version=version,
         arms={"stable": d.stable_version, "shadow": version}, shares={"stable": 100.0, "shadow": 0.0},
-        steps=[], step_index=0, step_started_at=now_ms(), failures=0, config={**d.config, "shadow_share": share})
+        steps=[], step_index=0, step_started_at=now_ms(), failures=0, config=_config(d, shadow_share=share))
 
 
 def bluegreen(store, name: str, candidate: str, user: str, interval_s: float = DEFAULT_INTERVAL_S,
@@ -191,8 +200,8 @@ def bluegreen(store, name: str, candidate: str, user: str, interval_s: float = D
     d = store.get_deployment(name)
     _open(d, "start the blue-green switch")
     version = _version(store, d.model_name, candidate)
-    config = {**d.config, "interval_s": parse_interval(interval_s), "max_failures": 1, "grace_s": grace_s,
-              "checks": Checks().to_dict(), "force": bool(force), "fallback": False}
+    config = _config(d, interval_s=parse_interval(interval_s), max_failures=1, grace_s=grace_s,
+                     checks=Checks().to_dict(), force=bool(force), fallback=False)
     return store.update_deployment(
         name, d.revision, user, "bluegreen", reason or f"blue-green switch to version {version}", None,
         strategy="bluegreen", state="active", candidate_version=version,
