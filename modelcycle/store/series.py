@@ -16,7 +16,7 @@ import numpy as np
 
 from modelcycle.exceptions import InvalidInput
 from modelcycle.store.entities import MetricSeries
-from modelcycle.store.validation import INT64_MAX, INT64_MIN, check_key, check_run_id
+from modelcycle.store.validation import _RUN_ID, INT64_MAX, INT64_MIN, check_key
 
 MAX_BUCKETS = 10_000
 MAX_SERIES_RUNS = 500
@@ -32,7 +32,11 @@ def check_series_request(run_ids: Sequence[str], key: str, buckets: int | None, 
     if len(run_ids) > MAX_SERIES_RUNS:
         raise InvalidInput(f"run_ids holds at most {MAX_SERIES_RUNS} runs; got {len(run_ids)}. "
                            "Ask for the histories in several requests.")
-    ids = list(dict.fromkeys(check_run_id(r) for r in run_ids))
+    for position, run_id in enumerate(run_ids):
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise InvalidInput(f"run_ids[{position}] is {run_id!r}, not a run id: a run id is 32 lowercase hex "
+                               "characters.")
+    ids = list(dict.fromkeys(run_ids))
     check_key("metric", key)
     if buckets is not None and (isinstance(buckets, bool) or not isinstance(buckets, int)
                                 or not 1 <= buckets <= MAX_BUCKETS):

@@ -196,7 +196,7 @@ def test_an_unknown_run_is_not_found(store):
     ({"buckets": 0}, "buckets"), ({"buckets": 10_001}, "buckets"), ({"buckets": 2.5}, "buckets"),
     ({"buckets": True}, "buckets"), ({"x": "time"}, "x"), ({"start": 5, "end": 1}, "start"),
     ({"start": math.nan}, "start"), ({"end": math.inf}, "end"), ({"start": "1"}, "start"),
-    ({"run_ids": ["0" * 32] * 501}, "run_ids"), ({"run_ids": ["not-a-run"]}, "run id"),
+    ({"run_ids": ["0" * 32] * 501}, "run_ids"), ({"run_ids": ["not-a-run"]}, "run_ids\\[0\\]"),
     ({"run_ids": "0" * 32}, "run_ids"), ({"key": ""}, "metric key"),
 ])
 def test_arguments_are_checked(store, kwargs, field):
