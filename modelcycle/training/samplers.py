@@ -21,15 +21,26 @@ class SamplerSpec:
     grid: dict[str, list] | None = None
     parallel: bool = False
     instance: Any = None
+    start: int = 0  # trials the study held when this search began: a resumed study has some
 
     def build(self, worker: int = 0):
         import optuna
 
         if self.instance is not None:
             return self.instance
-        # Workers of one study draw different numbers: the same seed in each would make them
-        # suggest the same parameters.
-        seed = None if self.seed is None else self.seed + worker
+        return self._build(optuna, self.worker_seed(worker))
+
+    def worker_seed(self, worker: int) -> int | None:
+        """The seed itself for the first process of a new study; another for each other worker
+        (with one seed they would suggest the same parameters) and for a resumed study (which
+        would otherwise draw its first points again)."""
+        if self.seed is None or (worker == 0 and self.start == 0):
+            return self.seed
+        import numpy as np
+
+        return int(np.random.SeedSequence([self.seed, worker, self.start]).generate_state(1)[0])
+
+    def _build(self, optuna, seed: int | None):
         if self.name == "tpe":
             return optuna.samplers.TPESampler(seed=seed, constant_liar=self.parallel)
         if self.name == "random":

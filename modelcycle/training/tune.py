@@ -349,6 +349,10 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
                            and isinstance(v.value, (str, int, float, bool, type(None)))})
             client.log_dict(study_run_id, _describe_space(dimensions), "search_space.json")
         client.log_batch(study_run_id, params=params)
+    if resumed:
+        from dataclasses import replace
+
+        sampler_info = replace(sampler_info, start=len(run_storage.get_all_trials(study_id, deepcopy=False)))
     loaded = optuna.load_study(study_name=name, storage=run_storage, sampler=sampler_info.build(),
                                pruner=pruner_info.build())
 

@@ -165,6 +165,19 @@ def test_the_same_study_name_resumes_keeping_finished_trials():
     assert len(_trials(again)) == 8  # nothing left to do
 
 
+def test_a_resumed_seeded_study_goes_on_instead_of_drawing_its_first_points_again():
+    def objective(trial):
+        return trial.suggest_float("x", -1, 1) ** 2
+
+    first = mc.tune(objective, n_trials=4, sampler="random", seed=0, experiment="tune", study_name="seeded")
+    first_points = [t.params["x"] for t in first.study.trials]
+    resumed = mc.tune(objective, n_trials=8, sampler="random", seed=0, experiment="tune", study_name="seeded")
+    points = [t.params["x"] for t in resumed.study.trials]
+    assert points[:4] == first_points and len(set(points)) == 8
+    again = mc.tune(objective, n_trials=4, sampler="random", seed=0, experiment="tune", study_name="seeded-2")
+    assert [t.params["x"] for t in again.study.trials] == first_points  # a new study: the seed's own points
+
+
 def test_resuming_with_another_direction_is_refused():
     mc.tune(quadratic, n_trials=2, experiment="tune", study_name="dir")
     with pytest.raises(InvalidInput, match="exists with direction minimize"):
