@@ -9,6 +9,7 @@ takes over after a crash continues from the stored step, neither repeating nor s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from modelcycle.rollout import strategies
 from modelcycle.rollout.strategies import Checks
 from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import ArmStats, Deployment
+from modelcycle.store.validation import MAX_LEASE_S, MAX_NAME_LENGTH
 
 log = logging.getLogger("modelcycle.rollout")
 
@@ -89,6 +91,15 @@ def arm_auc(model_name: str, since_ms: int, checks: Checks, arms: tuple[str, ...
     return out
 
 
+def lease_name(deployment: str) -> str:
+    """``deployment:NAME``; past the length of a name, its start and a digest of the whole."""
+    name = f"deployment:{deployment}"
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.blake2b(deployment.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return f"{name[:MAX_NAME_LENGTH - 33]}#{digest}"
+
+
 class Leader:
     """The analysis of one deployment, run by whichever worker holds ``deployment:NAME``."""
 
@@ -96,7 +107,7 @@ class Leader:
         self.store = store
         self.name = name
         self.owner = owner
-        self.lease_name = f"deployment:{name}"
+        self.lease_name = lease_name(name)
         self.healthy = healthy  # arm -> bool: whether this worker's copy of the arm answers (blue-green)
         self.epoch: int | None = None
 
@@ -104,7 +115,7 @@ class Leader:
         """One look: take or renew the lease, and if a step is due, decide it. Returns the
         deployment as written (or read), None without the lease."""
         interval_s = float((d.config if d else {}).get("interval_s", strategies.DEFAULT_INTERVAL_S))
-        lease = self.store.acquire_lease(self.lease_name, self.owner, max(3 * interval_s, 2.0))
+        lease = self.store.acquire_lease(self.lease_name, self.owner, min(max(3 * interval_s, 2.0), MAX_LEASE_S))
         if lease is None:
             self.epoch = None
             return None

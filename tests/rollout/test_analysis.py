@@ -23,3 +23,17 @@ def test_latency_is_compared_only_against_a_stable_arm_with_enough_requests():
     assert any("latency" in r and "6 stable requests" in r for r in verdict.reasons), verdict.reasons
     enough = _arm("stable", 20, 10)
     assert analyse({"candidate": slow, "stable": enough}, checks).outcome == "fail"
+
+
+def test_a_long_interval_and_a_long_name_still_get_a_leader(fraud_store):
+    from modelcycle.rollout import strategies
+    from modelcycle.rollout.analysis import Leader
+
+    _, _, store = fraud_store
+    for name, interval in (("fraud-nightly", "10h"), ("d" * 250, "1m")):
+        strategies.create(store, name, "fraud@production", "ana")
+        d = strategies.canary(store, name, "fraud@challenger", [50, 100], "ana", interval, 2)
+        leader = Leader(store, name, "w1")
+        assert leader.tick(d) is not None and leader.epoch == 1  # it leads
+        assert Leader(store, name, "w2").tick(d) is None  # and no one else does meanwhile
+        leader.release()
