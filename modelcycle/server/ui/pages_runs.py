@@ -534,7 +534,7 @@ def _comparison(request: Request, runs: list[Run], missing: list[str], x: str, s
     scatter_x = query.get("sx") or next((c for c in columns if c.startswith("params.")), "")
     scatter_y = query.get("sy") or (f"metrics.{quote_key(metric)}" if metric else "")
     return dict(
-        runs=runs, missing=missing, params=[p for p in params if p[2] or not only_diff], all_params=len(params),
+        runs=runs, few=len(runs) <= 50, missing=missing, params=[p for p in params if p[2] or not only_diff], all_params=len(params),
         differing=sum(1 for p in params if p[2]), only_diff=only_diff, metrics=metrics, metric=metric,
         metric_keys=metric_keys, histories=histories[:MAX_COMPARE_CHARTS], x=x, smooth=smooth,
         run_ids=",".join(r.id for r in runs), names=names,
