@@ -371,3 +371,31 @@ def test_bad_query_values_are_a_400_page(client, path):
     page = client.get(path)
     assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
     assert '<p class="error" role="alert">' in page.text and len(_main(page.text)) < 2000
+
+
+def test_the_audit_log_links_each_deployment_change_with_its_numbers(client):
+    html = client.get(MODEL_PATH + "?audit=deployment").text
+    entries = _texts(html, r'<li class="audit-deployment" data-action="deployment" data-id="\d+">(.*?)</li>')
+    assert len(entries) == 8 and all("deployment iris-" in " ".join(e.split()) for e in entries)
+    assert f'<a href="/deployments/{DEPLOYMENT}">{DEPLOYMENT}</a>' in html
+    # Holds and failed analyses stay in the deployment's history, out of the model's audit log.
+    assert not any("hold" in e or "analysis_failed" in e for e in entries)
+    step = " ".join(entries[-3].split())  # the first step: newest first, after the canary and the creation
+    assert "step 0 at 20%; candidate 50 requests, 0 errors; stable 200 requests, 0 errors" in step
+    assert "“step 0 passed: every check passed”" in step
+
+
+def test_a_long_monitor_series_is_charted_at_most_chart_points_windows():
+    from modelcycle.server.ui.pages_registry import CHART_POINTS, monitor_charts
+    from modelcycle.store.entities import MonitorPoint
+
+    hour = 3_600_000
+    points = [MonitorPoint("m", v, i * hour, (i + 1) * hour, "error_rate", i / 3000, {}) for v in (1, 2)
+              for i in range(3000)]
+    log = [{"new": "firing", "window_end": 1500 * hour, "rule": "errors", "version": 2, "expr": "error_rate > 0.4"}]
+    (chart,) = monitor_charts(points, ["error_rate"], log, None)
+    spec = chart["data"]
+    assert len(spec["x"]) == CHART_POINTS and [s["label"] for s in spec["series"]] == ["v1", "v2"]
+    assert spec["x"][-1] == 3000 * hour and spec["series"][1]["values"][-1] == 2999 / 3000  # the last window kept
+    assert spec["caption"].startswith(f"{CHART_POINTS:,} of 3,000 windows")
+    assert spec["markers"] == [{"x": 1500 * hour, "label": "errors v2 firing", "color": "#c0262d"}]

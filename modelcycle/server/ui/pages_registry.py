@@ -24,6 +24,7 @@ from modelcycle.store.validation import parse_version
 
 PAGE_SIZE = 50
 EVENTS_PAGE = 200  # deployment events and alert episodes on one page
+CHART_POINTS = 1000  # monitor windows on one chart
 VERSIONS_CHARTED = 500  # a metric across versions: the latest this many
 HISTOGRAM_BINS = 40
 TOP_CATEGORIES = 12
@@ -81,13 +82,13 @@ def _time_label(ms: float) -> str:
 
 def line_chart(title: str, x: Sequence[float], series: Sequence[dict[str, Any]], time: bool = False,
                markers: Sequence[dict[str, Any]] = (), x_label: str = "", y_label: str = "",
-               width: int = 640, height: int = 220) -> dict[str, Any]:
+               caption: str = "", width: int = 640, height: int = 220) -> dict[str, Any]:
     """A chart's data for ``modelcycle.chart`` (``data``) and its geometry as SVG (``svg``) for
     the page without scripts. ``series``: [{"label", "values"}], a value per x (None: no point);
     ``markers``: [{"x", "label", "kind"}] drawn as vertical lines (alerts)."""
     clean = [{"label": s["label"], "values": [_finite(v) for v in s["values"]], "color": PALETTE[i % len(PALETTE)]}
              for i, s in enumerate(series)]
-    data = {"x": list(x), "time": time, "xLabel": x_label, "yLabel": y_label, "series": clean,
+    data = {"x": list(x), "time": time, "xLabel": x_label, "yLabel": y_label, "series": clean, "caption": caption,
             "markers": [{"x": m["x"], "label": m["label"], "color": MARKER_COLOURS.get(m.get("kind", ""), "")}
                         for m in markers]}
     left, right, top, bottom = 56, 12, 12, 30
@@ -140,7 +141,7 @@ def line_chart(title: str, x: Sequence[float], series: Sequence[dict[str, Any]],
 
 
 def _bars(shares: Sequence[float], labels: Sequence[str], second: Sequence[float] | None = None,
-          width: int = 300, height: int = 72, titled: bool = False) -> dict[str, Any]:
+          width: int = 260, height: int = 48, titled: bool = False) -> dict[str, Any]:
     """Bars of ``shares`` (and ``second`` beside them, for a comparison), tallest at full height:
     one SVG path per series, or a rectangle per bar with its label as a tooltip (``titled``)."""
     tallest = max(list(shares) + list(second or [])) if shares else 0
@@ -193,8 +194,8 @@ def _drift_chart(distribution: dict[str, Any] | None) -> dict[str, Any] | None:
     if not distribution:
         return None
     if distribution["kind"] == "categorical":
-        return _bars(distribution["reference"], distribution["labels"], distribution["current"], width=420,
-                     height=90, titled=True)
+        return _bars(distribution["reference"], distribution["labels"], distribution["current"], width=360,
+                     height=60, titled=True)
     ref, cur, edges = list(distribution["reference"]), list(distribution["current"]), distribution["edges"]
     if not ref:
         return None
@@ -205,7 +206,7 @@ def _drift_chart(distribution: dict[str, Any] | None) -> dict[str, Any] | None:
         ref, cur, labels = [below[0]] + ref, [below[1]] + cur, ["below"] + labels
     if any(above):
         ref, cur, labels = ref + [above[0]], cur + [above[1]], labels + ["above"]
-    chart = _bars(ref, labels, cur, width=420, height=90)
+    chart = _bars(ref, labels, cur, width=360, height=60)
     chart["first"], chart["last"] = show(edges[0]), show(edges[-1])
     return chart
 
@@ -412,6 +413,46 @@ def _episodes(log: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             episode = open_.pop(key)
             episode["resolved_at"], episode["state"] = e.get("resolved_at") or e.get("window_end"), "resolved"
     return episodes[::-1]
+
+
+def monitor_charts(points: Sequence[MonitorPoint], shown: Sequence[str], log: Sequence[dict[str, Any]],
+                   start: int | None) -> list[dict[str, Any]]:
+    """A chart per metric of ``shown``: a line per version over the windows' ends, at most
+    CHART_POINTS of them (past that, the last window of each of as many equal spans of time),
+    with the alerts of the rules that read the metric marked where they fired and resolved."""
+    by_metric: dict[str, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for p in points:
+        by_metric[p.metric][p.version][p.window_end] = p.value
+    markers = []
+    for e in log:
+        at = e.get("window_end") or e.get("time")
+        if e.get("new") not in ("firing", "resolved") or at is None or (start is not None and at < start):
+            continue
+        markers.append({"x": at, "kind": e["new"], "metric": e.get("expr") or "",
+                        "label": f"{e.get('rule')} v{e.get('version')} {e['new']}"})
+    charts = []
+    for name in shown:
+        by_version = by_metric.get(name, {})
+        ends = sorted({t for values in by_version.values() for t in values})
+        caption = ""
+        if len(ends) > CHART_POINTS:
+            low, span = ends[0], (ends[-1] - ends[0]) / CHART_POINTS
+            bucket = {t: min(int((t - low) / span), CHART_POINTS - 1) for t in ends}
+            x = sorted({b: t for t, b in bucket.items()}.values())  # the last end in each bucket
+            series = []
+            for v, values in sorted(by_version.items()):
+                last = {bucket[t]: values[t] for t in sorted(values)}
+                series.append({"label": f"v{v}" if v else "unversioned",
+                               "values": [last.get(bucket[t]) for t in x]})
+            caption = f"{len(x):,} of {len(ends):,} windows: the last of each of {CHART_POINTS:,} spans"
+        else:
+            x = ends
+            series = [{"label": f"v{v}" if v else "unversioned", "values": [values.get(t) for t in x]}
+                      for v, values in sorted(by_version.items())]
+        reads = re.compile(rf"(?<![\w.]){re.escape(name)}(?![\w.])")
+        mine = [m for m in markers if reads.search(m["metric"])]
+        charts.append({"metric": name, **line_chart(name, x, series, time=True, markers=mine, caption=caption)})
+    return charts
 
 
 def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one closure per page
@@ -681,7 +722,7 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
         chosen_version = parse_version("model", version) if version else None
         last_end = max(windows.values()) if windows else None
         span = RANGES[range_]
-        start = None if span is None or last_end is None else last_end - span
+        start = None if span is None or last_end is None else max(0, last_end - span)
         marks = store.monitor_results(model, version=chosen_version, start_ms=start, metrics=["rows"]) \
             if last_end is not None else []
         metrics: list[str] = []
@@ -696,7 +737,7 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
         points = store.monitor_results(model, version=chosen_version, start_ms=start, metrics=shown) if shown else []
         log = _alert_log(store, model)
         episodes = _episodes(log)
-        charts = _monitor_charts(points, shown, log, start)
+        charts = monitor_charts(points, shown, log, start)
         firing = [s for s in states if s.state in ("pending", "firing")]
         versions = sorted(windows)
         return {"model": model, "registered": registered, "metric": metric, "metrics": metrics, "shown": shown,
@@ -705,28 +746,3 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
                 "windows": len({p.window_start for p in marks}),
                 "last_end": last_end, "start": start, "end": None if last_end is None else last_end + 1,
                 "deployments": _deployments_of(store, model)}
-
-    def _monitor_charts(points: Sequence[MonitorPoint], shown: Sequence[str], log: Sequence[dict[str, Any]],
-                        start: int | None) -> list[dict[str, Any]]:
-        by_metric: dict[str, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-        for p in points:
-            by_metric[p.metric][p.version][p.window_end] = p.value
-        markers = []
-        for e in log:
-            if e.get("new") not in ("firing", "resolved"):
-                continue
-            at = e.get("window_end") or e.get("time")
-            if at is None or (start is not None and at < start):
-                continue
-            markers.append({"x": at, "kind": e["new"], "metric": e.get("expr") or "",
-                            "label": f"{e.get('rule')} v{e.get('version')} {e['new']}"})
-        charts = []
-        for name in shown:
-            series_by_version = by_metric.get(name, {})
-            x = sorted({t for values in series_by_version.values() for t in values})
-            series = [{"label": f"v{v}" if v else "unversioned", "values": [values.get(t) for t in x]}
-                      for v, values in sorted(series_by_version.items())]
-            reads = re.compile(rf"(?<![\w.]){re.escape(name)}(?![\w.])")
-            mine = [m for m in markers if reads.search(m["metric"])]
-            charts.append({"metric": name, **line_chart(name, x, series, time=True, markers=mine)})
-        return charts
