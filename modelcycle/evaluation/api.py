@@ -27,6 +27,7 @@ from modelcycle.evaluation.slices import (
     FairnessReport, SliceSpec, SliceTable, check_columns, fairness, groups_of, parse_specs, slice_table,
 )
 from modelcycle.exceptions import InvalidInput
+from modelcycle.store.validation import check_artifact_path, check_dataset_name
 
 ARTIFACT_PATH = "evaluation"
 SAMPLE_ROWS = 2000  # rows that permutation importance, SHAP values and the learning curve work on
@@ -138,6 +139,7 @@ def _load(model: Any, what: str, client) -> _Model:
         raise InvalidInput(f"The {what} ({type(model).__name__}) has no predict method. Pass a fitted "
                            "estimator, or a model URI such as models:/<name>@production or runs:/<run_id>/model.")
     _check_fitted(model, what)
+    _check_kind(model, what)
     classes = getattr(model, "classes_", None)
     if classes is not None:
         if not callable(getattr(model, "predict_proba", None)):
@@ -166,6 +168,16 @@ def _check_fitted(model: Any, what: str) -> None:
         except NotFittedError:
             raise InvalidInput(f"The {what} ({type(model).__name__}) is not fitted. Fit it first, or pass a logged "
                                "model by its URI.") from None
+
+
+def _check_kind(model: Any, what: str) -> None:
+    """A scikit-learn estimator says what it is: a clusterer or a transformer has predict too,
+    and would be scored as a regressor. Other libraries' models are taken at their word."""
+    from sklearn.base import BaseEstimator, is_classifier, is_regressor
+
+    if isinstance(model, BaseEstimator) and not (is_classifier(model) or is_regressor(model)):
+        raise InvalidInput(f"The {what} ({type(model).__name__}) is neither a classifier nor a regressor; "
+                           "mc.evaluate measures those against labels.")
 
 
 def _data(data: Any, client) -> tuple[pd.DataFrame, str | None]:
@@ -399,6 +411,17 @@ def evaluate(model: Any, data: Any, target: str, *, slices: Any = None, sensitiv
     threshold = _check_threshold(threshold)
     if isinstance(sample_rows, bool) or not isinstance(sample_rows, int) or sample_rows < 10:
         raise InvalidInput(f"sample_rows must be an int of at least 10; got {sample_rows!r}.")
+    for name, flag in (("importance", importance), ("learning_curve", learning_curve), ("plots", plots),
+                       ("report", report)):
+        if not isinstance(flag, bool):
+            raise InvalidInput(f"{name} must be True or False; got {flag!r}.")
+    if features is not None and (isinstance(features, str) or not isinstance(features, (list, tuple))
+                                 or not all(isinstance(f, str) for f in features)):
+        raise InvalidInput(f"features must be a list of column names; got {features!r}.")
+    # what is written last is checked first: a refusal there would leave a run half-logged
+    if dataset_name is not None:
+        check_dataset_name(dataset_name)
+    check_artifact_path(artifact_path)
     slice_specs = parse_specs(slices, "slices")
     sensitive_specs = parse_specs(sensitive, "sensitive")
     if dataset_name is not None and not isinstance(data, pd.DataFrame):

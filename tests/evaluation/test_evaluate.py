@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as sk
+from sklearn.cluster import KMeans
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -243,6 +244,15 @@ class _NoPredict:
      "The baseline must predict what the model predicts"),
     (lambda t, m: mc.evaluate(m, [1, 2], "target"), "must be a pandas DataFrame"),
     (lambda t, m: mc.evaluate(m, "no-such-data@1", "target"), "No dataset named 'no-such-data'"),
+    (lambda t, m: mc.evaluate(m, t, "target", dataset_name="eval\x00"), "dataset name contains a NUL"),
+    (lambda t, m: mc.evaluate(m, t, "target", dataset_name=""), "dataset name must be"),
+    (lambda t, m: mc.evaluate(m, t, "target", artifact_path="../elsewhere"), "artifact path must stay inside"),
+    (lambda t, m: mc.evaluate(m, t, "target", artifact_path="eval\x00"), "artifact path contains a NUL"),
+    (lambda t, m: mc.evaluate(m, t, "target", features="mean radius"), "features must be a list"),
+    (lambda t, m: mc.evaluate(m, t, "target", importance="yes"), "importance must be True or False"),
+    (lambda t, m: mc.evaluate(m, t, "target", plots="no"), "plots must be True or False"),
+    (lambda t, m: mc.evaluate(KMeans(2, n_init=1, random_state=0).fit(t[["mean radius"]]), t, "target"),
+     "neither a classifier nor a regressor"),
 ])
 def test_bad_input_is_refused_with_nothing_logged(cancer, logistic, case, message):
     _, test, _ = cancer
@@ -252,8 +262,16 @@ def test_bad_input_is_refused_with_nothing_logged(cancer, logistic, case, messag
     client = mc.Client()
     logged = client.get_run(run.id)
     assert logged.metrics == {} and list(client.store.list_artifact_files(run.id)) == []
-    assert not any(k.startswith("mc.eval") for k in logged.tags)
+    assert not any(k.startswith("mc.eval") for k in logged.tags) and client.store.dataset_uses(run_id=run.id) == []
     assert [r.id for r in client.search_all_runs("evaluation")] == [run.id]
+
+
+def test_bad_input_outside_a_run_leaves_no_run_behind(cancer, logistic):
+    _, test, _ = cancer
+    for bad in ({"dataset_name": "eval\x00"}, {"artifact_path": "../elsewhere"}):
+        with pytest.raises(InvalidInput):
+            mc.evaluate(logistic, test, "target", **bad)
+    assert mc.Client().search_all_runs(None) == []
 
 
 def test_a_constant_regression_target_is_refused(cancer):
