@@ -4,6 +4,7 @@ compare-and-set on the revision read, so two at the same moment cannot both appl
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from dataclasses import asdict, dataclass, fields
@@ -13,6 +14,7 @@ from typing import Any
 from modelcycle.exceptions import Conflict, InvalidInput
 from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import Deployment
+from modelcycle.store.validation import check_text
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_MAX_FAILURES = 2
@@ -44,8 +46,13 @@ class Checks:
         for name, value in data.items():
             if value is None and name == "max_auc_drop":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InvalidInput(f"The check {name!r} must be a number of at least 0; got {value!r}.")
+            if name in _WHOLE_CHECKS:
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31:
+                    raise InvalidInput(f"The check {name!r} must be a whole number of at least 0; got {value!r}.")
+                continue
+            high = 1.0 if name in _RATE_CHECKS else 1e9
+            if not _number(value) or not 0 <= value <= high:
+                raise InvalidInput(f"The check {name!r} must be a number from 0 to {high:g}; got {value!r}.")
         return cls(**data)
 
     @classmethod
@@ -58,12 +65,22 @@ class Checks:
             raise InvalidInput(f"Cannot read the checks file {str(path)!r}: {exc.strerror}.") from None
         except yaml.YAMLError as exc:
             raise InvalidInput(f"The checks file {str(path)!r} is not YAML: {exc}.") from None
+        if isinstance(data, dict) and "checks" in data:
+            data = data["checks"]
         if data is not None and not isinstance(data, dict):
             raise InvalidInput(f"The checks file {str(path)!r} holds a mapping such as `max_error_rate: 0.01`.")
-        return cls.from_dict((data or {}).get("checks", data))
+        return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_WHOLE_CHECKS = ("min_labels", "min_requests")
+_RATE_CHECKS = ("max_error_rate", "max_auc_drop")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def parse_interval(text: str | float) -> float:
@@ -81,12 +98,15 @@ def parse_interval(text: str | float) -> float:
 
 
 def parse_steps(text: str | list) -> list[float]:
-    values = text if isinstance(text, list) else [p for p in str(text).replace(" ", "").split(",") if p]
+    values = list(text) if isinstance(text, (list, tuple)) else [p for p in str(text).replace(" ", "").split(",") if p]
     try:
+        if any(isinstance(v, bool) or not isinstance(v, (str, int, float)) for v in values):
+            raise ValueError
         steps = [float(v) for v in values]
     except ValueError:
         raise InvalidInput(f"Steps are percentages separated by commas, e.g. 5,25,50,100; got {text!r}.") from None
-    if not steps or steps != sorted(set(steps)) or steps[0] <= 0 or steps[-1] > 100:
+    if not steps or not all(map(math.isfinite, steps)) or steps != sorted(set(steps)) or steps[0] <= 0 \
+            or steps[-1] > 100:
         raise InvalidInput(f"Steps increase from above 0 to at most 100 percent, e.g. 5,25,50,100; got {text!r}.")
     return steps
 
@@ -98,6 +118,13 @@ def _version(store, model_name: str, ref: str) -> int:
     if found.name != model_name:
         raise InvalidInput(f"{ref!r} is a version of {found.name!r}, but this deployment serves {model_name!r}.")
     return found.version
+
+
+def _candidate(store, d: Deployment, ref: str) -> int:
+    version = _version(store, d.model_name, ref)
+    if version == d.stable_version:
+        raise InvalidInput(f"Version {version} is already the stable version of {d.name!r}; name another candidate.")
+    return version
 
 
 def _open(d: Deployment, action: str) -> None:
@@ -114,18 +141,18 @@ def create(store, name: str, ref: str, user: str, reason: str = "") -> Deploymen
 
 
 def canary(store, name: str, candidate: str, steps: list[float], user: str, interval_s: float = DEFAULT_INTERVAL_S,
-           max_failures: int = DEFAULT_MAX_FAILURES, checks: Checks | None = None, fallback: bool = False,
+           max_failures: int = DEFAULT_MAX_FAILURES, checks: Checks | dict | None = None, fallback: bool = False,
            force: bool = False, reason: str = "") -> Deployment:
     d = store.get_deployment(name)
     _open(d, "start the canary")
-    version = _version(store, d.model_name, candidate)
-    if version == d.stable_version:
-        raise InvalidInput(f"Version {version} is already the stable version of {name!r}; name another candidate.")
+    steps = parse_steps(steps)
+    version = _candidate(store, d, candidate)
     if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
         raise InvalidInput(f"--max-failures is a whole number of at least 1; got {max_failures!r}.")
     first = steps[0]
+    checks = Checks.from_dict(checks if isinstance(checks, dict) else (checks or Checks()).to_dict())
     config = _config(d, interval_s=parse_interval(interval_s), max_failures=max_failures,
-                     checks=(checks or Checks()).to_dict(), fallback=bool(fallback), force=bool(force))
+                     checks=checks.to_dict(), fallback=bool(fallback), force=bool(force))
     return store.update_deployment(
         name, d.revision, user, "canary", reason or f"canary of version {version}", {"steps": steps},
         strategy="canary", state="active", candidate_version=version, arms={"stable": d.stable_version,
@@ -157,9 +184,15 @@ def ab(store, name: str, arms: list[tuple[str, float]], user: str, sticky_key: s
     _open(d, "start the A/B test")
     if len(arms) < 2:
         raise InvalidInput("An A/B test has at least two arms, e.g. --arms fraud@production=50,fraud@challenger=50.")
-    total = sum(w for _, w in arms)
-    if any(w <= 0 for _, w in arms) or total <= 0:
-        raise InvalidInput(f"Arm weights are above 0; got {[w for _, w in arms]}.")
+    weights = [w for _, w in arms]
+    if not all(_number(w) and 0 < w <= 1e12 for w in weights):
+        raise InvalidInput(f"Arm weights are numbers above 0 (relative: 50,50 or 1,1 alike); got {weights}.")
+    if sticky_key is not None:
+        if not isinstance(sticky_key, str) or not sticky_key.strip() or len(sticky_key) > 250:
+            raise InvalidInput(f"The sticky key names a request field: a non-empty string of at most 250 "
+                               f"characters, e.g. user_id; got {sticky_key!r}.")
+        check_text("The sticky key", sticky_key)
+    total = sum(weights)
     named: dict[str, int] = {}
     shares: dict[str, float] = {}
     for ref, weight in arms:
@@ -183,9 +216,9 @@ def ab(store, name: str, arms: list[tuple[str, float]], user: str, sticky_key: s
 def shadow(store, name: str, candidate: str, share: float, user: str, reason: str = "") -> Deployment:
     d = store.get_deployment(name)
     _open(d, "start shadow traffic")
-    if isinstance(share, bool) or not 0 < share <= 100:
+    if not _number(share) or not 0 < share <= 100:
         raise InvalidInput(f"The shadow share is a percentage above 0 and at most 100; got {share!r}.")
-    version = _version(store, d.model_name, candidate)
+    version = _candidate(store, d, candidate)
     return store.update_deployment(
         name, d.revision, user, "shadow", reason or f"shadow traffic to version {version}", {"share": share},
         strategy="shadow", state="active", candidate_version=version,
@@ -199,7 +232,9 @@ def bluegreen(store, name: str, candidate: str, user: str, interval_s: float = D
     health check, all traffic switches at once (the leader's next look)."""
     d = store.get_deployment(name)
     _open(d, "start the blue-green switch")
-    version = _version(store, d.model_name, candidate)
+    if not _number(grace_s) or not 0 <= grace_s <= 7 * 24 * 3600:
+        raise InvalidInput(f"--grace is the seconds the old version stays loaded, from 0 to 7 days; got {grace_s!r}.")
+    version = _candidate(store, d, candidate)
     config = _config(d, interval_s=parse_interval(interval_s), max_failures=1, grace_s=grace_s,
                      checks=Checks().to_dict(), force=bool(force), fallback=False)
     return store.update_deployment(
