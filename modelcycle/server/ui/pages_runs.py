@@ -34,7 +34,6 @@ EXPERIMENTS_PAGE = 50
 MAX_COMPARED = 500  # runs of one overlay chart (POST /api/metrics/history takes 500)
 MAX_SELECTED = 500
 DEFAULT_METRIC_COLUMNS = 5
-DEFAULT_PARAM_COLUMNS = 5
 MAX_LISTED_ARTIFACTS = 1000
 MAX_MODEL_FOLDERS = 50  # folders of a run looked into for a model manifest
 MAX_COMPARE_CHARTS = 24
@@ -199,16 +198,11 @@ def _columns(text: str) -> tuple[list[Field] | None, Problem | None]:
         return None, Problem.of(exc)
 
 
-def _default_columns(runs: Sequence[Run]) -> list[Field]:
-    """The keys most of the page's runs have: a few metrics, then a few params."""
-    metrics = Counter(k for run in runs for k in run.metrics)
-    params = Counter(k for run in runs for k in run.params)
-
-    def top(counts: Counter, n: int) -> list[str]:
-        return sorted(sorted(counts, key=lambda k: (-counts[k], k))[:n])
-
-    return ([Field("metric", k) for k in top(metrics, DEFAULT_METRIC_COLUMNS)]
-            + [Field("param", k) for k in top(params, DEFAULT_PARAM_COLUMNS)])
+def _default_columns(store: Store, experiment_id: int) -> list[Field]:
+    """Until columns are chosen: the first metrics of the experiment (their keys, not their values:
+    only shown columns are loaded); params and tags are picked on demand."""
+    keys = store.experiment_columns(experiment_id, None, DEFAULT_METRIC_COLUMNS)["metrics"]
+    return [Field("metric", k) for k in keys]
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -332,20 +326,19 @@ def add_routes(router: APIRouter, store: Store) -> None:
             view.columns, problem = _columns(view.columns_text)
             if problem is not None:
                 problems["columns"] = problem
+        columns = view.columns
+        if columns is None:
+            columns = [] if "columns" in problems else _default_columns(store, experiment_id)
         found: list[Run] = []
         next_token = None
         if not problems:
             try:
                 result = store.search_runs(
                     [experiment_id], view.filter or None, [view.order_by] if view.order_by else None,
-                    view.max_results, view.page_token or None, ViewType.ACTIVE,
-                    None if view.columns is None else [field_text(f) for f in view.columns])
+                    view.max_results, view.page_token or None, ViewType.ACTIVE, [field_text(f) for f in columns])
                 found, next_token = result.runs, result.next_page_token
             except InvalidInput as exc:
                 problems["page" if "page_token" in exc.message else "search"] = Problem.of(exc)
-        columns = view.columns if view.columns is not None else _default_columns(found)
-        if view.columns is None and "columns" not in query:
-            view.columns_text = None
         fixed = [Field("attribute", "name"), Field("attribute", "status"), Field("attribute", "start_time"),
                  Field("tag", USER_TAG), Field("tag", COMMIT_TAG)]
         context = dict(
