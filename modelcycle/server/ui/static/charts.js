@@ -400,27 +400,35 @@
       cursor: { drag: { x: true, y: false } },
       hooks: {
         draw: [(u) => drawMarkers(u, markers, spec.time, theme)],
-        setCursor: [(u) => {
-          const idx = u.cursor.idx;
-          state.parts.readout.replaceChildren();
-          if (idx == null) return;
-          const x = u.data[0][idx];
-          state.parts.readout.append(text("span", "x", spec.time ? new Date(x * 1000).toLocaleString() : fmt(x)));
-          for (let i = 1; i < series.length; i++) {
-            const span = text("span", "item");
-            const swatch = text("i", "swatch");
-            swatch.style.background = series[i].stroke;
-            span.append(swatch, text("span", "", series[i].label), text("b", "", " " + fmt(u.data[i][idx])));
-            state.parts.readout.append(span);
-          }
-        }],
+        setCursor: [(u) => genericReadout(state, u, series, spec)],
       },
     }, data, state.parts.plot);
+    genericReadout(state, state.plot, series, spec);
     let points = 0;
     for (let i = 1; i < data.length; i++) points += data[i].filter((v) => v != null).length;
     state.parts.caption.textContent = spec.caption || `${integer.format(points)} points`;
     markDrawn(el, points, points);
   }
+  // Under the chart: the series' names, and their values where the cursor is.
+  function genericReadout(state, u, series, spec) {
+    const idx = u.cursor.idx;
+    const out = state.parts.readout;
+    out.replaceChildren();
+    if (idx == null && series.length <= 2) return;
+    if (idx != null) {
+      const x = u.data[0][idx];
+      out.append(text("span", "x", spec.time ? new Date(x * 1000).toLocaleString() : fmt(x)));
+    }
+    for (let i = 1; i < series.length; i++) {
+      const span = text("span", "item");
+      const swatch = text("i", "swatch");
+      swatch.style.background = series[i].stroke;
+      span.append(swatch, text("span", "", series[i].label));
+      if (idx != null) span.append(text("b", "", " " + fmt(u.data[i][idx])));
+      out.append(span);
+    }
+  }
+
   function drawMarkers(u, markers, time, theme) {
     if (!markers.length) return;
     const ctx = u.ctx;
