@@ -137,8 +137,8 @@ def create_app(store: SqlStore) -> FastAPI:
     @app.get("/api/experiments/{experiment_id}/columns", tags=["experiments"], responses=wire.errors(404))
     def experiment_columns(experiment_id: wire.ExperimentIdPath, q: wire.KeyTextQuery = None,
                            limit: wire.ColumnLimitQuery = DEFAULT_COLUMN_LIMIT):
-        """The keys of the params, metrics and tags of the experiment's runs that contain ``q``, in
-        any case, sorted; at most ``limit`` of each."""
+        """The keys of the params, metrics and tags ever logged in the experiment's runs that
+        contain ``q``, in any case, sorted; at most ``limit`` of each."""
         return store.experiment_columns(experiment_id, q, limit)
 
     # ------------------------------------------------------------------ runs

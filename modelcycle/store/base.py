@@ -53,7 +53,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def experiment_columns(self, experiment_id: int, q: str | None = None,
                            limit: int = DEFAULT_COLUMN_LIMIT) -> dict[str, list[str]]:
-        """The keys of the params, metrics and tags of the experiment's runs (not deleted) that
+        """The keys of the params, metrics and tags ever logged in the experiment's runs that
         contain ``q`` in any case: {"params": [...], "metrics": [...], "tags": [...]}, each
         sorted, at most ``limit`` of each."""
 

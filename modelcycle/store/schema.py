@@ -347,6 +347,18 @@ monitor_events = Table(
     Index("ix_monitor_events_model_seq", "model", "seq"),
 )
 
+# The keys of params, metrics and tags ever logged in an experiment (kind: param, metric or tag),
+# for the column picker of the web UI. Kept by triggers after an insert into params, tags and
+# latest_metrics (see migration 0012): a new key of a run costs one row, a known one nothing.
+experiment_keys = Table(
+    "experiment_keys", metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("key", String(250), nullable=False),
+    PrimaryKeyConstraint("experiment_id", "kind", "key"),
+    sqlite_with_rowid=False,
+)
+
 # Views of the web UI too long for a URL, by a short id derived from their query string: the same
 # query always gets the same id, and saving it again changes nothing.
 saved_views = Table(

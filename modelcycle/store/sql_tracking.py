@@ -293,18 +293,16 @@ class SqlTracking:
                            limit: int = DEFAULT_COLUMN_LIMIT) -> dict[str, list[str]]:
         experiment_id = check_experiment_id(experiment_id)
         q, limit = check_column_query(q, limit)
-        r = t.runs.c
+        k = t.experiment_keys.c
         found = {}
         with self._read() as conn:
             if conn.execute(select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)).first() is None:
                 raise NotFound(f"No experiment with id {experiment_id}. List them with `modelcycle experiments ls`.")
-            for kind, table in (("params", t.params), ("metrics", t.latest_metrics), ("tags", t.tags)):
-                key = table.c.key
-                query = (select(key).distinct().join(t.runs, r.id == table.c.run_id)
-                         .where(r.experiment_id == experiment_id, r.deleted_at.is_(None)))
+            for kind in ("param", "metric", "tag"):
+                query = select(k.key).where(k.experiment_id == experiment_id, k.kind == kind)
                 if q:
-                    query = query.where(key.icontains(q, autoescape=True))
-                found[kind] = list(conn.execute(query.order_by(key).limit(limit)).scalars())
+                    query = query.where(k.key.icontains(q, autoescape=True))
+                found[kind + "s"] = list(conn.execute(query.order_by(k.key).limit(limit)).scalars())
         return found
 
     def _update_experiment(self, experiment_id: int, **values) -> None:

@@ -225,7 +225,7 @@ def test_a_committed_database_of_a_past_revision_upgrades_without_loss(revision,
     with sqlite3.connect(db) as conn:  # clustered on (run_id, key) since 0005, its rows kept
         clustered = {name for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
                      if sql.rstrip().endswith("WITHOUT ROWID")}
-    assert clustered == {"params", "tags", "latest_metrics"}
+    assert clustered == {"params", "tags", "latest_metrics", "experiment_keys"}
 
 
 def test_metric_points_move_into_chunks_and_back(tmp_path):

@@ -89,9 +89,9 @@ def test_the_keys_of_an_experiment(store, table):
     store.log_batch(other.id, [Metric("elsewhere", 1.0)], {"other param": "1"})
     gone = store.create_run(exp.id)
     store.log_batch(gone.id, [], {"deleted run param": "1"})
-    store.delete_run(gone.id)
+    store.delete_run(gone.id)  # its keys were logged in the experiment: they stay
     assert store.experiment_columns(exp.id) == {
-        "params": ["depth", "lr", "opt.name"], "metrics": ["acc", "loss", "val loss"],
+        "params": ["deleted run param", "depth", "lr", "opt.name"], "metrics": ["acc", "loss", "val loss"],
         "tags": ["mc.source.git.commit", "mc.user", "note.long key", "team"]}
     assert store.experiment_columns(exp.id, "LO") == {"params": [], "metrics": ["loss", "val loss"],
                                                       "tags": ["note.long key"]}
