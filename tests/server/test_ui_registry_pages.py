@@ -253,6 +253,9 @@ def test_the_audit_timeline_says_who_moved_what_when_and_why_newest_first(client
     assert "version 2: Production → Archived" in archived and "rolled back to version 1" in archived
     assert "alice" in forced and "version 2: Staging → Production forced “needed today”" in forced
     assert "overrode: metric: the run of version 2 recorded no dataset with role 'eval'" in forced
+    # The policy's metric of the version moved in against the one it replaced, from their runs.
+    assert re.search(r"accuracy 0\.9\d* vs 0\.9\d* of v1 \(-0\.0\d*\)", forced)
+    assert "of v2" not in rollback and "accuracy" not in rollback  # a rollback passes no gate
     assert f"“first model {SCRIPT}”" in moves[-2][1]
     aliases = client.get(MODEL_PATH + "?audit=alias").text
     assert _texts(aliases, r'<div class="why">(.*?)</div>') == ["“keep comparing”", "“best so far”"]

@@ -270,9 +270,11 @@ def _trailing_json(text: str) -> tuple[str, dict | None]:
     return text, None
 
 
-def audit_entry(t: Transition, deployments: Sequence[Deployment]) -> dict[str, Any]:
+def audit_entry(t: Transition, deployments: Sequence[Deployment],
+                comparisons: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """What a template shows of one audit entry: the move, who, when, why, and any numbers."""
     entry: dict[str, Any] = {"id": t.id, "time": t.created_at, "user": t.user, "version": t.version,
+                             "compared": (comparisons or {}).get(t.id),
                              "action": t.action, "reason": t.reason, "forced": t.forced, "overrode": "",
                              "numbers": None, "deployment": None, "kind": None, "summary": "", "alias": t.alias,
                              "from": t.from_value, "to": t.to_value}
@@ -326,8 +328,8 @@ def production_intervals(history: Sequence[Transition], now: int) -> list[dict[s
             held = holding.pop(t.version)
             held["end"], held["ended_by"] = t.created_at, t.reason
         if t.to_value == "Production" and t.from_value != "Production":
-            held = {"version": t.version, "start": t.created_at, "end": None, "user": t.user, "reason": t.reason,
-                    "forced": t.forced, "rollback": t.action == "rollback", "ended_by": ""}
+            held = {"id": t.id, "version": t.version, "start": t.created_at, "end": None, "user": t.user,
+                    "reason": t.reason, "forced": t.forced, "rollback": t.action == "rollback", "ended_by": ""}
             holding[t.version] = held
             intervals.append(held)
     if intervals:
@@ -340,6 +342,26 @@ def production_intervals(history: Sequence[Transition], now: int) -> list[dict[s
             held["colour"] = colours[held["version"]]
             held["duration_end"] = end
     return intervals
+
+
+def promotion_comparisons(intervals: Sequence[dict[str, Any]], runs: dict[int, Run],
+                          metric: str | None) -> dict[int, dict[str, Any]]:
+    """Per promotion into Production (by audit entry id): ``metric`` of the version's run against
+    that of the version it replaced, as the promotion gate compares them. From the runs as they
+    are; the audit log itself keeps no numbers of a gate that passed."""
+    out: dict[int, dict[str, Any]] = {}
+    if not metric:
+        return out
+    for before, held in zip(intervals, intervals[1:]):
+        if held["rollback"]:
+            continue  # a rollback passes no gate
+        new, old = runs.get(held["version"]), runs.get(before["version"])
+        a = new.metrics.get(metric) if new else None
+        b = old.metrics.get(metric) if old else None
+        if a is not None and b is not None:
+            out[held["id"]] = {"metric": metric, "value": a.value, "before": before["version"],
+                               "value_before": b.value, "delta": a.value - b.value}
+    return out
 
 
 # ---------------------------------------------------------------------- deployments
@@ -589,7 +611,6 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
         actions = AUDIT_FILTERS[audit]
         newest_first = [t for t in reversed(history) if actions is None or t.action in actions]
         audit_paging = _pages(len(newest_first), audit_page)
-        audit = [audit_entry(t, deployments) for t in newest_first[audit_paging["start"]:audit_paging["end"]]]
         intervals = production_intervals(history, now_ms())
         # A metric across versions: the latest VERSIONS_CHARTED live versions, read in a few searches.
         charted = sorted((v for v in versions if not v.deleted), key=lambda v: v.version)[-VERSIONS_CHARTED:]
@@ -599,6 +620,13 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
             policy_metric = policy_of(registered).metric
         except InvalidInput:  # a malformed stored policy: the page still shows, without it
             policy_metric = None
+        run_of = {v.version: v.run_id for v in versions}
+        held = {h["version"] for h in intervals}
+        runs.update(_runs(store, [run_of[v] for v in held if v in run_of and run_of[v] not in runs]))
+        comparisons = promotion_comparisons(intervals, {v: runs[run_of[v]] for v in held
+                                                        if v in run_of and run_of[v] in runs}, policy_metric)
+        entries = [audit_entry(t, deployments, comparisons)
+                   for t in newest_first[audit_paging["start"]:audit_paging["end"]]]
         if metric and metric not in keys:
             raise InvalidInput(f"No version of {name!r} comes from a run with the metric {metric!r}; its runs have "
                                f"{', '.join(keys) if keys else 'no metrics'}.")
@@ -616,7 +644,7 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
         page_versions = versions[paging["start"]:paging["end"]]
         page_runs = {v.run_id: runs[v.run_id] for v in page_versions if v.run_id in runs}
         page_runs.update(_runs(store, [v.run_id for v in page_versions if v.run_id not in page_runs]))
-        return page(request, "model.html", model=registered, versions=page_versions, paging=paging, audit=audit,
+        return page(request, "model.html", model=registered, versions=page_versions, paging=paging, audit=entries,
                     audit_paging=audit_paging, audit_filter=audit, audit_filters=list(AUDIT_FILTERS),
                     intervals=intervals, now=now_ms(), metric=chosen, keys=keys,
                     across=across, chart=chart, deployments=deployments, runs=page_runs,
