@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 
-from modelcycle.exceptions import ModelcycleError
+from modelcycle.exceptions import ModelcycleError, NotFound
 from modelcycle.rollout import metrics
 from modelcycle.rollout.router import Router
 from modelcycle.serving.app import Routed
@@ -222,7 +222,15 @@ class DeploymentHolder:
 
     def _apply(self, d: Deployment) -> None:
         self.state_model_name = d.model_name
-        models = {arm: self._model(version) for arm, version in d.arms.items()}
+        models = {}
+        for arm, version in d.arms.items():
+            try:
+                models[arm] = self._model(version)
+            except NotFound:
+                if d.shares.get(arm, 0) > 0 or (arm == "shadow" and d.state == "active"):
+                    raise  # an arm that takes traffic: keep serving the state before
+                log.warning("deployment %s: arm %s (version %s) is not served: its version is gone",
+                            self.name, arm, version)
         sticky_key = d.config.get("sticky_key")
         for model in models.values():  # the codecs keep the key's field for route(), which reads it
             model.route_columns = frozenset([sticky_key] if sticky_key else [])

@@ -54,10 +54,13 @@ class SqlDeployments:
             raise _not_found(name)
         return row
 
-    def _check_arms(self, conn: Connection, model_id: int, model_name: str, fields: dict) -> None:
+    def _check_arms(self, conn: Connection, model_id: int, model_name: str, fields: dict,
+                    named_before: set[int] = frozenset()) -> None:
+        """The versions ``fields`` name exist, except those the deployment named already: a
+        version deleted while deployed must not stop its deployment from being rolled back."""
         versions = set(fields.get("arms", {}).values())
         versions |= {fields.get(k) for k in ("stable_version", "candidate_version")} - {None}
-        for version in sorted(versions):
+        for version in sorted(versions - named_before):
             self._version_row(conn, model_id, model_name, version)  # NotFound naming it
         if set(fields["shares"]) - set(fields["arms"]):
             raise InvalidInput(f"The shares name arms the deployment does not have: "
@@ -134,7 +137,8 @@ class SqlDeployments:
             merged = {k: changes.get(k, orjson.loads(getattr(row, k))) for k in ("arms", "shares")}
             merged.update({k: changes.get(k, getattr(row, k)) for k in ("stable_version", "candidate_version")})
             model_id = self._model_id(conn, row.model_name, lock=True)
-            self._check_arms(conn, model_id, row.model_name, merged)
+            named = set(orjson.loads(row.arms).values()) | {row.stable_version, row.candidate_version} - {None}
+            self._check_arms(conn, model_id, row.model_name, merged, named)
             values = {k: _dumps(v) if k in _JSON_FIELDS else v for k, v in changes.items()}
             stored = conn.execute(update(t.deployments).where(d.id == row.id, d.revision == revision).values(
                 **values, revision=revision + 1, updated_at=now_ms(), updated_by=user,

@@ -148,3 +148,22 @@ def test_a_promotion_the_gates_refuse_pauses_with_the_shares_it_had(fraud_store)
     assert "promotion_refused" in audit[-1].reason
     d = strategies.promote(store, "fraud-web", "ana", "approved by hand", force=True)  # from paused, forced
     assert d.state == "promoted" and store.get_model_version("fraud", 2).stage.value == "Production"
+
+
+def test_a_canary_whose_candidate_was_deleted_can_still_be_rolled_back_and_served(fraud_store):
+    from modelcycle.registry.api import delete_model_version
+
+    _, _, store = fraud_store
+    strategies.create(store, "fraud-web", "fraud@production", "ana")
+    strategies.canary(store, "fraud-web", "fraud@challenger", [50, 100], "ana", 60, 2)
+    delete_model_version("fraud", 2)
+    d = strategies.rollback(store, "fraud-web", "bob", "its version was deleted")
+    assert d.state == "rolled_back" and d.shares == {"stable": 100.0, "candidate": 0.0}
+    holder, server = serve_deployment(store, "fraud-web")  # a worker started after the deletion
+    try:
+        with httpx.Client(timeout=10) as http:
+            answers = [http.post(f"{server.url}/invocations", json={"dataframe_records": rows(1)}) for _ in range(5)]
+    finally:
+        server.stop()
+        holder.stop()
+    assert [(r.status_code, r.headers["x-modelcycle-model-version"]) for r in answers] == [(200, "1")] * 5
