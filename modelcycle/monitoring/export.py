@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from modelcycle.store.base import Store
 
 PREFIX = "modelcycle_monitor_"
-HIDDEN = ("output_reference",)
+HIDDEN = ("output_reference", "reference_outputs")  # the second: a version's outputs reference, not a window
 _KEYED = {"class_share": "class"}  # <prefix>.<key>: the label the key goes in (else "column")
 _LATENCY = re.compile(r"latency_p(\d{1,2}(?:\.\d+)?)_ms")
 REQUESTS = "modelcycle_serving_requests_total"

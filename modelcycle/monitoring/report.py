@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from modelcycle.store.entities import MonitorPoint
 
-HIDDEN = ("output_reference",)
+HIDDEN = ("output_reference", "reference_outputs")  # the second: a version's outputs reference, not a window
 TREND_TOLERANCE = 1e-9
 
 

@@ -139,14 +139,24 @@ def expected_roc_auc_binned(counts: np.ndarray, sums: np.ndarray) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def cbpe_binned(counts: np.ndarray, sums: np.ndarray, top_sum: float) -> dict[str, float]:
-    n = float(counts[0].sum())
+def cbpe_binned(counts: np.ndarray, sums: np.ndarray, top_counts: np.ndarray, top_sums: np.ndarray,
+                calibration=None) -> dict[str, float]:
+    """CBPE of a window from its binned probabilities: ``counts[j]``/``sums[j]`` of column j's
+    probabilities, ``top_counts``/``top_sums`` of the predicted class's. With ``calibration``
+    (reference.Calibration, fitted on the version's evaluation data) each bin's mean probability
+    is mapped to the share of rows of that class (or predicted right) before it counts; without
+    one the probabilities are taken as calibrated."""
+    n = float(top_counts.sum())
     if not n:
         return {"estimated_accuracy": math.nan, "estimated_roc_auc": math.nan}
-    if counts.shape[0] == 2:
-        auc = expected_roc_auc_binned(counts[1], sums[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), 0.0)
+        top_means = np.where(top_counts > 0, top_sums / np.where(top_counts > 0, top_counts, 1), 0.0)
+    if calibration is not None:
+        positives = np.stack([counts[j] * calibration.of_class(j, means[j]) for j in range(counts.shape[0])])
+        accuracy = float(np.sum(top_counts * calibration.correct(top_means))) / n
     else:
-        aucs = [a for a in (expected_roc_auc_binned(counts[j], sums[j]) for j in range(counts.shape[0]))
-                if not math.isnan(a)]
-        auc = float(np.mean(aucs)) if aucs else math.nan
-    return {"estimated_accuracy": top_sum / n, "estimated_roc_auc": auc}
+        positives, accuracy = sums, float(top_sums.sum()) / n
+    columns = [1] if counts.shape[0] == 2 else range(counts.shape[0])
+    aucs = [a for a in (expected_roc_auc_binned(counts[j], positives[j]) for j in columns) if not math.isnan(a)]
+    return {"estimated_accuracy": accuracy, "estimated_roc_auc": float(np.mean(aucs)) if aucs else math.nan}

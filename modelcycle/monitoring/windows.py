@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from modelcycle.data.profile import Profile, Profiler
 from modelcycle.monitoring import stats
+from modelcycle.monitoring.reference import Calibration, output_scores
 
 INPUT = "input."
 BATCH_ROWS = 65_536
@@ -46,10 +47,11 @@ class WindowBuilder:
     """Feed the window's record batches (as ``query_predictions`` gives them) to ``add``."""
 
     def __init__(self, version: int, start: int, end: int, reference: Profile | None,
-                 output_reference: Profile | None):
+                 output_reference: Profile | None, calibration: Calibration | None = None):
         self.window = WindowStats(version, start, end)
         self._inputs = Profiler(reference)
         self._outputs = Profiler(output_reference)
+        self._calibration = calibration
         self._latencies: list[np.ndarray] = []
         self._y: list = []
         self._pred: list = []
@@ -59,7 +61,8 @@ class WindowBuilder:
         self._width = 0
         self._cbpe_counts: np.ndarray | None = None  # per class, rows per probability bin
         self._cbpe_sums: np.ndarray | None = None  # per class, sum of the probabilities in each bin
-        self._cbpe_top = 0.0  # sum of the predicted class's probability
+        self._cbpe_top_counts = np.zeros(stats.CBPE_BINS)  # rows per bin of the predicted class's probability
+        self._cbpe_top_sums = np.zeros(stats.CBPE_BINS)
 
     def add(self, batch: pa.RecordBatch) -> None:
         w = self.window
@@ -71,8 +74,8 @@ class WindowBuilder:
         w.requests += int(first_row.sum())
         w.errors += int((first_row & (status >= 400)).sum())
         self._latencies.append(latency[first_row])
-        ok = pa.array(status < 400)
-        good = batch.filter(ok)
+        ok = status < 400
+        good = batch if ok.all() else batch.filter(pa.array(ok))
         w.ok_rows += good.num_rows
         if not good.num_rows:
             return
@@ -85,16 +88,8 @@ class WindowBuilder:
         if proba is not None and prediction is not None:
             self._learn_classes(prediction, proba)
             self._add_cbpe(proba)
-        out_cols, out_names = [], []
         if prediction is not None:
-            out_cols.append(prediction.cast(pa.string()) if proba is not None else prediction)
-            out_names.append("prediction")
-        if proba is not None:
-            score = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
-            out_cols.append(pa.array(score))
-            out_names.append("score")
-        if out_cols:
-            self._outputs.add(pa.RecordBatch.from_arrays(out_cols, names=out_names))
+            self._outputs.add(output_scores(prediction, proba))
         if "label" in names and prediction is not None:
             label = good.column("label")
             has = pc.is_valid(label)
@@ -129,7 +124,10 @@ class WindowBuilder:
         for j in range(k):
             self._cbpe_counts[j] += np.bincount(bins[:, j], minlength=stats.CBPE_BINS)
             self._cbpe_sums[j] += np.bincount(bins[:, j], weights=proba[:, j], minlength=stats.CBPE_BINS)
-        self._cbpe_top += float(proba.max(axis=1).sum())
+        top = proba.max(axis=1)
+        top_bins = np.minimum((np.clip(top, 0, 1) * stats.CBPE_BINS).astype(np.int64), stats.CBPE_BINS - 1)
+        self._cbpe_top_counts += np.bincount(top_bins, minlength=stats.CBPE_BINS)
+        self._cbpe_top_sums += np.bincount(top_bins, weights=top, minlength=stats.CBPE_BINS)
 
     def result(self) -> WindowStats:
         w = self.window
@@ -138,7 +136,11 @@ class WindowBuilder:
         w.latencies_ms = np.concatenate(self._latencies) if self._latencies else np.empty(0)
         if self._width:
             w.classes = self._classes()
-            w.cbpe = stats.cbpe_binned(self._cbpe_counts, self._cbpe_sums, self._cbpe_top)
+            calibration = self._calibration
+            if calibration is not None and len(calibration.per_class) != self._cbpe_counts.shape[0]:
+                calibration = None  # the log's probabilities are not the reference model's columns
+            w.cbpe = stats.cbpe_binned(self._cbpe_counts, self._cbpe_sums, self._cbpe_top_counts,
+                                       self._cbpe_top_sums, calibration)
         if self._y:
             y, pred = np.concatenate(self._y), np.concatenate(self._pred)
             if w.classes is not None:

@@ -44,11 +44,54 @@ def monitored(tmp_path):
     mc.set_tracking_uri(None)
 
 
+class Overconfident:
+    """A classifier of x1 and x2 whose probabilities are sharper than the truth's (the logit of
+    ``probability`` times 3): its predictions are right as often, its confidence is not."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-3.0 * (frame["x1"].to_numpy() + 0.5 * (frame["x2"].to_numpy() - 5.0))))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(frame)[:, 1] > 0.5).astype(np.int64)
+
+
+@pytest.fixture
+def modelled(tmp_path):
+    """(store, log uri, model): "fraud" v1 is a logged Overconfident model whose run trained on
+    "transactions"@1 and was evaluated (mc.evaluate) on "transactions-eval"@1."""
+    import modelcycle as mc
+    from modelcycle.store import open_store
+
+    uri, art = f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts")
+    mc.set_tracking_uri(uri, art)
+    store = open_store(uri, art)
+    rng = np.random.default_rng(0)
+    model = Overconfident()
+    with mc.start_run(experiment="fraud") as run:
+        for name, rows in (("transactions", 20_000), ("transactions-eval", 5_000)):
+            x = sample(rng, rows)
+            frame = pd.DataFrame(x)
+            frame["label"] = (rng.random(rows) < probability(x)).astype(np.int64)
+            if name == "transactions":
+                mc.log_dataset(frame, name)
+            else:
+                mc.evaluate(model, frame, "label", features=list(FEATURES), dataset_name=name, plots=False,
+                            report=False)
+        mc.log_model(model, "model", input_example=frame[list(FEATURES)].head(5))
+    mc.register_model(f"runs:/{run.id}/model", "fraud")
+    yield store, str(tmp_path / "predictions"), model
+    mc.set_tracking_uri(None)
+
+
 def log_traffic(uri: str, hours, rows_per_hour: int = 2000, drift_from: int | None = None, seed: int = 1,
                 version: int | None = 1, errors_per_hour: int = 2, request_rows: int = 50,
-                label_share: float = 0.5, start: int = T0) -> pd.DataFrame:
+                label_share: float = 0.5, start: int = T0, model=None) -> pd.DataFrame:
     """Requests of ``request_rows`` rows spread over each hour, some errors; labels for a share of
-    the requests (drawn from the model's own probability: it is calibrated). Returns the labels."""
+    the requests, drawn from the true probability. The outputs are ``model``'s (a classifier of
+    FEATURES), else the true probability's (a calibrated model). Returns the labels."""
     from modelcycle.serving.feedback import log_feedback
 
     rng = np.random.default_rng(seed)
@@ -61,7 +104,11 @@ def log_traffic(uri: str, hours, rows_per_hour: int = 2000, drift_from: int | No
                 t = start + hour * HOUR + int((i + 0.5) * HOUR / (requests + errors_per_hour))
                 x = sample(rng, request_rows, drifted)
                 p = probability(x)
-                outputs = {"predict": (p > 0.5).astype(np.int64), "predict_proba": np.column_stack([1 - p, p])}
+                if model is None:
+                    outputs = {"predict": (p > 0.5).astype(np.int64), "predict_proba": np.column_stack([1 - p, p])}
+                else:
+                    frame = pd.DataFrame(x)
+                    outputs = {"predict": np.asarray(model.predict(frame)), "predict_proba": model.predict_proba(frame)}
                 rid = f"h{hour}-r{i}"
                 log.log(rid, t, "fraud", version, "v2_infer", 200, float(rng.gamma(2.0, 5.0)), x, outputs)
                 if rng.random() < label_share:

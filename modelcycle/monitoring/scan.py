@@ -1,0 +1,92 @@
+"""The monitor's reading of the prediction log: the rows of one model version in a time range,
+joined with their latest feedback label, streamed as Arrow batches in the order the segments
+give them.
+
+It is serving.feedback.query_predictions without the final sort: a time window needs its rows,
+not their order, and sorting a day of predictions holds all of it in memory at once. The label
+of a row is the one that query gives it (by request id and row, or by key; the latest by time,
+then by arrival)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from modelcycle.serving.feedback import _files_between, _fs, _quote, _unreadable
+from modelcycle.serving.predlog import FEEDBACK_DIR, day_of, model_folder
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+def scan_sql(files: Sequence[str], feedback: Sequence[str], start_ms: int, end_ms: int, version: int | None,
+             extra_where: str = "") -> str:
+    where = [f"time >= epoch_ms({int(start_ms)})", f"time < epoch_ms({int(end_ms)})"]
+    if version is not None:
+        where.append("version IS NULL" if version == 0 else f"version = {int(version)}")
+    scan = (f"SELECT * FROM read_parquet([{', '.join(map(_quote, files))}], "
+            f"union_by_name = true, hive_partitioning = false) WHERE {' AND '.join(where)}")
+    if not feedback:
+        sql = f"SELECT *, NULL AS label, CAST(NULL AS TIMESTAMPTZ) AS label_time FROM ({scan})"
+    else:
+        labels = (f"SELECT request_id, row, key, label, time, logged_at FROM read_parquet("
+                  f"[{', '.join(map(_quote, feedback))}], union_by_name = true, hive_partitioning = false)")
+        sql = f"""
+            WITH p AS ({scan}),
+            f AS ({labels}),
+            matched AS (
+                SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
+                FROM p JOIN f ON f.request_id = p.request_id AND (f.row IS NULL OR f.row = p.row)
+                UNION ALL
+                SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
+                FROM p JOIN f ON f.key = p.key
+            ),
+            latest AS (
+                SELECT request_id, row, label, label_time FROM matched
+                QUALIFY row_number() OVER (PARTITION BY request_id, row ORDER BY label_time DESC, logged_at DESC) = 1
+            )
+            SELECT p.*, latest.label, latest.label_time
+            FROM p LEFT JOIN latest ON latest.request_id = p.request_id AND latest.row = p.row
+        """
+    return f"SELECT * FROM ({sql}) WHERE {extra_where}" if extra_where else sql
+
+
+def relation(model: str, start_ms: int, end_ms: int, version: int | None, uri: str | None,
+             connection: duckdb.DuckDBPyConnection, with_feedback: bool = True,
+             extra_where: str = "") -> duckdb.DuckDBPyRelation | None:
+    """The rows of ``model`` (``version``; 0 for rows logged without one, None for all) with
+    ``start_ms <= time < end_ms`` as a DuckDB relation on ``connection``; None when the log has
+    no segment in range. Only the date partitions in range are opened, and DuckDB reads only the
+    row groups of a segment whose times can fall in the range."""
+    import duckdb
+
+    fs, root, local = _fs(uri)
+    first, last = day_of(start_ms), day_of(end_ms - 1)
+    files = _files_between(fs, model_folder(root, model), first, last)
+    if not files:
+        return None
+    feedback = _files_between(fs, model_folder(f"{root}/{FEEDBACK_DIR}", model), first, None) if with_feedback else []
+    if not local:
+        try:
+            connection.register_filesystem(fs)
+        except duckdb.InvalidInputException:  # registered by an earlier scan on this connection
+            pass
+        files = [fs.unstrip_protocol(f) for f in files]
+        feedback = [fs.unstrip_protocol(f) for f in feedback]
+    try:
+        return connection.sql(scan_sql(files, feedback, start_ms, end_ms, version, extra_where))
+    except duckdb.Error as exc:
+        raise _unreadable(model, exc) from None
+
+
+def batches(model: str, found: duckdb.DuckDBPyRelation | None, rows: int) -> Iterator[pa.RecordBatch]:
+    """``found`` (from ``relation``) as Arrow record batches of up to ``rows`` rows."""
+    import duckdb
+
+    if found is None:
+        return
+    try:
+        reader = found.to_arrow_reader(rows) if hasattr(found, "to_arrow_reader") else found.fetch_arrow_reader(rows)
+        yield from reader
+    except duckdb.Error as exc:
+        raise _unreadable(model, exc) from None
