@@ -59,6 +59,12 @@ class Status:
     reason: str = ""  # why the last window did not count, if it did not
     event_seq: int = 0  # the last monitor event recorded for this alert
     actions_for: int | None = None  # fired_at of the episode whose actions ran
+    # Late labels change the performance of windows already evaluated: the status as it stood
+    # before the oldest window they may still change (within the horizon), to evaluate again
+    # from when a window's values were rewritten after ``evaluated_at`` (ms, this host's clock).
+    checkpoint: dict[str, Any] | None = None
+    evaluated_at: int = 0
+    delivered: dict[str, dict[str, Any]] = field(default_factory=dict)  # per channel: state and time sent
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,6 +109,10 @@ class Window:
     end: int
     rows: float
     values: Mapping[str, float]
+    changed_at: int = 0  # when its values were last written (ms)
+
+
+BOOKKEEPING = ("event_seq", "actions_for", "delivered", "checkpoint", "evaluated_at")
 
 
 def step(rule: Rule, status: Status, window: Window, reference: Mapping[str, float], min_rows: int,
@@ -159,6 +169,11 @@ def step(rule: Rule, status: Status, window: Window, reference: Mapping[str, flo
     context["labels"].update(s.labels)
     s.annotations = {k: render(v, context) for k, v in rule.annotations.items()}
     return s, moved, ""
+
+
+def _same(a: Status, b: Status) -> bool:
+    """Equal but for when they were evaluated."""
+    return {**a.to_data(), "evaluated_at": 0} == {**b.to_data(), "evaluated_at": 0}
 
 
 def _missing(rule: Rule, window: Window, reference: Mapping[str, float]) -> str:
@@ -364,6 +379,8 @@ class AlertEvaluator:
         stored = {s.fingerprint: s for s in self.store.alert_states(self.model)}
         result = Evaluation(True)
         changed: dict[str, AlertState] = {}
+        floor = max(0, now - self.horizon_ms) if self.horizon_ms else 0
+        replayed = False
         for version, windows in sorted(self._windows(stored, now).items()):
             reference = self._reference(version)
             for rule in self.rules.rules:
@@ -371,21 +388,14 @@ class AlertEvaluator:
                 previous = stored.get(fp)
                 status = Status.from_data(previous.data) if previous is not None else Status()
                 min_rows = self.rules.min_rows_of(rule)
-                for window in windows:
-                    if status.last_window is not None and window.start <= status.last_window:
-                        continue
-                    old = status.state
-                    status, moved, why = step(rule, status, window, reference, min_rows, self.model)
-                    if why:
-                        result.skipped.append({"version": version, "rule": rule.name, "window_start": window.start,
-                                               "window_end": window.end, "reason": why})
-                    if moved is not None:
-                        t = Transition(self.model, version, rule.name, old, moved, window.start, window.end,
-                                       status.value, status.threshold,
-                                       status.active_at if moved == PENDING else status.fired_at)
-                        result.transitions.append(t)
-                if previous is not None and status.last_window == Status.from_data(previous.data).last_window:
-                    continue  # no new window for this rule
+                status, moved_here, skipped, replayed_from = self._evaluate_rule(
+                    rule, previous, windows, reference, min_rows, floor)
+                if replayed_from is not None:
+                    replayed = True
+                result.transitions += moved_here
+                result.skipped += skipped
+                if previous is not None and _same(status, Status.from_data(previous.data)):
+                    continue  # nothing new for this rule
                 if status.last_window is None:
                     continue
                 changed[fp] = AlertState(self.model, fp, rule.name, status.state, status.active_at, status.fired_at,
@@ -394,7 +404,7 @@ class AlertEvaluator:
         if not self._still_holding(lease):
             return Evaluation(False, reason=f"the lease {self.lease_name} passed to another monitor during the "
                                             "pass; nothing was written")
-        self._record(result, changed, stored)
+        self._record(result, changed, stored, replayed)
         self.store.save_alert_states(self.model, list(changed.values()))
         result.firing = [s for s in {**stored, **changed}.values() if s.state == FIRING]
         self._run_actions(result, changed)
@@ -402,11 +412,59 @@ class AlertEvaluator:
         return result
 
     # -------------------------------------------------------------- the pass, step by step
+    def _evaluate_rule(self, rule: Rule, previous: AlertState | None, windows: list[Window],
+                       reference: Mapping[str, float], min_rows: int, floor: int):
+        """Carry one rule's alert on over ``windows`` (those of one version from before the horizon
+        on): (new status, transitions, skipped windows, start of the replay or None).
+
+        A window within the horizon that was rewritten since the last evaluation (late labels)
+        makes the alert evaluate again from its checkpoint, the status before the horizon's first
+        window, over every window since; otherwise only the new windows are evaluated."""
+        prev = Status.from_data(previous.data) if previous is not None else Status()
+        checkpoint = Status.from_data(prev.checkpoint) if prev.checkpoint else Status()
+        evaluated = [w for w in windows if prev.last_window is not None and w.start <= prev.last_window]
+        for w in evaluated:  # windows that left the horizon: into the checkpoint, for good
+            if w.start < floor and (checkpoint.last_window is None or w.start > checkpoint.last_window):
+                checkpoint, _, _ = step(rule, checkpoint, w, reference, min_rows, self.model)
+        rewritten = [w for w in evaluated if w.start >= floor and w.changed_at > prev.evaluated_at]
+        if previous is not None and not prev.evaluated_at:
+            rewritten = []  # an alert evaluated before checkpoints were kept: it carries on from here
+        if rewritten:
+            status = Status(**{**asdict(checkpoint), **{k: getattr(prev, k) for k in BOOKKEEPING}})
+            todo = [w for w in windows if w.start >= floor and
+                    (checkpoint.last_window is None or w.start > checkpoint.last_window)]
+        else:
+            status = prev
+            todo = [w for w in windows if prev.last_window is None or w.start > prev.last_window]
+        moved_here, skipped = [], []
+        for window in todo:
+            old = status.state
+            status, moved, why = step(rule, status, window, reference, min_rows, self.model)
+            if why and (prev.last_window is None or window.start > prev.last_window):  # said once
+                skipped.append({"version": window.version, "rule": rule.name, "window_start": window.start,
+                                "window_end": window.end, "reason": why})
+            if moved is not None:
+                moved_here.append(Transition(self.model, window.version, rule.name, old, moved, window.start,
+                                             window.end, status.value, status.threshold,
+                                             status.active_at if moved == PENDING else status.fired_at))
+        if rewritten and prev.state == status.state == FIRING and prev.actions_for == prev.fired_at:
+            status.actions_for = status.fired_at  # the same episode, seen to start earlier: its actions ran
+        if prev.last_window is not None and (status.last_window is None or status.last_window < prev.last_window):
+            status.last_window = prev.last_window
+        status.checkpoint = {k: v for k, v in checkpoint.to_data().items() if k not in BOOKKEEPING}
+        status.evaluated_at = now_ms()
+        return status, moved_here, skipped, (rewritten[0].start if rewritten else None)
+
     def _windows(self, stored: dict[str, AlertState], now: int) -> dict[int, list[Window]]:
-        """Per version, the stored windows after the earliest last window any rule evaluated."""
+        """Per version, the stored windows from the horizon on (from the oldest checkpoint, where
+        windows are leaving the horizon), with the values the rules read and when they were written."""
         floor = max(0, now - self.horizon_ms) if self.horizon_ms else 0
-        marks = self.store.monitor_results(self.model, metrics=["rows"],
-                                           start_ms=self._earliest(stored, floor))
+        since = floor
+        for s in stored.values():
+            checkpoint = Status.from_data(s.data).checkpoint or {}
+            if checkpoint.get("last_window") is not None:
+                since = min(since, int(checkpoint["last_window"]) + 1)
+        marks = self.store.monitor_results(self.model, metrics=["rows"], start_ms=since)
         per_version: dict[int, list] = defaultdict(list)
         for p in marks:
             per_version[p.version].append(p)
@@ -414,28 +472,16 @@ class AlertEvaluator:
                          if c is not None for m in metrics_of(c) if not m.reference})
         out = {}
         for version, points in per_version.items():
-            last = [Status.from_data(s.data).last_window for s in stored.values()
-                    if s.data.get("version") == version]
-            start = None
-            if last and len(last) == len(self.rules.rules) and None not in last:
-                start = min(last) + 1  # type: ignore[type-var]
-            points = [p for p in points if start is None or p.window_start >= start]
-            if not points:
-                continue
             values: dict[int, dict[str, float]] = defaultdict(dict)
+            written = {p.window_start: p.computed_at for p in points}
             if needed:
                 for p in self.store.monitor_results(self.model, version=version, metrics=needed,
                                                     start_ms=points[0].window_start):
                     values[p.window_start][p.metric] = p.value
-            out[version] = [Window(version, p.window_start, p.window_end, p.value, values.get(p.window_start, {}))
-                            for p in sorted(points, key=lambda p: p.window_start)]
+                    written[p.window_start] = max(written.get(p.window_start, 0), p.computed_at)
+            out[version] = [Window(version, p.window_start, p.window_end, p.value, values.get(p.window_start, {}),
+                                   written[p.window_start]) for p in sorted(points, key=lambda p: p.window_start)]
         return out
-
-    def _earliest(self, stored: dict[str, AlertState], floor: int) -> int:
-        lasts = [Status.from_data(s.data).last_window for s in stored.values()]
-        if not stored or None in lasts or len(stored) < len(self.rules.rules):
-            return floor  # a rule (or version) not evaluated yet: from the horizon
-        return max(floor, min(lasts) + 1)  # type: ignore[type-var]
 
     def _reference(self, version: int) -> dict[str, float]:
         """The version's run metrics that rules read as ``reference.<metric>`` (else its parent's)."""
@@ -459,22 +505,29 @@ class AlertEvaluator:
         current = self.store.get_lease(self.lease_name)
         return current is not None and current.owner == self.owner and current.epoch == lease.epoch
 
-    def _record(self, result: Evaluation, changed: dict[str, AlertState], stored: dict[str, AlertState]) -> None:
+    def _record(self, result: Evaluation, changed: dict[str, AlertState], stored: dict[str, AlertState],
+                replayed: bool = False) -> None:
         """Each transition once as a monitor event, even when a pass is repeated after a crash
-        between writing the events and the states."""
-        since = min([Status.from_data(s.data).event_seq for s in stored.values()] or [0])
+        between writing the events and the states, or windows are evaluated again after late
+        labels; ``result.transitions`` keeps only those recorded now."""
+        since = 0 if replayed else min([Status.from_data(s.data).event_seq for s in stored.values()] or [0])
         recorded = {(e.data.get("fingerprint"), e.data.get("window_start"), e.data.get("new")): e.seq
-                    for e in self.store.monitor_events(self.model, kind=ALERT_EVENT, after_seq=since, limit=50_000)}
+                    for e in (_all_events(self.store, self.model, ALERT_EVENT) if replayed else
+                              self.store.monitor_events(self.model, kind=ALERT_EVENT, after_seq=since, limit=50_000))}
+        fresh = []
         for t in result.transitions:
             fp = alert_fingerprint(self.model, t.version, t.rule)
             state = changed[fp]
             seq = recorded.get((fp, t.window_start, t.new))
+            if seq is None or not replayed:
+                fresh.append(t)
             if seq is None:
                 data = {**t.to_dict(), "fingerprint": fp, "labels": state.data.get("labels", {}),
                         "annotations": state.data.get("annotations", {}), "severity": state.data.get("severity"),
                         "expr": state.data.get("expr"), "fired_at": state.fired_at, "resolved_at": state.resolved_at}
                 seq = self.store.add_monitor_event(self.model, ALERT_EVENT, data).seq
             state.data["event_seq"] = max(state.data.get("event_seq", 0), seq)
+        result.transitions = fresh
         below: dict[tuple[int, int], dict[str, Any]] = {}
         for s in result.skipped:
             if "min_rows" in s["reason"]:
@@ -521,7 +574,11 @@ class AlertEvaluator:
         resolved_now = {alert_fingerprint(self.model, t.version, t.rule) for t in result.transitions
                         if t.new == RESOLVED}
         for state in states.values():
-            if state.state == FIRING or (state.state == RESOLVED and state.fingerprint in resolved_now):
+            # A resolved notice is owed where the firing went out and the resolved did not yet
+            # (a restart, or group_interval held it back when a one-pass monitor exited).
+            owed = state.state == RESOLVED and any(
+                (entry or {}).get("state") == FIRING for entry in (state.data.get("delivered") or {}).values())
+            if state.state == FIRING or (state.state == RESOLVED and (state.fingerprint in resolved_now or owed)):
                 self.dispatcher.submit(self.notification(state))
         self.dispatcher.flush()
 
@@ -539,7 +596,29 @@ def dispatcher_for(rules: RuleSet, store: Store, model: str, **kwargs) -> Dispat
 
     settings = dict(rules.notifications)
     settings.setdefault("group_wait", 0)
+    kwargs.setdefault("delivery", StoreDelivery(store, model))
     return Dispatcher.from_config(settings, silences=lambda: silences(store, model), on_attempt=record, **kwargs)
+
+
+class StoreDelivery:
+    """What a dispatcher delivered, in each alert's state in the store (``data["delivered"]``: per
+    channel the state sent and when): a restarted monitor, or the next holder of the lease, does
+    not send it again, and still sends the resolved notice of an alert whose firing went out."""
+
+    def __init__(self, store: Store, model: str):
+        self.store, self.model = store, model
+
+    def load(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return {s.fingerprint: dict(s.data.get("delivered") or {}) for s in self.store.alert_states(self.model)}
+
+    def save(self, entries: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        from dataclasses import replace
+
+        states = {s.fingerprint: s for s in self.store.alert_states(self.model)}
+        updated = [replace(states[fp], data={**states[fp].data, "delivered": {
+            **(states[fp].data.get("delivered") or {}), **{k: dict(v) for k, v in channels.items()}}})
+            for fp, channels in entries.items() if fp in states]
+        self.store.save_alert_states(self.model, updated)
 
 
 class EventState:

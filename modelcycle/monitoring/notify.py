@@ -263,8 +263,20 @@ class _Alert:
 @dataclass
 class _ChannelGroup:
     delivered: dict[str, str] = field(default_factory=dict)  # fingerprint -> state last delivered
+    delivered_at: dict[str, int] = field(default_factory=dict)  # fingerprint -> when
     last_sent_at: int | None = None
     next_try_at: int = 0
+
+
+class DeliveryRecord(Protocol):
+    """Where a dispatcher keeps what it delivered, beyond its own memory (the monitor's: the
+    alert states in the store), so that a restarted process or another one taking over neither
+    repeats nor loses a notification: ``load()`` gives ``{fingerprint: {channel: {"state": ...,
+    "at": ms}}}`` and ``save`` takes entries of that shape."""
+
+    def load(self) -> Mapping[str, Mapping[str, Mapping[str, Any]]]: ...
+
+    def save(self, entries: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None: ...
 
 
 @dataclass
@@ -288,7 +300,7 @@ class Dispatcher:
                  silences: Iterable[Silence] | Callable[[], Iterable[Silence]] = (),
                  clock: Clock | None = None, on_attempt: Callable[[SendRecord], None] | None = None,
                  max_attempts: int = 3, backoff: float = 0.5, max_backoff: float = 10.0,
-                 receiver: str = "modelcycle", external_url: str = ""):
+                 receiver: str = "modelcycle", external_url: str = "", delivery: DeliveryRecord | None = None):
         names = [c.name for c in channels]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
@@ -309,6 +321,7 @@ class Dispatcher:
         self.receiver = receiver
         self.external_url = external_url
         self.send_log: list[SendRecord] = []
+        self.delivery = delivery
         self._groups: dict[str, _Group] = {}
         self._digests: dict[str, dict[tuple[str, str], Notification]] = {c.name: {} for c in self.channels}
         self._lock = threading.RLock()
@@ -379,6 +392,7 @@ class Dispatcher:
         start = len(self.send_log)
         try:
             with self._lock:
+                self._restore()
                 silenced = self._silenced_keys()
                 for channel in self.channels:
                     self._send_digest(channel)
@@ -391,6 +405,34 @@ class Dispatcher:
         return self.send_log[start:]
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """What the delivery record holds that this process did not send itself (before a restart,
+        or from another process that held the lease) counts as delivered here too."""
+        if self.delivery is None:
+            return
+        try:
+            persisted = self.delivery.load()
+        except Exception:
+            log.exception("Could not read what was delivered; going by this process's memory")
+            return
+        for group in self._groups.values():
+            for fp in group.alerts:
+                for name, entry in (persisted.get(fp) or {}).items():
+                    state = group.channels.setdefault(name, _ChannelGroup())
+                    at = int(entry.get("at") or 0)
+                    if at > state.delivered_at.get(fp, -1) and entry.get("state") in (FIRING, RESOLVED):
+                        state.delivered[fp], state.delivered_at[fp] = entry["state"], at
+                        state.last_sent_at = max(state.last_sent_at or 0, at)
+
+    def _remember(self, channel: Channel, alerts: Sequence[Notification], now: int) -> None:
+        if self.delivery is None:
+            return
+        try:
+            self.delivery.save({n.key: {channel.name: {"state": n.state, "at": now}} for n in alerts})
+        except Exception:
+            log.exception("Could not record the delivery of %d notifications on %r; a restart may send them again",
+                          len(alerts), channel.name)
 
     def _silenced_keys(self) -> set[str]:
         try:
@@ -435,8 +477,10 @@ class Dispatcher:
         outcome = self._deliver(channel, batch)
         if outcome in ("sent", "folded"):
             for n in batch.alerts:
-                state.delivered[n.key] = n.state
+                state.delivered[n.key], state.delivered_at[n.key] = n.state, now
             state.last_sent_at = now
+            if outcome == "sent":  # a folded one is recorded when its digest goes out
+                self._remember(channel, batch.alerts, now)
         else:  # try the group again after group_interval, not on every pass of the monitor
             state.next_try_at = now + self.group_interval_ms
 
@@ -466,6 +510,8 @@ class Dispatcher:
         if self._deliver(channel, batch, fold=False) != "sent":
             log.warning("The digest of %d notifications on channel %r was not delivered", len(batch.alerts),
                         channel.name)
+        else:
+            self._remember(channel, batch.alerts, self.clock.now_ms())
 
     def _fold(self, channel: Channel, batch: Batch) -> None:
         pending = self._digests[channel.name]

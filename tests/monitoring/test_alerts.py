@@ -358,3 +358,95 @@ def test_run_with_rules_then_alerts_and_silences(monitored, tmp_path, monkeypatc
     (tmp_path / "bad.yaml").write_text("rules:\n  - name: x\n    expr: drift_share >> 1\n")
     refused = runner.invoke(app, ["monitor", "run", "fraud", "--rules", str(tmp_path / "bad.yaml")])
     assert refused.exit_code != 0 and "position 13" in str(refused.exception)
+
+
+# -------------------------------------------------------------- late labels, restarts
+def _values_of(store, metric, model="fraud"):
+    return {p.window_start: p.value for p in store.monitor_results(model, metrics=[metric])}
+
+
+def test_windows_without_a_value_are_evaluated_when_late_labels_give_them_one(store):
+    rules = load_rules({"rules": [{"name": "auc", "expr": "roc_auc < 0.8"}]})
+
+    def record(hours, auc):
+        store.record_monitor_results("scoring", [
+            MonitorPoint("scoring", 1, T0 + h * HOUR, T0 + (h + 1) * HOUR, m, v)
+            for h in hours for m, v in (("roc_auc", auc), ("rows", 1000.0))])
+
+    record(range(4), math.nan)  # no labels yet
+    first = AlertEvaluator("scoring", rules, store, owner="a").evaluate(now=END_OF_DAY)
+    assert first.transitions == [] and [s["window_start"] for s in first.skipped] == [T0 + h * HOUR for h in range(4)]
+    record([1], 0.6)  # the labels of hour 1 arrive, and show a poor model
+    late = AlertEvaluator("scoring", rules, store, owner="a").evaluate(now=END_OF_DAY)
+    assert [(t.old, t.new, t.window_start) for t in late.transitions] == [("inactive", "firing", T0 + HOUR)]
+    assert late.skipped == []  # the windows still without labels are not reported twice
+    (state,) = store.alert_states("scoring")
+    assert state.state == "firing" and state.fired_at == T0 + 2 * HOUR
+    assert AlertEvaluator("scoring", rules, store, owner="a").evaluate(now=END_OF_DAY).transitions == []
+    record([2, 3], 0.95)  # later labels: the model recovered
+    healed = AlertEvaluator("scoring", rules, store, owner="a").evaluate(now=END_OF_DAY)
+    assert [(t.old, t.new, t.window_start) for t in healed.transitions] == [("firing", "resolved", T0 + 2 * HOUR)]
+    assert [e[3] for e in _events(store)] == ["firing", "resolved"]
+
+
+def test_late_labels_recompute_the_window_and_fire_the_auc_rule(monitored):
+    import modelcycle as mc
+
+    store, uri = monitored
+    rules = load_rules({"rules": [{"name": "auc", "expr": "roc_auc < 0.7 and labelled_rows >= 200"}]})
+    log_traffic(uri, range(3), label_share=0.0)
+    monitor = Monitor("fraud", store, uri=uri, rules=rules, owner="a")
+    monitor.run_once(now=T0 + 3 * HOUR + 60_000)
+    assert monitor.last_evaluation.transitions == []
+    rows = mc.read_predictions("fraud", start=T0 + HOUR, end=T0 + 2 * HOUR, uri=uri)
+    ok = rows[rows.status == 200]
+    mc.log_feedback("fraud", (1 - ok.prediction).tolist(), request_ids=ok.request_id.tolist(), rows=ok.row.tolist(),
+                    uri=uri)  # every prediction of hour 1 was wrong
+    again = Monitor("fraud", store, uri=uri, rules=rules, owner="a")
+    assert again.run_once(now=T0 + 3 * HOUR + 120_000) == []
+    # Hour 1 fires; hour 2, without labels, does not hold the condition, so the alert resolves there.
+    assert [(t.rule, t.new, t.window_start) for t in again.last_evaluation.transitions] == \
+        [("auc", "firing", T0 + HOUR), ("auc", "resolved", T0 + 2 * HOUR)]
+    assert _values_of(store, "roc_auc")[T0 + HOUR] < 0.7
+
+
+def test_a_restarted_monitor_neither_repeats_nor_loses_a_notification(store, receiver):
+    from modelcycle.monitoring.alerts import dispatcher_for
+
+    url, received = receiver
+    rules = load_rules({"rules": [{"name": "drift", "expr": "drift_share >= 0.3", "resolve_threshold": 0.2}],
+                        "notifications": {"channels": [{"type": "webhook", "url": url}], "group_interval": "5m",
+                                          "repeat_interval": "4h"}})
+
+    class Clock:
+        ms = 1_000_000_000_000
+
+        def now_ms(self):
+            return self.ms
+
+        def sleep(self, seconds):
+            self.ms += int(seconds * 1000)
+
+    clock = Clock()
+
+    def evaluate():  # a new process each time: a new evaluator and dispatcher
+        evaluator = AlertEvaluator("scoring", rules, store, owner="a",
+                                   dispatcher=dispatcher_for(rules, store, "scoring", clock=clock))
+        return evaluator.evaluate(now=END_OF_DAY)
+
+    _record(store, range(2), [0.5, 0.6])
+    evaluate()
+    assert [r["status"] for r in received] == ["firing"]
+    clock.ms += 60_000
+    evaluate()  # restarted: the firing alert was delivered already
+    assert [r["status"] for r in received] == ["firing"]
+    _record(store, range(2, 3), [0.1])
+    clock.ms += 10_000
+    evaluate()  # it resolves within group_interval of the firing notice: held back, and the process ends
+    assert [r["status"] for r in received] == ["firing"]
+    clock.ms += 300_000
+    evaluate()  # the next process sends the resolved notice it owes
+    assert [r["status"] for r in received] == ["firing", "resolved"]
+    clock.ms += 5 * 3_600_000
+    evaluate()  # past repeat_interval: a resolved alert is not repeated
+    assert len(received) == 2
