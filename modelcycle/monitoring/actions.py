@@ -134,7 +134,8 @@ class FileState:
 
 class Retrainer:
     """Runs ``command`` for an alert with MODELCYCLE_ALERT_MODEL, _VERSION, _RULE, _SEVERITY,
-    _FINGERPRINT, _WINDOW_START and _WINDOW_END (ms since the epoch) in its environment.
+    _FINGERPRINT, _WINDOW_START, _WINDOW_END and _FIRED_AT (ms since the epoch) in its
+    environment; a run the command creates is tagged mc.alert.* with them (tracking.context).
 
     Per model, a retraining does not start while another runs, nor within ``cooldown`` seconds
     of the last one's end. ``state`` is where that is kept between processes: a path (a JSON
@@ -161,7 +162,7 @@ class Retrainer:
         return {"MODELCYCLE_ALERT_MODEL": n.model, "MODELCYCLE_ALERT_VERSION": str(n.version),
                 "MODELCYCLE_ALERT_RULE": n.rule, "MODELCYCLE_ALERT_SEVERITY": n.severity,
                 "MODELCYCLE_ALERT_FINGERPRINT": n.key, "MODELCYCLE_ALERT_WINDOW_START": str(start),
-                "MODELCYCLE_ALERT_WINDOW_END": str(end)}
+                "MODELCYCLE_ALERT_WINDOW_END": str(end), "MODELCYCLE_ALERT_FIRED_AT": str(n.since)}
 
     def __call__(self, n: Notification, wait: bool = False) -> ActionResult:
         with self._lock:

@@ -137,8 +137,19 @@ def _environment() -> dict[str, str]:
     return env
 
 
+ALERT_ENV_PREFIX = "MODELCYCLE_ALERT_"
+
+
+def alert_tags() -> dict[str, str]:
+    """``alert.model``, ``alert.rule``, ``alert.fingerprint``, ... from the MODELCYCLE_ALERT_*
+    variables a monitor's retrain action starts its command with: a run it creates names the
+    alert. Read at each run: they are not the process's for good."""
+    return {"alert." + name[len(ALERT_ENV_PREFIX):].lower(): value for name, value in os.environ.items()
+            if name.startswith(ALERT_ENV_PREFIX) and len(name) > len(ALERT_ENV_PREFIX) and value}
+
+
 def run_context_tags() -> dict[str, str]:
     entry = _entry_point()
     start = Path(entry).parent if Path(entry).exists() else Path.cwd()
-    tags = {"source.entry_point": entry, **_git_info(str(start), entry), **_environment()}
+    tags = {"source.entry_point": entry, **_git_info(str(start), entry), **_environment(), **alert_tags()}
     return {TAG_PREFIX + key: value for key, value in tags.items()}

@@ -114,7 +114,8 @@ def test_retrain_runs_the_command_with_the_alert_and_keeps_a_cooldown(tmp_path):
     assert json.loads(out.read_text()) == {
         "MODELCYCLE_ALERT_MODEL": NAME, "MODELCYCLE_ALERT_VERSION": "3", "MODELCYCLE_ALERT_RULE": "auc-drop",
         "MODELCYCLE_ALERT_SEVERITY": "critical", "MODELCYCLE_ALERT_FINGERPRINT": n.key,
-        "MODELCYCLE_ALERT_WINDOW_START": str(T0 - 3_600_000), "MODELCYCLE_ALERT_WINDOW_END": str(T0)}
+        "MODELCYCLE_ALERT_WINDOW_START": str(T0 - 3_600_000), "MODELCYCLE_ALERT_WINDOW_END": str(T0),
+        "MODELCYCLE_ALERT_FIRED_AT": str(T0)}
     out.unlink()
 
     clock.now += 30 * 60_000
@@ -205,3 +206,22 @@ def test_webhook_action_posts_the_alert():
         server.server_close()
     dead = Actions.from_config({"webhook": {"url": url, "timeout": 2}}).run("webhook", alert(2))
     assert not dead.ok and "ConnectError" in dead.detail
+
+
+def test_the_run_a_retraining_creates_is_tagged_with_its_alert(tmp_path):
+    uri, artifacts = f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts")
+    script = ("import modelcycle as mc\n"
+              "with mc.start_run(experiment='retraining') as run:\n"
+              "    mc.log_metric('auc', 0.9)\n")
+    retrainer = Retrainer([sys.executable, "-c", script], tmp_path / "retrain.json",
+                          env={"MODELCYCLE_TRACKING_URI": uri, "MODELCYCLE_ARTIFACT_URI": artifacts})
+    n = alert(3)
+    done = retrainer(n, wait=True)
+    assert done.ok, done
+    (run,) = mc.Client(uri, artifacts).search_all_runs("retraining")
+    assert {k: v for k, v in run.tags.items() if k.startswith("mc.alert.")} == {
+        "mc.alert.model": NAME, "mc.alert.version": "3", "mc.alert.rule": "auc-drop", "mc.alert.severity": "critical",
+        "mc.alert.fingerprint": n.key, "mc.alert.window_start": str(T0 - 3_600_000),
+        "mc.alert.window_end": str(T0), "mc.alert.fired_at": str(T0)}
+    found = mc.Client(uri, artifacts).search_all_runs("retraining", filter=f"tags.`mc.alert.fingerprint` = '{n.key}'")
+    assert [r.id for r in found] == [run.id]
