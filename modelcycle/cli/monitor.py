@@ -90,7 +90,10 @@ def start(
     metrics_port: Annotated[Optional[int], typer.Option(
         "--metrics-port", min=0, max=65535, help="Serve the latest values as Prometheus gauges on this port.")] = None,
 ) -> None:
-    """Run until interrupted: one pass every --every, by the holder of the lease monitor:NAME."""
+    """Run until interrupted (Ctrl-C or SIGTERM): one pass every --every, by the holder of the lease monitor:NAME."""
+    import signal
+    import threading
+
     from modelcycle.monitoring.monitor import parse_duration
 
     owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -99,20 +102,32 @@ def start(
     lease = f"monitor:{name}"
     ttl = max(60.0, 3 * period)
     monitor.alerts.lease_ttl_s = ttl  # the evaluator renews the lease this loop holds
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    metrics = None
     if metrics_port is not None:
         from modelcycle.monitoring.export import serve_metrics
 
-        serve_metrics(monitor.store, [name], metrics_port, rules=monitor.alerts.rules)
+        metrics = serve_metrics(monitor.store, [name], metrics_port, rules=monitor.alerts.rules)
         console.print(Text(f"Serving the monitor's gauges on :{metrics_port}/metrics"))
     try:
-        while True:
+        while not stop.is_set():
             if monitor.store.acquire_lease(lease, owner, ttl) is not None:
                 _said(name, monitor.run_once(), monitor.last_evaluation)
             else:
                 err_console.print(Text(f"Another monitor holds {lease}; waiting."))
-            time.sleep(period)
+            stop.wait(period)
     except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
         monitor.store.release_lease(lease, owner)
+        if metrics is not None:
+            server = metrics[0] if isinstance(metrics, tuple) else metrics
+            server.shutdown()
+            server.server_close()
+        monitor.close()
+    console.print(Text(f"Stopped the monitor of {name}; the lease {lease} is released."))
 
 
 @app.command("run")

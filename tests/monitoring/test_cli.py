@@ -30,3 +30,72 @@ def test_run_status_and_a_self_contained_report(monitored, tmp_path, monkeypatch
     assert "<script" not in page and "http" not in page and "h0-r1" not in page  # no raw rows, no links
     bad = runner.invoke(app, ["monitor", "run", "fraud", "--window", "soon"])
     assert bad.exit_code != 0 and isinstance(bad.exception, InvalidInput) and "--window" in str(bad.exception)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gauges(port: int) -> dict[str, float]:
+    """The samples on :port/metrics of model fraud version 1, by name; {} when nothing answers."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
+            if s.labels.get("model") == "fraud" and s.labels.get("version") == "1" and len(s.labels) == 2}
+
+
+def test_the_long_lived_monitor_computes_new_windows_serves_gauges_and_stops_on_sigterm(monitored, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.monitoring.conftest import HOUR
+
+    store, uri = monitored
+    base = (int(time.time() * 1000) // HOUR - 3) * HOUR  # three finished hours before this one
+    log_traffic(uri, [0, 1], start=base)
+    port = _free_port()
+    env = {**os.environ, "MODELCYCLE_TRACKING_URI": store.db_uri, "MODELCYCLE_ARTIFACT_URI": str(tmp_path / "artifacts"),
+           "MODELCYCLE_PREDICTION_LOG_URI": uri}
+    process = subprocess.Popen([sys.executable, "-m", "modelcycle", "monitor", "fraud", "--every", "1s", "--settle",
+                                "1s", "--metrics-port", str(port)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+
+    def wait_for(window_end_ms: int, seconds: float = 90) -> dict[str, float]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            gauges = _gauges(port)
+            if gauges.get("modelcycle_monitor_window_end_timestamp_seconds") == window_end_ms / 1000:
+                return gauges
+            time.sleep(0.3)
+        raise AssertionError(f"no window ending at {window_end_ms} on /metrics within {seconds} s: {_gauges(port)}")
+
+    try:
+        gauges = wait_for(base + 2 * HOUR)
+        assert gauges["modelcycle_monitor_drift_share"] == 0.0 and gauges["modelcycle_monitor_rows"] > 0
+        log_traffic(uri, [2], start=base, seed=7)  # another hour is appended while it runs
+        gauges = wait_for(base + 3 * HOUR)
+        assert gauges["modelcycle_monitor_requests"] > 0
+        assert store.get_lease("monitor:fraud") is not None
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "Stopped" in out
+    assert out.count("fraud v1: window") == 3
+    assert store.get_lease("monitor:fraud") is None  # given up, not left to expire
+    assert _gauges(port) == {}  # the metrics server stopped with it
