@@ -66,6 +66,80 @@ def columns(chunks: Sequence[tuple[bytes, bytes, bytes]]) -> tuple[np.ndarray, n
     return values, steps, stamps
 
 
+def _in_order(steps: np.ndarray, stamps: np.ndarray) -> bool:
+    """The points are in (step, timestamp) order."""
+    if steps.size < 2 or (steps[1:] > steps[:-1]).all():
+        return True
+    return bool(((steps[1:] > steps[:-1]) | ((steps[1:] == steps[:-1]) & (stamps[1:] >= stamps[:-1]))).all())
+
+
+def _ordered_parts(chunks: Sequence[tuple[bytes, bytes, bytes]], x: str) -> list[tuple] | None:
+    """The chunks as NumPy views (no copy), if together they are in (step, timestamp) order and,
+    on the timestamp axis, in timestamp order too; else None. Histories logged in step order, the
+    usual case, are read this way without joining their chunks."""
+    parts = [tuple(np.frombuffer(c[i], kind) for i, kind in enumerate((_VALUES, _INTEGERS, _INTEGERS)))
+             for c in chunks]
+    parts = [part for part in parts if part[0].size]
+    previous = None
+    for _values, steps, stamps in parts:
+        if previous is not None and (previous[0], previous[1]) > (int(steps[0]), int(stamps[0])):
+            return None
+        if x == "timestamp" and previous is not None and previous[1] > int(stamps[0]):
+            return None
+        if not _in_order(steps, stamps) or (x == "timestamp" and not _rising(stamps)):
+            return None
+        previous = (int(steps[-1]), int(stamps[-1]))
+    return parts
+
+
+def _series_of_parts(run_id: str, key: str, parts: list[tuple], buckets: int | None, x: str,
+                     low: int | None, high: int | None) -> MetricSeries:
+    """series() over chunks in order along the axis, one chunk at a time: each gives the
+    buckets it holds points of, and a bucket across two chunks is merged from both."""
+    count_all = sum(part[0].size for part in parts)
+    picked = []
+    for values, steps, stamps in parts:
+        axis = steps if x == "step" else stamps
+        first = 0 if low is None else int(np.searchsorted(axis, low, "left"))
+        last = axis.size if high is None else int(np.searchsorted(axis, high, "right"))
+        if first < last:
+            picked.append((values[first:last], steps[first:last], stamps[first:last]))
+    total = sum(part[0].size for part in picked)
+    if buckets is None or total <= buckets:
+        values, steps, stamps = (np.concatenate([part[i] for part in picked]) if picked else np.empty(0)
+                                 for i in range(3))
+        return MetricSeries(run_id, key, total, count_all, False, steps.astype(np.int64).tolist(),
+                            stamps.astype(np.int64).tolist(), values.tolist(), values.tolist(), values.tolist())
+    along = 1 if x == "step" else 2
+    lo, hi = int(picked[0][along][0]), int(picked[-1][along][-1])
+    edges = _edges(lo, hi, buckets)
+    ids, lows, highs, lasts = [], [], [], []
+    for part in picked:
+        values, axis = part[0], part[along]
+        bounds = np.concatenate(([0], np.searchsorted(axis, edges, "left"), [axis.size]))
+        held = np.flatnonzero(bounds[:-1] < bounds[1:])  # the buckets this chunk has points of
+        starts = bounds[held]
+        ids.append(held)
+        lows.append(np.fmin.reduceat(values, starts))
+        highs.append(np.fmax.reduceat(values, starts))
+        ends = bounds[held + 1] - 1
+        lasts.append((values[ends], part[1][ends], part[2][ends]))
+    ids, lows, highs = np.concatenate(ids), np.concatenate(lows), np.concatenate(highs)
+    values, steps, stamps = (np.concatenate([last[i] for last in lasts]) for i in range(3))
+    groups = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    ends = np.append(groups[1:], ids.size) - 1  # a bucket's last point is in its last chunk
+    return MetricSeries(run_id, key, total, count_all, True, steps[ends].tolist(), stamps[ends].tolist(),
+                        values[ends].tolist(), np.fmin.reduceat(lows, groups).tolist(),
+                        np.fmax.reduceat(highs, groups).tolist())
+
+
+def _edges(lo: int, hi: int, buckets: int) -> np.ndarray:
+    """The first x of buckets 1 to buckets - 1: lo + ceil(k * (hi - lo) / buckets), exactly (in
+    Python ints, so that a span of the whole 64 bits does not overflow)."""
+    span = hi - lo
+    return np.array([lo - (-k * span // buckets) for k in range(1, buckets)], dtype=np.int64)
+
+
 def _bound(value: float | int | None, rounding) -> int | None:
     """An x bound on the integer axis: inside it, within 64 bits."""
     if value is None:
@@ -82,11 +156,14 @@ def series(run_id: str, key: str, chunks: Sequence[tuple[bytes, bytes, bytes]], 
     The buckets cut the span [lo, hi] of the points' x values: bucket k holds the x with
     k <= (x - lo) * buckets / (hi - lo) < k + 1 (the last one also hi), computed exactly, as
     the first x of each bucket is lo + ceil(k * (hi - lo) / buckets)."""
+    low, high = _bound(start, math.ceil), _bound(end, math.floor)
+    parts = _ordered_parts(chunks, x)
+    if parts is not None:
+        return _series_of_parts(run_id, key, parts, buckets, x, low, high)
     values, steps, stamps = columns(chunks)
     count_all = int(values.size)
     axis = steps if x == "step" else stamps
-    in_order = x == "step" or _rising(axis)  # timestamps usually rise with the steps
-    low, high = _bound(start, math.ceil), _bound(end, math.floor)
+    in_order = x == "step" or _rising(axis)
     if in_order:  # the range is a slice, found by bisection
         first = 0 if low is None else int(np.searchsorted(axis, low, "left"))
         last = count_all if high is None else int(np.searchsorted(axis, high, "right"))
@@ -110,8 +187,7 @@ def series(run_id: str, key: str, chunks: Sequence[tuple[bytes, bytes, bytes]], 
                             values.tolist(), values.tolist(), values.tolist())
 
     lo, hi = (int(axis[0]), int(axis[-1])) if in_order else (int(axis.min()), int(axis.max()))
-    span = hi - lo  # Python ints: exact, even over the whole 64 bits
-    edges = np.array([lo - (-k * span // buckets) for k in range(1, buckets)], dtype=np.int64)
+    edges = _edges(lo, hi, buckets)
     if in_order:
         firsts = np.searchsorted(axis, edges, "left")
     else:

@@ -151,6 +151,22 @@ def test_downsampling_matches_the_reference(store, x, shuffled):
         assert same(as_dict(found), expected(points, buckets, x, start, end)), (buckets, start, end)
 
 
+@pytest.mark.parametrize("x", ["step", "timestamp"])
+def test_downsampling_of_histories_logged_in_order_matches_the_reference(store, x):
+    """Steps and timestamps that only rise, with repeats, over several batches: read chunk by chunk."""
+    rng = random.Random(x)
+    steps = sorted(rng.randrange(0, 400) for _ in range(2000))
+    stamps = sorted(T0 + rng.randrange(0, 300) for _ in range(2000))
+    points = [(rng.choice([NAN, rng.uniform(-5, 5)]) if rng.random() < 0.1 else rng.uniform(-5, 5), s, t)
+              for s, t in zip(steps, stamps)]
+    run_id = log(store, points, batches=7)
+    axis = steps if x == "step" else stamps
+    for buckets, start, end in [(1, None, None), (13, None, None), (500, None, None), (1999, None, None),
+                                (40, axis[100], axis[1500]), (7, axis[100] + 0.5, None), (3000, None, axis[10])]:
+        (found,) = store.get_metric_series([run_id], "loss", buckets=buckets, x=x, start=start, end=end)
+        assert same(as_dict(found), expected(points, buckets, x, start, end)), (buckets, start, end)
+
+
 def test_steps_across_the_whole_64_bits(store):
     points = [(float(i), s, T0 + i) for i, s in enumerate([-(2**63), -5, 0, 7, 2**62, 2**63 - 1])]
     run_id = log(store, points)
