@@ -114,7 +114,8 @@ class Leader:
     def tick(self, d: Deployment | None = None) -> Deployment | None:
         """One look: take or renew the lease, and if a step is due, decide it. Returns the
         deployment as written (or read), None without the lease."""
-        interval_s = float((d.config if d else {}).get("interval_s", strategies.DEFAULT_INTERVAL_S))
+        interval_s = strategies.setting(d, "interval_s", strategies.DEFAULT_INTERVAL_S, 0.1) if d \
+            else strategies.DEFAULT_INTERVAL_S
         lease = self.store.acquire_lease(self.lease_name, self.owner, min(max(3 * interval_s, 2.0), MAX_LEASE_S))
         if lease is None:
             self.epoch = None
@@ -132,7 +133,7 @@ class Leader:
     def _decide(self, d: Deployment) -> Deployment:
         actor = f"analysis@{self.owner}"
         if d.state == "promoting":
-            return strategies.finish_promotion(self.store, d, actor, "", bool(d.config.get("force")), self.epoch)
+            return strategies.finish_promotion(self.store, d, actor, "", d.config.get("force") is True, self.epoch)
         if d.state != "active" or d.strategy not in ("canary", "bluegreen"):
             return d
         if d.strategy == "bluegreen" and d.shares.get("candidate", 0) == 0:
@@ -141,11 +142,11 @@ class Leader:
             return self.store.update_deployment(
                 self.name, d.revision, actor, "switch", "the candidate answered its health check", None,
                 self.epoch, shares={"stable": 0.0, "candidate": 100.0}, step_started_at=now_ms())
-        interval_ms = int(float(d.config.get("interval_s", strategies.DEFAULT_INTERVAL_S)) * 1000)
+        interval_ms = int(strategies.setting(d, "interval_s", strategies.DEFAULT_INTERVAL_S, 0.1) * 1000)
         now = now_ms()
         if now - d.step_started_at < interval_ms:
             return d
-        checks = Checks.from_dict(d.config.get("checks"))
+        checks = Checks.from_dict(d.config.get("checks")) if isinstance(d.config.get("checks"), dict) else Checks()
         stats = self.store.deployment_stats(self.name, d.step_started_at, now)
         auc = arm_auc(d.model_name, d.step_started_at, checks, ("stable", "candidate")) \
             if checks.max_auc_drop is not None else {}
@@ -158,7 +159,7 @@ class Leader:
         if verdict.outcome == "fail":
             failures = d.failures + 1
             numbers["failures"] = failures
-            max_failures = int(d.config.get("max_failures", strategies.DEFAULT_MAX_FAILURES))
+            max_failures = int(strategies.setting(d, "max_failures", strategies.DEFAULT_MAX_FAILURES, 1))
             if failures >= max_failures:
                 log.warning("rolling %s back: %s %s", self.name, reason, numbers)
                 return strategies.rollback(self.store, self.name, actor,

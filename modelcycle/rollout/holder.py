@@ -25,6 +25,7 @@ from time import perf_counter
 from modelcycle.exceptions import ModelcycleError, NotFound
 from modelcycle.rollout import metrics
 from modelcycle.rollout.router import Router
+from modelcycle.rollout.strategies import setting, text_setting
 from modelcycle.serving.app import Routed
 from modelcycle.store.clock import now_ms
 from modelcycle.store.entities import LATENCY_BOUNDS_MS, ArmStats, Deployment
@@ -231,24 +232,24 @@ class DeploymentHolder:
                     raise  # an arm that takes traffic: keep serving the state before
                 log.warning("deployment %s: arm %s (version %s) is not served: its version is gone",
                             self.name, arm, version)
-        sticky_key = d.config.get("sticky_key")
+        sticky_key = text_setting(d, "sticky_key")
         for model in models.values():  # the codecs keep the key's field for route(), which reads it
             model.route_columns = frozenset([sticky_key] if sticky_key else [])
         serving = {arm: share for arm, share in d.shares.items() if arm in models and arm != "shadow"}
         stable = models.get("stable") or models.get(next(iter(d.arms)))
         self.state = _State(
-            deployment=d, router=Router(serving or {"stable": 100.0}, str(d.config.get("salt", d.name))),
-            models=models, stable=stable, fallback=bool(d.config.get("fallback")),
-            sticky_key=d.config.get("sticky_key"), shadow=models.get("shadow") if d.state == "active" else None,
-            shadow_share=float(d.config.get("shadow_share", 0)),
-            shadow_timeout_s=float(d.config.get("shadow_timeout_s", 1.0)))
+            deployment=d, router=Router(serving or {"stable": 100.0}, text_setting(d, "salt") or d.name),
+            models=models, stable=stable, fallback=d.config.get("fallback") is True,
+            sticky_key=sticky_key, shadow=models.get("shadow") if d.state == "active" else None,
+            shadow_share=setting(d, "shadow_share", 0.0, 0.0, 100.0),
+            shadow_timeout_s=setting(d, "shadow_timeout_s", 1.0, 0.001))
         self.current = stable
         self._retire()
 
     def _retire(self) -> None:
         """Versions no arm names stay loaded for the grace period (a quick switch back), then go."""
         d = self.state.deployment
-        now, grace = time.monotonic(), float(d.config.get("grace_s", 60.0))
+        now, grace = time.monotonic(), setting(d, "grace_s", 60.0)
         in_use = set(d.arms.values())
         for version in list(self._loaded):
             if version in in_use:
@@ -272,7 +273,7 @@ class DeploymentHolder:
     @property
     def tick_s(self) -> float:
         state = self.state
-        interval = float(state.deployment.config.get("interval_s", 60)) if state else 60.0
+        interval = setting(state.deployment, "interval_s", 60.0, 0.1) if state else 60.0
         return max(0.1, min(self.refresh_interval_s, interval / 4))
 
     def check(self) -> None:

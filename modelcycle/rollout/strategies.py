@@ -161,6 +161,18 @@ def canary(store, name: str, candidate: str, steps: list[float], user: str, inte
         config=config)
 
 
+def setting(d: Deployment, key: str, default: float, low: float = 0.0, high: float = float("inf")) -> float:
+    """A number of the deployment's settings as its readers take it: ``default`` when it is
+    missing or not a number in [low, high] (any client of the REST API may have written it)."""
+    value = d.config.get(key, default)
+    return float(value) if _number(value) and low <= value <= high else default
+
+
+def text_setting(d: Deployment, key: str) -> str | None:
+    value = d.config.get(key)
+    return value if isinstance(value, str) and value else None
+
+
 def _config(d: Deployment, **settings) -> dict[str, Any]:
     """A strategy's settings: its own, never those of the strategy before it (a canary's
     fallback or --force must not reach the A/B test or shadow traffic that follows)."""
@@ -287,7 +299,7 @@ def promote(store, name: str, user: str, reason: str = "", force: bool | None = 
     if d.state != "promoting":
         d = store.update_deployment(name, d.revision, user, "promoting", reason, numbers, epoch,
                                     state="promoting", shares=_full(d))
-    return finish_promotion(store, d, user, reason, d.config.get("force") if force is None else force, epoch)
+    return finish_promotion(store, d, user, reason, d.config.get("force") is True if force is None else force, epoch)
 
 
 def _full(d: Deployment) -> dict[str, float]:

@@ -167,3 +167,21 @@ def test_a_canary_whose_candidate_was_deleted_can_still_be_rolled_back_and_serve
         server.stop()
         holder.stop()
     assert [(r.status_code, r.headers["x-modelcycle-model-version"]) for r in answers] == [(200, "1")] * 5
+
+
+def test_a_deployment_stored_with_settings_of_wrong_types_is_still_served(fraud_store):
+    _, _, store = fraud_store
+    # As any client of the REST API may write them: the settings the server reads are not numbers.
+    config = {"interval_s": "soon", "grace_s": None, "shadow_share": "half", "shadow_timeout_s": [1],
+              "max_failures": "two", "salt": 5, "sticky_key": {"a": 1}, "checks": "strict"}
+    store.create_deployment("fraud-web", "fraud", 1, "ana", config)
+    holder, server = serve_deployment(store, "fraud-web")
+    try:
+        holder.check()  # a tick: refresh, flush, lead
+        with httpx.Client(timeout=10) as http:
+            answers = [http.post(f"{server.url}/invocations", json={"dataframe_records": rows(1)}) for _ in range(3)]
+        assert holder.last_error is None and holder._thread.is_alive()
+    finally:
+        server.stop()
+        holder.stop()
+    assert [r.status_code for r in answers] == [200] * 3
