@@ -349,7 +349,7 @@ monitor_events = Table(
 
 # The keys of params, metrics and tags ever logged in an experiment (kind: param, metric or tag),
 # for the column picker of the web UI. Kept by triggers after an insert into params, tags and
-# latest_metrics (see migration 0012): a new key of a run costs one row, a known one nothing.
+# latest_metrics (see migration 0013): a new key of a run costs one row, a known one nothing.
 experiment_keys = Table(
     "experiment_keys", metadata,
     Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),

@@ -86,10 +86,14 @@ def write_rows(conn: Connection) -> None:
             [{"r": r, "k": k, "n": len(p), "v": struct.pack(f"<{len(p)}d", *(x[0] for x in p)),
               "s": struct.pack(f"<{len(p)}q", *(x[1] for x in p)),
               "t": struct.pack(f"<{len(p)}q", *(x[2] for x in p))} for (r, k), p in chunks.items()])
-    run("INSERT INTO latest_metrics (run_id, key, value, step, timestamp) VALUES (:r, :k, :v, :s, :t)",
-        [{"r": RUN, "k": "loss", "v": LOSS[-1], "s": 2, "t": T + 102},
-         {"r": RUN, "k": "nan metric", "v": None, "s": 0, "t": T + 200},
-         {"r": CHILD, "k": "acc", "v": math.inf, "s": 7, "t": T + 300}])
+    latest = [{"r": RUN, "k": "loss", "v": LOSS[-1], "s": 2, "t": T + 102, "lo": min(LOSS), "hi": max(LOSS), "n": 3},
+              {"r": RUN, "k": "nan metric", "v": None, "s": 0, "t": T + 200, "lo": None, "hi": None, "n": 1},
+              {"r": CHILD, "k": "acc", "v": math.inf, "s": 7, "t": T + 300, "lo": -math.inf, "hi": math.inf, "n": 2}]
+    if "num_points" in {c["name"] for c in inspect(conn).get_columns("latest_metrics")}:  # from 0012: summaries
+        run("INSERT INTO latest_metrics (run_id, key, value, step, timestamp, min_value, max_value, num_points) "
+            "VALUES (:r, :k, :v, :s, :t, :lo, :hi, :n)", latest)
+    else:
+        run("INSERT INTO latest_metrics (run_id, key, value, step, timestamp) VALUES (:r, :k, :v, :s, :t)", latest)
     run("INSERT INTO artifacts (run_id, path, digest, size, created_at) VALUES (:r, :p, :d, :s, :c)",
         [{"r": RUN, "p": "model/model.bin", "d": ARTIFACT_DIGEST, "s": len(ARTIFACT), "c": T + 400}])
     if "datasets" in tables:
