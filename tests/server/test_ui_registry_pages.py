@@ -43,7 +43,7 @@ def logged(tmp_path_factory):
         clear_store_cache()
         mc.set_tracking_uri(uri, artifacts)
         try:
-            facts = _log_registry(mc) | _log_deployment(mc) | _log_monitoring(mc, root)
+            facts = _log_registry(mc) | _log_deployment(mc, root) | _log_monitoring(mc, root)
         finally:
             while mc.active_run() is not None:
                 mc.end_run()
@@ -96,7 +96,7 @@ def _log_registry(mc) -> dict:
     return facts
 
 
-def _log_deployment(mc) -> dict:
+def _log_deployment(mc, root) -> dict:
     """A canary of v2 against v1, decided by the analysis leader from the arms' recorded stats:
     held for want of requests, a step passed, an analysis failed on errors, the last step, promoted."""
     from modelcycle.rollout import strategies
@@ -117,9 +117,22 @@ def _log_deployment(mc) -> dict:
             ArmStats("stable", 1, 200, 0, _latency(4.0, 200)),
             ArmStats("candidate", 2, requests, errors, _latency(5.0, requests))])
         leader.tick()
+    # An A/B test of the two versions, its requests and outcomes in the prediction log: 30% of
+    # v1's answers and 60% of v2's were followed by a conversion.
+    from modelcycle.serving.feedback import log_feedback
+    from modelcycle.serving.predlog import PredictionLog
+
     strategies.create(store, "iris-ab", f"{MODEL}/1", "alice")
     strategies.ab(store, "iris-ab", [(f"{MODEL}/1", 50), (f"{MODEL}/2", 50)], "alice", reason="compare")
-    return {"deployment_state": store.get_deployment(DEPLOYMENT).state}
+    predictions = str(root / "ab-predictions")
+    start, labels = now_ms() + 1, {}
+    with PredictionLog(predictions) as log:
+        for i in range(400):
+            version = 1 + i % 2
+            log.log(f"ab-{i}", start + i, MODEL, version, "invocations", 200, 2.0, arm=f"v{version}")
+            labels[f"ab-{i}"] = int(i % 20 < (6 if version == 1 else 12))
+    log_feedback(MODEL, list(labels.values()), request_ids=list(labels), uri=predictions)
+    return {"deployment_state": store.get_deployment(DEPLOYMENT).state, "ab_predictions": predictions}
 
 
 def _log_monitoring(mc, root) -> dict:
@@ -320,10 +333,19 @@ def test_a_canarys_analyses_step_by_step(client, facts):
     assert client.get(f"/deployments/{DEPLOYMENT}?before=4").text.count('<tr class="event-') == 3
 
 
-def test_an_ab_deployment_shows_its_arms_without_labels_yet(client):
+def test_an_ab_deployment_shows_its_arms_and_the_difference_of_their_outcomes(client, facts, monkeypatch):
+    monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", facts["ab_predictions"])
     page = client.get("/deployments/iris-ab")
     assert page.status_code == 200
-    assert 'id="ab-arms"' in page.text or "No A/B results yet" in page.text
+    arms = page.text[page.text.index('id="ab-arms"'):]
+    table = arms[:arms.index("</table>")]
+    rows = [" ".join(_texts(row, r"<td[^>]*>(.*?)</td>")) for row in re.findall(r"<tr>(.*?)</tr>", table)]
+    assert rows[1:] == ["v1 v1 50% 200 200 0.3", "v2 v2 50% 200 200 0.6"]
+    comparison = page.text[page.text.index('id="ab-comparisons"'):]
+    comparison = " ".join(_texts(comparison[:comparison.index("</table>")], r"<td[^>]*>(.*?)</td>"))
+    assert comparison.startswith("v2 vs v1 0.3 ") and "significant" in comparison
+    monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", facts["ab_predictions"] + "-none")
+    assert "no sample ratio" not in client.get("/deployments/iris-ab").text  # nothing logged there: no numbers
 
 
 # ---------------------------------------------------------------------- monitoring
@@ -402,3 +424,22 @@ def test_a_long_monitor_series_is_charted_at_most_chart_points_windows():
     assert spec["x"][-1] == 3000 * hour and spec["series"][1]["values"][-1] == 2999 / 3000  # the last window kept
     assert spec["caption"].startswith(f"{CHART_POINTS:,} of 3,000 windows")
     assert spec["markers"] == [{"x": 1500 * hour, "label": "errors v2 firing", "color": "#c0262d"}]
+
+
+def test_numbers_written_through_the_api_as_anything_still_render(tmp_path):
+    """Deployment events and monitor events take any JSON from a client: a page shows what is a
+    number as a number and the rest as text, never an error."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'odd.db'}", str(tmp_path / "artifacts"))
+    run = store.create_run(store.create_experiment("odd").id)
+    store.create_model_version("m", run.id, "model", "u")
+    d = store.create_deployment("d", "m", 1, "u")
+    store.update_deployment("d", d.revision, "u", "hold", SCRIPT, {"candidate_requests": "many", "share": [1],
+                                                                     "step": None, "window_ms": "x", SCRIPT: 1})
+    store.add_monitor_event("m", "alert", {"new": "firing", "window_end": "soon", "rule": SCRIPT, "value": "high"})
+    store.add_monitor_event("m", "alert", {"new": "resolved", "rule": SCRIPT})
+    with TestClient(create_app(store)) as c:
+        for path in ("/deployments/d", "/monitoring/m", "/models/m", "/models/m?audit=deployment"):
+            page = c.get(path, headers={"accept": "text/html"})
+            assert page.status_code == 200, path
+            assert SCRIPT not in page.text
+    store.close()

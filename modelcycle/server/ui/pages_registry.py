@@ -53,6 +53,10 @@ def _pages(total: int, page_number: int, size: int = PAGE_SIZE) -> dict[str, Any
             "end": min(total, page_number * size)}
 
 
+def _ms(value: Any) -> int | None:
+    return None if _finite(value) is None else int(value)
+
+
 def _finite(value: Any) -> float | None:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -299,21 +303,39 @@ def audit_entry(t: Transition, deployments: Sequence[Deployment],
     return entry
 
 
+COUNTS = ("step", "candidate_requests", "candidate_errors", "stable_requests", "stable_errors", "failures")
+RATES = ("share", "candidate_error_rate", "stable_error_rate", "candidate_p99_ms", "stable_p99_ms", "candidate_auc",
+         "stable_auc")
+
+
+def analysis_numbers(n: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a canary analysis as numbers (None where missing or not a number: events
+    can be written through the API with anything in them), and the rest as they are."""
+    out: dict[str, Any] = {k: (int(n[k]) if _finite(n.get(k)) is not None else None) for k in COUNTS}
+    out.update({k: _finite(n.get(k)) for k in RATES})
+    window = n.get("window_ms")
+    out["window"] = window if isinstance(window, list) and all(_finite(w) is not None for w in window) else None
+    out["others"] = {k: v for k, v in n.items() if k not in COUNTS and k not in RATES and k != "window_ms"}
+    out["analysis"] = out["candidate_requests"] is not None
+    return out
+
+
 def analysis_summary(n: dict[str, Any]) -> str:
     """One line of a canary analysis's numbers (empty when they are not an analysis's)."""
-    if "candidate_requests" not in n:
+    a = analysis_numbers(n)
+    if not a["analysis"]:
         return ""
 
     def ms(value) -> str:
         return "–" if value is None else f"{value:.3g} ms"
 
-    parts = [f"candidate {n.get('candidate_requests') or 0:,} requests, {n.get('candidate_errors') or 0:,} errors",
-             f"stable {n.get('stable_requests') or 0:,} requests, {n.get('stable_errors') or 0:,} errors",
-             f"p99 {ms(n.get('candidate_p99_ms'))} vs {ms(n.get('stable_p99_ms'))}"]
-    if n.get("candidate_auc") is not None:
-        parts.append(f"ROC AUC {n['candidate_auc']:.4f} vs {n.get('stable_auc', math.nan):.4f}")
-    if n.get("share") is not None:
-        parts.insert(0, f"step {n.get('step')} at {n['share']:g}%")
+    parts = [f"candidate {a['candidate_requests']:,} requests, {a['candidate_errors'] or 0:,} errors",
+             f"stable {a['stable_requests'] or 0:,} requests, {a['stable_errors'] or 0:,} errors",
+             f"p99 {ms(a['candidate_p99_ms'])} vs {ms(a['stable_p99_ms'])}"]
+    if a["candidate_auc"] is not None and a["stable_auc"] is not None:
+        parts.append(f"ROC AUC {a['candidate_auc']:.4f} vs {a['stable_auc']:.4f}")
+    if a["share"] is not None:
+        parts.insert(0, f"step {a['step']} at {a['share']:g}%")
     return "; ".join(parts)
 
 
@@ -366,23 +388,11 @@ def promotion_comparisons(intervals: Sequence[dict[str, Any]], runs: dict[int, R
 
 # ---------------------------------------------------------------------- deployments
 def analysis_row(e: DeploymentEvent) -> dict[str, Any]:
-    n = e.numbers or {}
-    outcome, badge = OUTCOMES.get(e.kind, ("", e.kind)) if "candidate_requests" in n else ("", e.kind)
-    return {"seq": e.seq, "time": e.time_ms, "kind": e.kind, "outcome": outcome, "badge": badge,
-            "analysis": "candidate_requests" in n, "step": n.get("step"), "share": n.get("share"),
-            "candidate_requests": n.get("candidate_requests"), "candidate_errors": n.get("candidate_errors"),
-            "candidate_error_rate": n.get("candidate_error_rate"), "stable_requests": n.get("stable_requests"),
-            "stable_errors": n.get("stable_errors"), "stable_error_rate": n.get("stable_error_rate"),
-            "candidate_p99_ms": n.get("candidate_p99_ms"), "stable_p99_ms": n.get("stable_p99_ms"),
-            "candidate_auc": n.get("candidate_auc"), "stable_auc": n.get("stable_auc"),
-            "failures": n.get("failures"), "window": n.get("window_ms"),
-            "others": {k: v for k, v in n.items() if k not in ANALYSIS_KEYS},
-            "from_shares": e.from_shares, "to_shares": e.to_shares, "reason": e.reason, "actor": e.actor}
-
-
-ANALYSIS_KEYS = {"step", "share", "candidate_requests", "candidate_errors", "candidate_error_rate", "stable_requests",
-                 "stable_errors", "stable_error_rate", "candidate_p99_ms", "stable_p99_ms", "candidate_auc",
-                 "stable_auc", "failures", "window_ms"}
+    row = analysis_numbers(e.numbers or {})
+    outcome, badge = OUTCOMES.get(e.kind, ("", e.kind)) if row["analysis"] else ("", e.kind)
+    row.update(seq=e.seq, time=e.time_ms, kind=e.kind, outcome=outcome, badge=badge, from_shares=e.from_shares,
+               to_shares=e.to_shares, reason=e.reason, actor=e.actor)
+    return row
 
 
 def _step_charts(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -427,13 +437,14 @@ def _episodes(log: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         key = e.get("fingerprint") or f"{e.get('version')}:{e.get('rule')}"
         if e.get("new") == "firing":
             open_[key] = {"rule": e.get("rule"), "version": e.get("version"), "severity": e.get("severity"),
-                          "fired_at": e.get("fired_at") or e.get("window_end"), "resolved_at": None,
-                          "value": e.get("value"), "threshold": e.get("threshold"), "expr": e.get("expr"),
+                          "fired_at": _ms(e.get("fired_at") or e.get("window_end")), "resolved_at": None,
+                          "value": _finite(e.get("value")), "threshold": _finite(e.get("threshold")),
+                          "expr": e.get("expr"),
                           "summary": (e.get("annotations") or {}).get("summary", ""), "state": "firing"}
             episodes.append(open_[key])
         elif e.get("new") == "resolved" and key in open_:
             episode = open_.pop(key)
-            episode["resolved_at"], episode["state"] = e.get("resolved_at") or e.get("window_end"), "resolved"
+            episode["resolved_at"], episode["state"] = _ms(e.get("resolved_at") or e.get("window_end")), "resolved"
     return episodes[::-1]
 
 
@@ -447,10 +458,10 @@ def monitor_charts(points: Sequence[MonitorPoint], shown: Sequence[str], log: Se
         by_metric[p.metric][p.version][p.window_end] = p.value
     markers = []
     for e in log:
-        at = e.get("window_end") or e.get("time")
+        at = _ms(e.get("window_end") or e.get("time"))
         if e.get("new") not in ("firing", "resolved") or at is None or (start is not None and at < start):
             continue
-        markers.append({"x": at, "kind": e["new"], "metric": e.get("expr") or "",
+        markers.append({"x": at, "kind": e["new"], "metric": str(e.get("expr") or ""),
                         "label": f"{e.get('rule')} v{e.get('version')} {e['new']}"})
     charts = []
     for name in shown:
