@@ -113,6 +113,8 @@ class Choice:
 
 
 def _check_range(name: str, low, high, log: bool, step, integer: bool) -> None:
+    if not isinstance(log, bool) and type(log).__name__ != "bool_":  # "no" and 1 are not flags
+        raise InvalidInput(f"The 'log' of {name!r} must be True or False; got {log!r}.")
     if low > high:
         raise InvalidInput(f"The range of {name!r} is empty: its low end {low} is above its high end {high}. "
                            "Swap them.")

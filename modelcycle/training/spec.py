@@ -37,6 +37,7 @@ to the model's promotion gates: a refusal is part of the result, not an error.
 from __future__ import annotations
 
 import importlib
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +48,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from modelcycle.exceptions import InvalidInput, NotFound
 
 SCALARS = (str, int, float, bool, type(None))
+MODEL_RUN_SUFFIX = "-model"  # the run of the trained model is named <name>-model
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # strict: `n_trials: true` is not 1, `cv: 3.0` not 3 and `importance: "yes"` not true
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
 
 SliceItem = Union[str, dict[str, Any]]
@@ -100,7 +103,7 @@ class EvaluationSpec(_Section):
 class RegisterSpec(_Section):
     name: str
     description: str = ""
-    tags: dict[str, str] = {}
+    tags: dict[str, Union[str, int, float, bool]] = {}  # stored as text
     policy: Optional[dict[str, Any]] = None  # the model's promotion gates, set before promoting
     promote: bool = True
 
@@ -127,6 +130,33 @@ class TrainingSpec(_Section):
     def run_name(self) -> str:
         return self.name or f"train-{self.model.class_.rpartition('.')[2]}"
 
+    def _check_names(self, where: str) -> None:
+        """What is stored as a name or a tag, with the store's own rules."""
+        from modelcycle.store.validation import MAX_NAME_LENGTH, check_name, check_tags
+
+        limit = MAX_NAME_LENGTH - len(MODEL_RUN_SUFFIX)
+        if self.name is not None and len(self.name) > limit:
+            raise InvalidInput(f"{where}name: {len(self.name)} characters; the limit is {limit} (the model's run is "
+                               f"named after it, <name>{MODEL_RUN_SUFFIX}).")
+        checks = [("name", lambda: check_name("run", self.name) if self.name is not None else None),
+                  ("experiment", lambda: check_name("experiment", self.experiment)
+                   if self.experiment is not None else None),
+                  ("search.study", lambda: check_name("study", self.search.study)
+                   if self.search is not None and self.search.study is not None else None),
+                  ("register.tags", lambda: check_tags(self.registration.tags)
+                   if self.registration is not None else None)]
+        for field_name, check in checks:
+            try:
+                check()
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}{field_name}: {exc.message}") from None
+        if self.search is not None and not (self.search.n_jobs >= 1 or self.search.n_jobs == -1):
+            raise InvalidInput(f"{where}search.n_jobs: n_jobs must be a number of processes of at least 1 (or -1 for "
+                               f"one per core); got {self.search.n_jobs}.")
+        if self.data.features is not None and not self.data.features:
+            raise InvalidInput(f"{where}data.features: give at least one feature, or leave features out for every "
+                               "column but the target and drop.")
+
     # ---------------------------------------------------------------- loading
     @classmethod
     def load(cls, source: str | Path | dict, check_store: bool = True) -> TrainingSpec:
@@ -137,6 +167,7 @@ class TrainingSpec(_Section):
             spec = cls.model_validate(data)
         except ValidationError as exc:
             raise InvalidInput(_describe(where, exc)) from None
+        spec._check_names(where)
         spec._check_model(where)
         if check_store:
             spec._check_data(where)
@@ -180,20 +211,34 @@ class TrainingSpec(_Section):
                 raise InvalidInput(f"{where}model.params.{key}: {cls.__name__} has no parameter {key!r}. Its parameters "
                                    f"are {', '.join(sorted(valid))}.")
         try:
-            self.estimator()
+            estimator = self.estimator()
         except Exception as exc:
             raise InvalidInput(f"{where}model.params: {cls.__name__}(**params) failed: {exc}") from None
+        problem = _invalid_params(estimator)
+        if problem:
+            raise InvalidInput(f"{where}model.params: {problem}")
         if self.search is not None:
             for key in self.search.space:
                 if key in self.model.params:
                     raise InvalidInput(f"{where}search.space.{key}: {key!r} is also fixed in model.params; search it or "
                                        "fix it, not both.")
-            try:
-                from modelcycle.training import space as spaces
+            from modelcycle.training import space as spaces
+            from modelcycle.training.samplers import sampler_spec
 
-                spaces.parse_space(self.search_space(), valid, cls.__name__)
+            try:
+                dimensions = spaces.parse_space(self.search_space(), valid, cls.__name__)
             except InvalidInput as exc:
                 raise InvalidInput(f"{where}search.space: {exc.message}") from None
+            for key, dimension in dimensions.items():
+                for value in _ends(dimension):
+                    problem = _invalid_params(self.estimator().set_params(**{key: value}))
+                    if problem:
+                        raise InvalidInput(f"{where}search.space.{key}: {problem}")
+            try:
+                grid = spaces.grid(dimensions) if self.search.sampler == "grid" else None
+                sampler_spec(self.search.sampler, self.search.seed, grid, self.search.n_jobs != 1)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}search.sampler: {exc.message}") from None
         if self.metrics:
             from sklearn.metrics import get_scorer_names
 
@@ -250,15 +295,22 @@ class TrainingSpec(_Section):
     def _check_data(self, where: str) -> None:
         from modelcycle.data.datasets import get_dataset, load_schema
 
+        rows = {}
+
         def columns_of(field_name: str, ref: str) -> list[str]:
             try:
                 version = get_dataset(ref)
             except (NotFound, InvalidInput) as exc:
                 raise type(exc)(f"{where}{field_name}: {exc.message}") from None
+            rows[field_name] = version.num_rows
             return list(load_schema(f"{version.name}@{version.version}").columns)
 
         train = columns_of("data.train", self.data.train)
         d = self.data
+        training_rows = rows["data.train"] - (0 if d.eval else math.ceil(d.test_size * rows["data.train"]))
+        if self.cv > training_rows:
+            raise InvalidInput(f"{where}cv: {self.cv} folds of the {training_rows} training rows; give at most one "
+                               "fold per row.")
         if d.target not in train:
             raise InvalidInput(f"{where}data.target: {d.target!r} is not a column of {d.train}. Its columns are "
                                f"{', '.join(train)}.")
@@ -289,6 +341,30 @@ class TrainingSpec(_Section):
         if d.features is not None:
             return list(d.features)
         return [c for c in columns if c != d.target and c not in d.drop]
+
+
+def _invalid_params(estimator) -> str | None:
+    """scikit-learn's own complaint about the estimator's parameters (as fit would raise it),
+    or None; estimators of other libraries are not checked before they fit."""
+    validate = getattr(estimator, "_validate_params", None)
+    if not callable(validate):
+        return None
+    try:
+        validate()
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def _ends(dimension) -> list:
+    """The values of a dimension to check: the ends of a range, every choice, a fixed value."""
+    from modelcycle.training.space import Choice, Fixed
+
+    if isinstance(dimension, Fixed):
+        return [dimension.value]
+    if isinstance(dimension, Choice):
+        return list(dimension.options)
+    return [dimension.low, dimension.high]
 
 
 def _read(source: str | Path | dict) -> tuple[str, Any]:
@@ -441,7 +517,8 @@ def train(spec: TrainingSpec | str | Path | dict, progress: bool | None = None) 
     # run keeps its cross-validated scores, and the registered version's run holds the
     # evaluation on the eval data alone, which is what its promotion gates compare.
     search = client.get_run(search_run)
-    final = client.create_run(search.experiment_id, f"{spec.run_name}-model", {"mc.train": "true"}, search_run)
+    final = client.create_run(search.experiment_id, f"{spec.run_name}{MODEL_RUN_SUFFIX}", {"mc.train": "true"},
+                              search_run)
     run_id = final.id
     try:
         client.log_batch(run_id, params={"model.class": spec.model.class_, **spec.model.params, **best_params},

@@ -156,6 +156,26 @@ BAD = [
     ("evaluation: {slices: [colour]}\n", "evaluation.slices[0]: 'colour' is not a column of the evaluation data"),
     ("evaluation: {threshold: 2}\n", "evaluation.threshold: Input should be less than 1"),
     ("register: {name: m, policy: {metric: f1, significance: 0.05}}\n", "register.policy: The 'significance' parameter"),
+    ("search: {space: {max_depth: {low: 1, high: 3, log: yes please}}}\n",
+     "search.space: The 'log' of 'max_depth' must be True or False; got 'yes please'"),
+    ("search: {space: {max_depth: {low: 1, high: 3}}, n_trials: true}\n", "search.n_trials: Input should be a valid integer"),
+    ("cv: 3.0\n", "cv: Input should be a valid integer"),
+    ("cv: 100000\n", "cv: 100000 folds of the 285 training rows"),
+    ("evaluation: {importance: 'yes'}\n", "evaluation.importance: Input should be a valid boolean"),
+    ("name: \"a\\0b\"\n", "name: The run name contains a NUL"),
+    ("name: " + "x" * 300 + "\n", "name: 300 characters; the limit is 244"),
+    ("experiment: \"a\\0b\"\n", "experiment: The experiment name contains a NUL"),
+    ("register: {name: m, tags: {k: \"v\\0\"}}\n", "register.tags: The value of tag 'k' contains a NUL"),
+    ("model: {class: sklearn.tree.DecisionTreeClassifier, params: {max_depth: deep}}\n",
+     "model.params: The 'max_depth' parameter of DecisionTreeClassifier must be"),
+    ("search: {space: {criterion: [gini, nope]}}\n", "search.space.criterion: The 'criterion' parameter of "
+                                                    "DecisionTreeClassifier must be a str among"),
+    ("search: {space: {max_depth: {low: 1.5, high: 3.5}}}\n", "search.space.max_depth: The 'max_depth' parameter"),
+    ("data: {train: cancer@1, target: target, features: []}\n", "data.features: give at least one feature"),
+    ("search: {space: {max_depth: {low: 1, high: 3}}, study: \"s\\0\"}\n", "search.study: The study name contains a NUL"),
+    ("search: {space: {min_weight_fraction_leaf: {low: 0.0, high: 0.3}}, sampler: grid}\n",
+     "search.sampler: The grid sampler needs a finite grid"),
+    ("search: {space: {max_depth: {low: 1, high: 3}}, n_jobs: 0}\n", "search.n_jobs: n_jobs must be"),
 ]
 
 
