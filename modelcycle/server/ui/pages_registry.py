@@ -591,7 +591,11 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
         for d in (reference, current):
             if not d.profile:
                 raise InvalidInput(f"Version {d.version} of {name!r} has no stored profile to compare.")
-            profiles.append(Profile.from_dict(json.loads(d.profile)))
+            try:
+                profiles.append(Profile.from_dict(json.loads(d.profile)))
+            except ValueError as exc:
+                raise InvalidInput(f"The stored profile of version {d.version} of {name!r} is not JSON ({exc}); "
+                                   "log the data again.") from None
         schema = Schema.from_yaml(reference.schema + "\n") if reference.schema else None
         return reference, current, drift(profiles[0], profiles[1], schema=schema)
 
@@ -673,8 +677,8 @@ def add_routes(router: APIRouter, store: Store) -> None:  # noqa: C901 - one clo
             from modelcycle.models.api import read_manifest
 
             manifest = read_manifest(version.source, store)
-        except ModelcycleError as exc:
-            problem = exc.message
+        except (ModelcycleError, OSError, ValueError) as exc:  # the page shows the rest without it
+            problem = getattr(exc, "message", None) or str(exc)
         traced = lineage(f"{name}@{version.version}", client=Client(store=store))
         datasets_used = []
         for use in traced["datasets"]:
