@@ -278,6 +278,10 @@ def rollback(store, name: str, user: str, reason: str = "", numbers: dict | None
     if d.state in ("promoting", "promoted"):
         raise Conflict(f"The deployment {name!r} is {d.state}: its candidate is the stable version now. "
                        f"Roll the registry back with `modelcycle models rollback {d.model_name}`.")
+    if d.state == "rolled_back":
+        raise Conflict(f"The deployment {name!r} is rolled back already: stable serves every request.")
+    if len(d.arms) < 2:
+        raise Conflict(f"The deployment {name!r} serves one version and has no candidate to roll back from.")
     if "stable" not in d.arms:
         shares = {arm: (100.0 if arm == next(iter(d.arms)) else 0.0) for arm in d.arms}
     else:
@@ -294,6 +298,10 @@ def promote(store, name: str, user: str, reason: str = "", force: bool | None = 
     d = expected or store.get_deployment(name)
     if d.state == "promoted":
         raise Conflict(f"The deployment {name!r} is promoted already (version {d.stable_version}).")
+    if d.state == "rolled_back":
+        raise Conflict(f"The deployment {name!r} was rolled back, so its candidate is not promoted: start a new "
+                       f"canary or blue-green switch of version {d.candidate_version} to promote it "
+                       f"(`modelcycle deploy canary {name} --candidate {d.model_name}/{d.candidate_version}`).")
     if d.candidate_version is None:
         raise Conflict(f"The deployment {name!r} has no candidate to promote.")
     if d.state != "promoting":

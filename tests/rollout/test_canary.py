@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from modelcycle.rollout import strategies
 from tests.rollout.conftest import rows, serve_deployment
@@ -185,3 +186,20 @@ def test_a_deployment_stored_with_settings_of_wrong_types_is_still_served(fraud_
         server.stop()
         holder.stop()
     assert [r.status_code for r in answers] == [200] * 3
+
+
+def test_a_rolled_back_candidate_is_not_promoted_nor_rolled_back_twice(fraud_store):
+    from modelcycle.exceptions import Conflict
+
+    _, _, store = fraud_store
+    strategies.create(store, "fraud-web", "fraud@production", "ana")
+    with pytest.raises(Conflict, match="no candidate"):
+        strategies.rollback(store, "fraud-web", "bob")  # one version, nothing to go back from
+    strategies.canary(store, "fraud-web", "fraud@challenger", [50, 100], "ana", 60, 2, force=True)
+    strategies.rollback(store, "fraud-web", "bob", "errors in the logs")
+    with pytest.raises(Conflict, match="rolled back"):
+        strategies.promote(store, "fraud-web", "carol")
+    with pytest.raises(Conflict, match="rolled back"):
+        strategies.rollback(store, "fraud-web", "bob")
+    assert store.get_model_version("fraud", 1).stage.value == "Production"
+    assert [e.kind for e in store.deployment_events("fraud-web")] == ["create", "canary", "rollback"]
