@@ -236,6 +236,114 @@ def _canary_demo(X_test) -> dict:
             "served": served, "seconds": time.monotonic() - started}
 
 
+DAY_HOURS, DRIFT_FROM_HOUR, ROWS_PER_HOUR, ROWS_PER_REQUEST = 24, 13, 100, 5
+LABELLED_UNTIL_HOUR = 18  # labels come back for half the requests of the day's first 18 hours
+RECALIBRATED = ("radius", "perimeter", "area", "texture")  # the afternoon's instrument reads 25% high
+
+
+def _monitoring_demo(bunch) -> dict:
+    """Yesterday's traffic on the Production model, logged as the server logs it: from 13:00 an
+    instrument reads every size and texture measurement 25% high; labels come back for half the
+    requests of the morning. Then one pass of the monitor with the built-in rules and the log
+    notifier, and its report."""
+    import logging
+    from datetime import datetime, timedelta, timezone
+
+    import numpy as np
+
+    import modelcycle as mc
+    from modelcycle.monitoring import Monitor
+    from modelcycle.monitoring.alerts import dispatcher_for
+    from modelcycle.monitoring.report import html_report
+    from modelcycle.monitoring.rules import DEFAULT_RULES_YAML, load_rules
+    from modelcycle.serving.predlog import PredictionLog
+    from modelcycle.tracking.fluent import client
+
+    store = client().store
+    version = store.get_registered_model(MODEL_NAME).production_version
+    model = mc.load_model(f"models:/{MODEL_NAME}/{version}")
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    day = int(midnight.timestamp() * 1000)
+    rng = np.random.default_rng(12)
+    X, y = bunch.data, bunch.target.to_numpy()
+    drifted = [c for c in X.columns if any(word in c for word in RECALIBRATED)]
+    rows = rng.integers(0, len(X), DAY_HOURS * ROWS_PER_HOUR)
+    frame = X.iloc[rows].reset_index(drop=True)
+    frame.loc[DRIFT_FROM_HOUR * ROWS_PER_HOUR:, drifted] *= 1.25
+    predicted, proba = model.predict(frame), model.predict_proba(frame)  # as the server would have, in one call
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    per_hour = ROWS_PER_HOUR // ROWS_PER_REQUEST
+    ids, labels = [], []
+    with PredictionLog() as log:
+        for r in range(DAY_HOURS * per_hour):
+            hour, part = r // per_hour, slice(r * ROWS_PER_REQUEST, (r + 1) * ROWS_PER_REQUEST)
+            request, t = f"day-h{hour}-r{r % per_hour}", day + hour * 3_600_000 + (r % per_hour) * 3_600_000 // per_hour
+            log.log(request, t, MODEL_NAME, version, "v2_infer", 200, float(rng.gamma(2.0, 2.0)),
+                    {c: values[part] for c, values in columns.items()},
+                    {"predict": predicted[part], "predict_proba": proba[part]})
+            if hour < LABELLED_UNTIL_HOUR and rng.random() < 0.5:
+                ids += [request] * ROWS_PER_REQUEST
+                labels += y[rows[part]].tolist()
+    mc.log_feedback(MODEL_NAME, labels, request_ids=ids,
+                    rows=list(range(ROWS_PER_REQUEST)) * (len(ids) // ROWS_PER_REQUEST))
+    rules = load_rules(DEFAULT_RULES_YAML + "notifications:\n  channels: [{type: log}]\n")
+    heard: list[str] = []
+
+    class Heard(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING and record.getMessage().startswith("["):
+                heard.append(record.getMessage())
+
+    notifier = logging.getLogger("modelcycle.monitoring")
+    handler = Heard()
+    notifier.addHandler(handler)
+    report = Path(config.home()) / "quickstart" / "monitor.html"
+    try:
+        with Monitor(MODEL_NAME, store, rules=rules, dispatcher=dispatcher_for(rules, store, MODEL_NAME)) as monitor:
+            monitor.alerts.report = str(report)  # named in each notification
+            windows = monitor.run_once()
+    finally:
+        notifier.removeHandler(handler)
+    report.write_text(html_report(MODEL_NAME, store.monitor_results(MODEL_NAME)), encoding="utf-8")
+    values = {(p.window_start, p.metric): p.value for p in store.monitor_results(
+        MODEL_NAME, version=version, metrics=["drift_share", "accuracy", "estimated_accuracy", "labelled_share"])}
+    return {"version": version, "day": day, "windows": windows, "evaluation": monitor.last_evaluation,
+            "heard": heard, "report": report, "values": values, "labelled": len(labels), "drifted": drifted}
+
+
+def _print_monitoring(m: dict) -> None:
+    from modelcycle.render import fmt_time
+
+    windows, values = m["windows"], m["values"]
+    drifted = [w for w in windows if values.get((w.start, "drift_share"), 0) >= 0.3]
+    console.print(Text.assemble(
+        "\nMonitoring: ", (f"{MODEL_NAME} version {m['version']}", "bold"), f", yesterday's traffic: "
+        f"{sum(w.rows for w in windows):,} predictions in {len(windows)} hourly windows, {m['labelled']:,} of them "
+        f"labelled by feedback; from {DRIFT_FROM_HOUR}:00 {len(m['drifted'])} of the 30 measurements read 25% high."))
+    rows = []
+    for w in windows:
+        hour = (w.start - m["day"]) // 3_600_000
+        if hour in (0, DRIFT_FROM_HOUR - 1) or w in drifted[:2]:
+            rows.append({"window": fmt_time(w.start), "rows": w.rows,
+                         "drift_share": values.get((w.start, "drift_share")),
+                         "accuracy": values.get((w.start, "accuracy")),
+                         "estimated_accuracy": values.get((w.start, "estimated_accuracy"))})
+    emit(rows, ["window", "rows", "drift_share", "accuracy", "estimated_accuracy"], "table",
+         title="Some windows (accuracy from the labels that came back; estimated from the model's calibrated "
+               "confidence where none did)")
+    fired = [t for t in m["evaluation"].transitions if t.new == "firing"]
+    alerts = ", ".join(f"{t.rule} fired in the window of {fmt_time(t.window_start)}" for t in fired) or "none"
+    console.print(Text(f"Alerts: {alerts}; drift in {len(drifted)} windows, from "
+                       f"{fmt_time(drifted[0].start) if drifted else '-'}."))
+    for message in m["heard"][:1]:
+        lines = [line for line in message.splitlines() if line.strip()]
+        shown = lines[:1] + [line for line in lines if line.startswith(("Value", "Window"))]
+        console.print(Text("Log notifier: " + "; ".join(shown)))
+    console.print(Text(f"  Monitor report: {m['report']}\n"
+                       f"  modelcycle monitor status {MODEL_NAME} --metric drift_share\n"
+                       f"  modelcycle monitor alerts {MODEL_NAME}"))
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"  # None: that arm had no requests in the interval
 
@@ -319,6 +427,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     registry = _registry_demo(X_test)
     serving = _serving_demo(X_test, y_test)
     canary = _canary_demo(X_test)
+    monitoring = _monitoring_demo(bunch)
 
     trials = _print_search(experiment, trained, client)
     best = client.get_run(trained.run_id)
@@ -337,6 +446,7 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
     _print_registry(registry)
     _print_serving(serving)
     _print_canary(canary)
+    _print_monitoring(monitoring)
     report = Path(config.home()) / "quickstart" / "evaluation.html"
     report.write_bytes(client.read_artifact(trained.run_id, "evaluation/report.html"))
     console.print(Text.assemble(

@@ -218,10 +218,36 @@ def test_the_production_model_was_served_and_its_answers_logged(home, stdout, mo
         scored = pd.read_parquet(home / "quickstart" / "eval-scored.parquet")
         assert scored["prediction"].tolist() == model.predict(eval_rows).tolist()
         logged = mc.read_predictions("breast-cancer")
+        logged = logged[~logged.request_id.str.startswith("day-")]  # not yesterday's, which the monitor reads
         assert sorted(logged["endpoint"].unique()) == ["invocations", "v2_infer"] and len(logged) == 4
         assert set(logged["version"]) == {2}
     finally:
         mc.set_tracking_uri(None)
+
+
+# ---------------------------------------------------------------------- monitoring
+def test_a_day_of_traffic_is_monitored_and_the_afternoon_drift_fires_to_the_log_notifier(home, stdout, client):
+    import math
+
+    section = stdout.split("\nMonitoring: ", 1)[1].split("Evaluation report:", 1)[0]
+    assert section.startswith("breast-cancer version 2, yesterday's traffic: 2,400 predictions in 24 hourly windows")
+    store = client.store
+    drift = {p.window_start: p.value for p in store.monitor_results("breast-cancer", version=2,
+                                                                    metrics=["drift_share"])}
+    day = min(drift)
+    assert len(drift) == 24 and [(t - day) // 3_600_000 for t, v in sorted(drift.items()) if v >= 0.3] == \
+        list(range(13, 24))
+    (fired,) = [e.data for e in store.monitor_events("breast-cancer", kind="alert") if e.data["new"] == "firing"]
+    assert fired["rule"] == "drift" and fired["window_start"] == day + 13 * 3_600_000  # none in the morning
+    assert "Alerts: drift fired in the window of" in section
+    assert re.search(r"Log notifier: \[FIRING\] drift on breast-cancer version 2 \(warning\); Value: 0\.[3-9]", section)
+    accuracy = {p.window_start: p.value
+                for p in store.monitor_results("breast-cancer", version=2, metrics=["accuracy"])}
+    assert not math.isnan(accuracy[day]) and math.isnan(accuracy[day + 20 * 3_600_000])  # labels of the morning only
+    estimate = store.monitor_results("breast-cancer", version=2, metrics=["estimated_accuracy"])[0]
+    assert "breast-cancer-eval@1" in estimate.labels["calibration"]
+    report = home / "quickstart" / "monitor.html"
+    assert f"Monitor report: {report}" in section and "drift_share" in report.read_text()
 
 
 # ---------------------------------------------------------------------- registry
