@@ -137,8 +137,8 @@ def run(
     rules: Rules = None,
 ) -> None:
     """One pass: compute every finished window not yet stored, evaluate the alerts, then exit (for cron and CI)."""
-    monitor = _monitor(name, reference, window, window_rows, settle, rules)
-    _said(name, monitor.run_once(), monitor.last_evaluation)
+    with _monitor(name, reference, window, window_rows, settle, rules) as monitor:
+        _said(name, monitor.run_once(), monitor.last_evaluation)
 
 
 @app.command("status")

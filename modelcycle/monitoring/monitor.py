@@ -81,6 +81,12 @@ class Monitor:
         elif isinstance(window_ms, bool) or not isinstance(window_ms, int) or window_ms < 1000:
             raise InvalidInput(f"window_ms must be a whole number of milliseconds, at least 1000; got {window_ms!r}.")
         self.window_ms, self.window_rows = window_ms, window_rows
+        for name, value, least in (("settle_ms", settle_ms, 0), ("label_horizon_ms", label_horizon_ms, 0),
+                                   ("batch_rows", batch_rows, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InvalidInput(f"{name} must be a whole number of at least {least}; got {value!r}.")
+        if uri is not None and not isinstance(uri, str):
+            raise InvalidInput(f"uri is the prediction log's folder or URL (text); got {uri!r}.")
         self.reference_override = reference
         self.uri, self.settle_ms, self.label_horizon_ms, self.batch_rows = uri, settle_ms, label_horizon_ms, batch_rows
         self._references: dict[int, Reference | None] = {}
@@ -131,9 +137,19 @@ class Monitor:
         return self._connection
 
     def close(self) -> None:
+        """Give up the lease of the alert evaluation, if this monitor holds it, and the log's
+        connection: a one-pass monitor (cron) must not keep the next one from evaluating."""
+        if self.alerts is not None:
+            self.store.release_lease(self.alerts.lease_name, self.alerts.owner)
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _scan(self, start: int, end: int, version: int | None, with_feedback: bool = True, where: str = ""):
         return scan.relation(self.model, start, end, version, self.uri, self.connection, with_feedback, where)
@@ -259,7 +275,8 @@ class Monitor:
 
         def put(metric: str, value, labels: dict | None = None) -> None:
             value = math.nan if value is None else float(value)
-            values[metric] = (value if math.isfinite(value) or math.isnan(value) else math.nan, labels or {})
+            metric, labels = _fitted(metric, labels or {})
+            values[metric] = (value if math.isfinite(value) or math.isnan(value) else math.nan, labels)
 
         for key, value in stats.health(w.requests, w.errors, w.latencies_ms).items():
             put(key, value)
@@ -400,6 +417,20 @@ def _typed_like(text: str, values: np.ndarray):
 def _drift_labels(column) -> dict:
     return {"method": column.method, "threshold": column.threshold, "direction": column.direction,
             "drifted": column.drifted, "distribution": column.distribution}
+
+
+def _fitted(metric: str, labels: dict) -> tuple[str, dict]:
+    """``metric`` within the store's 250 characters: a metric of a column with a longer name
+    is named by the name's start and a digest of all of it; the whole name goes in the labels."""
+    from modelcycle.store.validation import MAX_NAME_LENGTH
+
+    if len(metric) <= MAX_NAME_LENGTH:
+        return metric, labels
+    import hashlib
+
+    prefix, _, column = metric.partition(".")
+    digest = hashlib.sha256(column.encode()).hexdigest()[:12]
+    return f"{prefix}.{column[:MAX_NAME_LENGTH - len(prefix) - 15]}..{digest}", {**labels, "column": column}
 
 
 def _by_window(batch: pa.RecordBatch, low: int, size: int):

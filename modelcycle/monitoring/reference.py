@@ -128,8 +128,8 @@ class Calibration:
         return np.interp(p, x, y)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"per_class": [list(map(list, k)) for k in self.per_class], "confidence": list(map(list, self.confidence)),
-                "rows": self.rows}
+        return {"per_class": [list(map(list, k)) for k in self.per_class],
+                "confidence": list(map(list, self.confidence)), "rows": self.rows}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:

@@ -450,3 +450,16 @@ def test_a_restarted_monitor_neither_repeats_nor_loses_a_notification(store, rec
     clock.ms += 5 * 3_600_000
     evaluate()  # past repeat_interval: a resolved alert is not repeated
     assert len(received) == 2
+
+
+def test_a_one_pass_monitor_gives_the_lease_up_for_the_next_one(monitored):
+    store, uri = monitored
+    log_traffic(uri, range(2))
+    with Monitor("fraud", store, uri=uri, rules=default_rules(), owner="cron-1") as first:
+        first.run_once(now=END_OF_DAY)
+        assert first.last_evaluation.evaluated
+    log_traffic(uri, [2], seed=3)
+    with Monitor("fraud", store, uri=uri, rules=default_rules(), owner="cron-2") as second:
+        second.run_once(now=END_OF_DAY)  # a minute later, another process
+        assert second.last_evaluation.evaluated, second.last_evaluation.reason
+    assert store.get_lease("monitor:fraud") is None

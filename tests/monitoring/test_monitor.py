@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -168,3 +169,34 @@ def test_the_reference_can_be_named_and_results_read_as_a_dataframe(monitored):
     assert str(frame.window_start.iloc[0]) == "2025-11-30 01:00:00+00:00"
     with pytest.raises(InvalidInput, match="window_rows"):
         Monitor("fraud", store, window_rows=0)
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"settle_ms": -5}, "settle_ms"), ({"settle_ms": "1m"}, "settle_ms"), ({"label_horizon_ms": -1}, "label_horizon_ms"),
+    ({"batch_rows": 0}, "batch_rows"), ({"batch_rows": "x"}, "batch_rows"), ({"uri": 123}, "uri"),
+    ({"window_ms": True}, "window_ms"), ({"window_rows": 2.5}, "window_rows")])
+def test_wrong_settings_are_refused_by_name(monitored, options, named):
+    store, _ = monitored
+    with pytest.raises(InvalidInput, match=named):
+        Monitor("fraud", store, **options)
+
+
+def test_columns_with_long_and_unicode_names_are_monitored(monitored, tmp_path):
+    from modelcycle.serving.predlog import PredictionLog
+
+    store, _ = monitored
+    long_name, uri = "x" * 245, str(tmp_path / "log")
+    rng = np.random.default_rng(0)
+    with PredictionLog(uri) as log:
+        for i in range(100):
+            x = {long_name: rng.normal(size=10), "prix €": rng.normal(size=10), "x1": rng.normal(size=10)}
+            log.log(f"r{i}", T0 + i * 10_000, "fraud", 1, "v2_infer", 200, 1.0, x, {"predict": rng.normal(size=10)})
+    columns = [long_name, "prix €", "x1"]
+    mc.log_dataset(pd.DataFrame({c: rng.normal(size=1000) for c in columns}), "wide")
+    assert len(Monitor("fraud", store, uri=uri, reference="wide@1").run_once(now=T0 + 2 * HOUR)) == 1
+    names = {p.metric: p for p in store.monitor_results("fraud")}
+    assert {"drift_score.x1", "drift_score.prix €", "drifted.prix €"} <= set(names)
+    assert all(len(m) <= 250 for m in names)
+    long_points = {p.metric.partition(".")[0] for p in names.values() if p.labels.get("column") == long_name}
+    assert long_points == {"drift_score", "drifted"}
+    assert long_name in names["drift_share"].labels["drifted_columns"] or names["drift_share"].value == 0
