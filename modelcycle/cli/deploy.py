@@ -211,7 +211,8 @@ def deploy_report(name: str,
         emit(rows, arm_columns + difference_columns, "csv")
         return
     emit(arm_rows, arm_columns, output.value, title=f"{name}: arms")
-    emit(report.comparisons, ["a", "b", *difference_columns], output.value, title="Differences")
+    emit([{**c, "test": c.get("test", c.get("note"))} for c in report.comparisons], ["a", "b", *difference_columns],
+         output.value, title="Differences")
     if report.srm_p_value is not None:
         console.print(("SAMPLE RATIO MISMATCH" if report.srm else "sample ratio ok")
                       + f": chi2 {report.srm_chi2:.3f}, p {report.srm_p_value:.3g}", markup=False)

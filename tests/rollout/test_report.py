@@ -92,3 +92,15 @@ def test_the_ab_report_reads_the_log_and_the_feedback(fraud_store, tmp_path, mon
     assert shown["deployment"]["name"] == "fraud-ab" and shown["deployment"]["strategy"] == "ab"
     assert {a["arm"] for a in shown["arms"]} == {"production", "challenger"}
     assert [e["kind"] for e in shown["history"]] == ["create", "ab"]
+
+
+def test_a_report_before_any_label_says_why_there_is_no_difference(fraud_store, tmp_path, monkeypatch):
+    from modelcycle.cli import app
+
+    _, _, store = fraud_store
+    monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", str(tmp_path / "predictions"))
+    strategies.create(store, "fraud-ab", "fraud@production", "ana")
+    strategies.ab(store, "fraud-ab", [("fraud@production", 50), ("fraud@challenger", 50)], "ana")
+    done = CliRunner().invoke(app, ["deploy", "report", "fraud-ab"])
+    assert done.exit_code == 0, done.output
+    assert "each arm needs at least one observation" in done.output
