@@ -44,11 +44,30 @@ def permutation(model: Any, X: pd.DataFrame, y: np.ndarray, scorer: Callable, sc
     in the score when one column's values are shuffled."""
     from sklearn.inspection import permutation_importance
 
+    if not callable(getattr(model, "fit", None)):
+        model = _Predicting(model)
     result = permutation_importance(model, X, y, scoring=scorer, n_repeats=repeats, random_state=seed)
     rows = [{"feature": str(name), "importance": float(mean), "std": float(std)}
             for name, mean, std in zip(X.columns, result.importances_mean, result.importances_std)]
     rows.sort(key=lambda r: -r["importance"])
     return Importance("permutation", scoring, len(X), rows)
+
+
+class _Predicting:
+    """A loaded model (no fit) as permutation_importance takes it: it checks for fit, then only
+    predicts, through the scorer."""
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    def fit(self, *args, **kwargs):  # pragma: no cover - permutation importance never refits
+        raise NotImplementedError("a loaded model is not refit")
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X)
 
 
 def final_estimator(model: Any) -> Any:

@@ -199,6 +199,20 @@ def test_permutation_importance_is_scikit_learns_and_shap_explains_trees(cancer,
         assert len(shap_values.features) == len(features) and shap_values.features[0]["importance"] > 0
 
 
+@pytest.mark.parametrize("onnx", [False, True], ids=["native", "onnx"])
+def test_a_model_given_by_uri_is_explained_as_its_object_would_be(cancer, forest, onnx):
+    _, test, features = cancer
+    with mc.start_run(experiment="evaluation"):
+        info = mc.log_model(forest, "model", input_example=test[features].head(5), onnx=onnx)
+    by_uri = mc.evaluate(info.uri, test, "target", importance=True, plots=False, report=False)
+    direct = mc.evaluate(forest, test, "target", importance=True, plots=False, report=False)
+    permutation = [i for i in by_uri.importance if i.method == "permutation"]
+    expected = next(i for i in direct.importance if i.method == "permutation")
+    got = {r["feature"]: r["importance"] for r in permutation[0].features}
+    for row in expected.features:
+        assert got[row["feature"]] == pytest.approx(row["importance"], abs=1e-6)
+
+
 def _has_shap() -> bool:
     try:
         import shap  # noqa: F401
