@@ -94,6 +94,7 @@ def start(
     import signal
     import threading
 
+    from modelcycle.monitoring.alerts import acquire_lease
     from modelcycle.monitoring.monitor import parse_duration
 
     owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -112,7 +113,7 @@ def start(
         console.print(Text(f"Serving the monitor's gauges on :{metrics_port}/metrics"))
     try:
         while not stop.is_set():
-            if monitor.store.acquire_lease(lease, owner, ttl) is not None:
+            if acquire_lease(monitor.store, lease, owner, ttl) is not None:
                 _said(name, monitor.run_once(), monitor.last_evaluation)
             else:
                 err_console.print(Text(f"Another monitor holds {lease}; waiting."))

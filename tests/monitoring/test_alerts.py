@@ -463,3 +463,23 @@ def test_a_one_pass_monitor_gives_the_lease_up_for_the_next_one(monitored):
         second.run_once(now=END_OF_DAY)  # a minute later, another process
         assert second.last_evaluation.evaluated, second.last_evaluation.reason
     assert store.get_lease("monitor:fraud") is None
+
+
+def test_a_monitor_killed_on_this_host_does_not_hold_the_next_one_back_until_its_lease_expires(monitored):
+    import socket
+    import subprocess
+    import sys
+
+    store, uri = monitored
+    log_traffic(uri, range(2))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = f"{socket.gethostname()}:{int(dead.stdout)}"  # a monitor of this host that is gone (kill -9)
+    assert store.acquire_lease("monitor:fraud", killed, 900) is not None
+    with Monitor("fraud", store, uri=uri, rules=default_rules()) as restarted:
+        restarted.run_once(now=END_OF_DAY)
+        assert restarted.last_evaluation.evaluated, restarted.last_evaluation.reason
+    alive = "another-host:1"
+    assert store.acquire_lease("monitor:fraud", alive, 900) is not None
+    with Monitor("fraud", store, uri=uri, rules=default_rules()) as waiting:
+        waiting.run_once(now=END_OF_DAY)
+        assert not waiting.last_evaluation.evaluated and alive in waiting.last_evaluation.reason
