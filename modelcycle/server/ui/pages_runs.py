@@ -354,6 +354,8 @@ def add_routes(router: APIRouter, store: Store) -> None:
         status = 400 if problems else 200
         partial = request.headers.get("hx-request") == "true" and not request.headers.get("hx-history-restore-request")
         response = page(request, "_runs_table.html" if partial else "runs.html", status_code=status, **context)
+        # The part and the whole page have one address: caches must tell them apart.
+        response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
         if partial:
             response.headers["HX-Push-Url"] = view.url()
         return response

@@ -1,0 +1,51 @@
+"""The UI's pages under hostile or unusual addresses, on SQLite and PostgreSQL: every bad value
+is a 4xx page naming it, a page's size stays bounded by what it shows, and partial (htmx)
+answers are never mistaken for the page at the same address."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from modelcycle.server.app import create_app
+from modelcycle.store.entities import Metric
+from modelcycle.store.sql import SqlStore
+from tests.conftest import _truncate
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def logged(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"ui-attacks-{request.param}")
+    if request.param == "sqlite":
+        uri = f"sqlite:///{root / 'mc.db'}"
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+        SqlStore(uri, str(root / "artifacts")).close()
+        _truncate(uri)
+    store = SqlStore(uri, str(root / "artifacts"))
+    kept = store.create_experiment("kept")
+    gone = store.create_experiment("gone")
+    runs = {}
+    for name in ("alive", "removed"):
+        run = store.create_run(kept.id, name)
+        store.log_batch(run.id, [Metric("loss", 0.5, 0, 1)], params={f"p{i}": str(i) for i in range(5)})
+        runs[name] = run.id
+    store.delete_run(runs["removed"])
+    store.create_run(gone.id, "in-gone")
+    store.delete_experiment(gone.id)
+    yield TestClient(create_app(store), raise_server_exceptions=False), {"kept": kept.id, "gone": gone.id, **runs}
+    store.close()
+
+
+def test_a_partial_answer_and_the_page_vary_by_the_htmx_header(logged):
+    """The table part and the whole page share an address (pushed into the history): a cache
+    that keyed them by address alone would give the part back for a reload or Back."""
+    client, facts = logged
+    whole = client.get(f"/experiments/{facts['kept']}/runs", headers=HTML)
+    part = client.get(f"/experiments/{facts['kept']}/runs", headers={**HTML, "HX-Request": "true"})
+    assert whole.status_code == part.status_code == 200
+    assert "<html" in whole.text and "<html" not in part.text
+    for response in (whole, part):
+        assert "hx-request" in response.headers.get("vary", "").lower()
