@@ -46,6 +46,12 @@ def fraud_postgres(postgres_uri, tmp_path):
     mc.set_tracking_uri(None)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fraud_any(request):
+    """``fraud_store`` or ``fraud_postgres``: the tests of what the database decides run on both."""
+    return request.getfixturevalue("fraud_store" if request.param == "sqlite" else "fraud_postgres")
+
+
 def _register(uri: str, artifacts: str):
     import modelcycle as mc
     from modelcycle.registry import promote, register_model, set_alias

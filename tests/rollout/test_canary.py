@@ -101,8 +101,8 @@ def test_a_good_candidate_completes_every_step_and_becomes_production(fraud_stor
     assert [h for h in history if h.action == "deployment" and "promoted" in h.reason]
 
 
-def test_two_promotions_at_once_promote_once(fraud_store):
-    _, _, store = fraud_store
+def test_two_promotions_at_once_promote_once(fraud_any):
+    _, _, store = fraud_any
     strategies.create(store, "fraud-web", "fraud@production", "ana")
     d = strategies.canary(store, "fraud-web", "fraud@challenger", [50, 100], "ana", 60, 2, force=True)
     outcomes = []
@@ -151,10 +151,10 @@ def test_a_promotion_the_gates_refuse_pauses_with_the_shares_it_had(fraud_store)
     assert d.state == "promoted" and store.get_model_version("fraud", 2).stage.value == "Production"
 
 
-def test_a_canary_whose_candidate_was_deleted_can_still_be_rolled_back_and_served(fraud_store):
+def test_a_canary_whose_candidate_was_deleted_can_still_be_rolled_back_and_served(fraud_any):
     from modelcycle.registry.api import delete_model_version
 
-    _, _, store = fraud_store
+    _, _, store = fraud_any
     strategies.create(store, "fraud-web", "fraud@production", "ana")
     strategies.canary(store, "fraud-web", "fraud@challenger", [50, 100], "ana", 60, 2)
     delete_model_version("fraud", 2)
@@ -188,10 +188,10 @@ def test_a_deployment_stored_with_settings_of_wrong_types_is_still_served(fraud_
     assert [r.status_code for r in answers] == [200] * 3
 
 
-def test_a_rolled_back_candidate_is_not_promoted_nor_rolled_back_twice(fraud_store):
+def test_a_rolled_back_candidate_is_not_promoted_nor_rolled_back_twice(fraud_any):
     from modelcycle.exceptions import Conflict
 
-    _, _, store = fraud_store
+    _, _, store = fraud_any
     strategies.create(store, "fraud-web", "fraud@production", "ana")
     with pytest.raises(Conflict, match="no candidate"):
         strategies.rollback(store, "fraud-web", "bob")  # one version, nothing to go back from

@@ -26,8 +26,8 @@ def _next_ms() -> None:
         time.sleep(0.001)
 
 
-def test_a_step_counts_none_of_the_traffic_served_at_the_shares_before_it(fraud_store):
-    _, _, store = fraud_store
+def test_a_step_counts_none_of_the_traffic_served_at_the_shares_before_it(fraud_any):
+    _, _, store = fraud_any
     strategies.create(store, "fraud-web", "fraud@production", "ana")
     strategies.canary(store, "fraud-web", "fraud@challenger", [20, 100], "ana", 60, 2)
     holder, server = serve_deployment(store, "fraud-web", watch=False, lead=False)
