@@ -34,6 +34,9 @@ EXPERIMENTS_PAGE = 50
 MAX_COMPARED = 500  # runs of one overlay chart (POST /api/metrics/history takes 500)
 MAX_SELECTED = 500
 DEFAULT_METRIC_COLUMNS = 5
+# Each column's header links to the table sorted by it and to the table without it, each link
+# naming every column: a page grows with the square of its columns.
+MAX_TABLE_COLUMNS = 200
 MAX_LISTED_ARTIFACTS = 1000
 MAX_MODEL_FOLDERS = 50  # folders of a run looked into for a model manifest
 MAX_COMPARE_CHARTS = 24
@@ -324,6 +327,10 @@ def add_routes(router: APIRouter, store: Store) -> None:
         if "columns" in query:
             view.columns_text = query["columns"]
             view.columns, problem = _columns(view.columns_text)
+            if problem is None and len(view.columns) > MAX_TABLE_COLUMNS:
+                problem = Problem(f"The table shows at most {MAX_TABLE_COLUMNS} columns; got {len(view.columns)}. "
+                                  "Remove some, or read them all from POST /api/runs/search.")
+                view.columns = view.columns_text = None  # links lead to a table that can be shown
             if problem is not None:
                 problems["columns"] = problem
         columns = view.columns
