@@ -79,6 +79,8 @@ def promote(name: str, version: int, to: str | Stage = Stage.PRODUCTION, force: 
                 raise PromotionRefused(report)
             forced = True
             reason = f"{reason + ' ' if reason else ''}[forced past {report.summary()}]"
+        elif report.results:  # the audit log keeps the numbers a promotion passed with, too
+            reason = f"{reason + ' ' if reason else ''}[gates passed: {report.summary(report.results)}]"
     moved = c.store.transition_model_version_stage(
         name, version, stage, user or current_user(), reason, forced=forced,
         expected_production=report.champion if report else None, check_production=report is not None)

@@ -136,8 +136,9 @@ class GateReport:
     def failures(self) -> list[GateResult]:
         return [r for r in self.results if not r.passed]
 
-    def summary(self) -> str:
-        return "; ".join(f"{r.rule}: {r.detail}" for r in self.failures)
+    def summary(self, results: list[GateResult] | None = None) -> str:
+        """The failures (or the results given) as "rule: detail; ..."."""
+        return "; ".join(f"{r.rule}: {r.detail}" for r in (self.failures if results is None else results))
 
 
 class PromotionRefused(Conflict):

@@ -184,6 +184,19 @@ def test_required_tags(tracking, split):
     assert promotion.version.stage is mc.Stage.PRODUCTION
 
 
+def test_a_gated_promotion_records_the_numbers_it_passed_with(tracking, split):
+    champion, _ = _candidate(split, _stump())
+    mc.promote(NAME, champion)
+    candidate, _ = _candidate(split, _logistic())
+    promotion = mc.promote(NAME, candidate, policy=AUC, reason="weekly retrain")
+    assert promotion.gates.ok and not promotion.forced
+    entry = tracking.store.model_history(NAME)[-1]
+    assert (entry.version, entry.to_value, entry.forced) == (candidate, "Production", False)
+    passed = "; ".join(f"{r.rule}: {r.detail}" for r in promotion.gates.results)
+    assert entry.reason == f"weekly retrain [gates passed: {passed}]"
+    assert "metric: roc_auc" in entry.reason
+
+
 def test_force_promotes_past_the_gates_and_the_audit_log_says_what_it_overrode(tracking, split):
     champion, _ = _candidate(split, _logistic())
     mc.promote(NAME, champion)

@@ -443,3 +443,17 @@ def test_numbers_written_through_the_api_as_anything_still_render(tmp_path):
             assert page.status_code == 200, path
             assert SCRIPT not in page.text
     store.close()
+
+
+def test_an_audit_entry_shows_the_numbers_a_gated_promotion_passed_with():
+    from modelcycle.server.ui.pages_registry import audit_entry
+    from modelcycle.store.entities import Transition
+
+    passed = "metric: roc_auc 0.991 vs 0.962 of version 1 (+0.029, needs +0.001 or more)"
+    moved = Transition(7, "m", 2, "stage", None, "Staging", "Production", "ana", f"weekly [gates passed: {passed}]",
+                       False, 0)
+    entry = audit_entry(moved, [], {7: {"metric": "roc_auc"}})
+    assert (entry["reason"], entry["passed"], entry["compared"]) == ("weekly", passed, None)
+    # A reason that merely mentions the words is left as written.
+    plain = Transition(8, "m", 2, "stage", None, "Staging", "Production", "ana", "see [gates passed: later", False, 0)
+    assert audit_entry(plain, [])["reason"] == "see [gates passed: later"

@@ -279,13 +279,17 @@ def audit_entry(t: Transition, deployments: Sequence[Deployment],
     """What a template shows of one audit entry: the move, who, when, why, and any numbers."""
     entry: dict[str, Any] = {"id": t.id, "time": t.created_at, "user": t.user, "version": t.version,
                              "compared": (comparisons or {}).get(t.id),
-                             "action": t.action, "reason": t.reason, "forced": t.forced, "overrode": "",
+                             "action": t.action, "reason": t.reason, "forced": t.forced, "overrode": "", "passed": "",
                              "numbers": None, "deployment": None, "kind": None, "summary": "", "alias": t.alias,
                              "from": t.from_value, "to": t.to_value}
     if t.forced:
         head, mark, rest = t.reason.rpartition("[forced past ")
         if mark and rest.endswith("]"):
             entry["reason"], entry["overrode"] = head.rstrip(), rest[:-1]
+    else:  # registry.api.promote writes what a passing promotion passed with
+        head, mark, rest = t.reason.rpartition("[gates passed: ")
+        if mark and rest.endswith("]"):
+            entry["reason"], entry["passed"], entry["compared"] = head.rstrip(), rest[:-1], None
     if t.action == "deployment":
         # Written as "deployment 'NAME' KIND[: REASON][ NUMBERS]" (store/sql_deployments.py).
         text = t.reason
