@@ -62,3 +62,34 @@ def test_too_many_table_columns_is_a_400_naming_the_limit(logged):
     assert "got 1000" in many.text and len(many.content) < 200_000
     most = client.get(url + ",".join(f"params.p{i}" for i in range(MAX_TABLE_COLUMNS)), headers=HTML)
     assert most.status_code == 200 and len(most.content) < 5_000_000
+
+
+def test_deleted_experiments_and_runs_are_listed_in_their_view(logged):
+    client, facts = logged
+    listed = lambda html, id_: f'href="/experiments/{id_}/runs' in html  # noqa: E731
+    active = client.get("/experiments", headers=HTML).text
+    assert listed(active, facts["kept"]) and not listed(active, facts["gone"])
+    deleted = client.get("/experiments?view=deleted", headers=HTML).text
+    assert listed(deleted, facts["gone"]) and not listed(deleted, facts["kept"])
+    every = client.get("/experiments?view=all", headers=HTML).text
+    assert listed(every, facts["gone"]) and listed(every, facts["kept"])
+
+    runs = f"/experiments/{facts['kept']}/runs"
+    shown = lambda html: {n for n in ("alive", "removed") if f'href="/runs/{facts[n]}"' in html}  # noqa: E731
+    assert shown(client.get(runs, headers=HTML).text) == {"alive"}
+    assert shown(client.get(runs + "?view=deleted", headers=HTML).text) == {"removed"}
+    all_runs = client.get(runs + "?view=all&filter=name%20!%3D%20'x'", headers=HTML).text
+    assert shown(all_runs) == {"alive", "removed"}
+    assert 'name="view" value="all"' in all_runs  # the filter form keeps the view
+    assert "view=all" in client.get(runs + "?view=all&order_by=name", headers=HTML).text.split("sort", 1)[1]
+
+    gone = client.get(f"/experiments/{facts['gone']}/runs", headers=HTML)
+    assert gone.status_code == 200 and 'class="badge deleted"' in gone.text
+
+
+@pytest.mark.parametrize("url", ["/experiments?view=bogus", "/experiments/{kept}/runs?view=%00"])
+def test_an_unknown_view_is_a_400_page_naming_it(logged, url):
+    client, facts = logged
+    response = client.get(url.format(**facts), headers=HTML)
+    assert response.status_code == 400 and "text/html" in response.headers["content-type"]
+    assert "view" in response.text and "active, deleted or all" in response.text

@@ -151,10 +151,12 @@ class RunsView:
     page_token: str = ""
     max_results: int = DEFAULT_PAGE_SIZE
     selected: tuple[str, ...] = ()
+    view: ViewType = ViewType.ACTIVE
 
     def params(self, **changes) -> dict[str, object]:
         columns = self.columns_text if self.columns is None else ",".join(field_text(f) for f in self.columns)
-        params = {"filter": self.filter, "order_by": self.order_by, "columns": columns,
+        params = {"view": None if self.view is ViewType.ACTIVE else self.view.value,
+                  "filter": self.filter, "order_by": self.order_by, "columns": columns,
                   "max_results": self.max_results if self.max_results != DEFAULT_PAGE_SIZE else None,
                   "selected": ",".join(self.selected), "page_token": self.page_token}
         params.update(changes)
@@ -292,16 +294,21 @@ def add_routes(router: APIRouter, store: Store) -> None:
     def experiments(request: Request):
         query = request.query_params
         q, token = query.get("q", ""), query.get("page_token", "")
+        view = ViewType.parse(query.get("view", "active"))
+        shown = None if view is ViewType.ACTIVE else view.value
         problem = None
         found, next_token = [], None
         try:
-            result = store.search_experiments(q or None, max_results=EXPERIMENTS_PAGE, page_token=token or None)
+            result = store.search_experiments(q or None, view, max_results=EXPERIMENTS_PAGE, page_token=token or None)
             found, next_token = result.experiments, result.next_page_token
         except InvalidInput as exc:
             problem = Problem.of(exc)
         return page(request, "experiments.html", status_code=400 if problem else 200, experiments=found, q=q,
-                    problem=problem, first_url=_url("/experiments", {"q": q}) if token else None,
-                    next_url=_url("/experiments", {"q": q, "page_token": next_token}) if next_token else None)
+                    problem=problem, view=view.value, first_url=_url("/experiments", {"view": shown, "q": q}) if token else None,
+                    next_url=_url("/experiments", {"view": shown, "q": q, "page_token": next_token}) if next_token else None,
+                    clear_url=_url("/experiments", {"view": shown}),
+                    view_urls={v.value: _url("/experiments", {"view": None if v is ViewType.ACTIVE else v.value, "q": q})
+                               for v in ViewType})
 
     @router.get("/experiments/{experiment_id}/runs")
     def runs(request: Request, experiment_id: int):
@@ -309,7 +316,8 @@ def add_routes(router: APIRouter, store: Store) -> None:
         query = request.query_params
         view = RunsView(request.url.path, query.get("filter", ""), query.get("order_by", ""),
                         page_token=query.get("page_token", ""),
-                        selected=tuple(_ids(query.get("selected", ""), MAX_SELECTED)))
+                        selected=tuple(_ids(query.get("selected", ""), MAX_SELECTED)),
+                        view=ViewType.parse(query.get("view", "active")))
         problems: dict[str, Problem] = {}
         try:
             view.max_results = _page_size(query.get("max_results"))
@@ -342,7 +350,7 @@ def add_routes(router: APIRouter, store: Store) -> None:
             try:
                 result = store.search_runs(
                     [experiment_id], view.filter or None, [view.order_by] if view.order_by else None,
-                    view.max_results, view.page_token or None, ViewType.ACTIVE, [field_text(f) for f in columns])
+                    view.max_results, view.page_token or None, view.view, [field_text(f) for f in columns])
                 found, next_token = result.runs, result.next_page_token
             except InvalidInput as exc:
                 problems["page" if "page_token" in exc.message else "search"] = Problem.of(exc)
@@ -357,6 +365,8 @@ def add_routes(router: APIRouter, store: Store) -> None:
             next_url=view.url(page_token=next_token) if next_token else None,
             first_url=view.url(page_token=None) if view.page_token else None,
             clear_url=view.url(filter=None, page_token=None),
+            view_urls={v.value: view.url(view=None if v is ViewType.ACTIVE else v.value, page_token=None)
+                       for v in ViewType},
         )
         status = 400 if problems else 200
         partial = request.headers.get("hx-request") == "true" and not request.headers.get("hx-history-restore-request")
