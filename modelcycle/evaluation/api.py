@@ -204,6 +204,8 @@ def _features(model: _Model, frame: pd.DataFrame, target: str, given: list[str] 
     features = list(given) if given is not None else model.features
     if features is None:
         features = [c for c in frame.columns if c != target]
+    elif given is None:
+        features = _as_named_in(features, frame)
     missing = [c for c in features if c not in frame.columns]
     if missing:
         raise InvalidInput(f"The {what} takes the column{'s' if len(missing) > 1 else ''} "
@@ -213,6 +215,22 @@ def _features(model: _Model, frame: pd.DataFrame, target: str, given: list[str] 
         raise InvalidInput(f"The target {target!r} is among the {what}'s input features; the model would see the "
                            "answer. Pass features= without it.")
     return features
+
+
+def _as_named_in(features: list[str], frame: pd.DataFrame) -> list[str]:
+    """The model's feature names as the frame's columns. LightGBM replaces whitespace in the
+    names it was fit with by '_' ('mean radius' is 'mean_radius' in its feature_names_in_): a
+    name the frame lacks is the column that reads the same once renamed so, if there is one."""
+    import re
+
+    columns = set(map(str, frame.columns))
+    if all(name in columns for name in features):
+        return features
+    renamed: dict[str, list[str]] = {}
+    for column in frame.columns:
+        if isinstance(column, str):
+            renamed.setdefault(re.sub(r"\s", "_", column), []).append(column)
+    return [name if name in columns or len(renamed.get(name, [])) != 1 else renamed[name][0] for name in features]
 
 
 def _check_target(frame: pd.DataFrame, target: str) -> pd.Series:

@@ -213,6 +213,18 @@ def test_a_model_given_by_uri_is_explained_as_its_object_would_be(cancer, forest
         assert got[row["feature"]] == pytest.approx(row["importance"], abs=1e-6)
 
 
+def test_a_lightgbm_model_finds_its_columns_though_it_renamed_them(cancer):
+    """LightGBM keeps 'mean radius' as 'mean_radius' in feature_names_in_."""
+    lightgbm = pytest.importorskip("lightgbm")
+    train, test, features = cancer
+    model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(train[features], train["target"])
+    assert "mean radius" not in list(model.feature_names_in_)
+    result = mc.evaluate(model, test, "target", plots=False, report=False)
+    assert result.features == features
+    proba = model.predict_proba(test[features])[:, 1]
+    assert result.metrics["roc_auc"] == pytest.approx(sk.roc_auc_score(test["target"], proba), rel=1e-12)
+
+
 def _has_shap() -> bool:
     try:
         import shap  # noqa: F401
