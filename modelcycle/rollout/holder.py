@@ -71,18 +71,34 @@ class ArmRouted(Routed):
         started = perf_counter()
         try:
             checked, outputs = await service.predict(model, checked, checked=True)
-        except Exception:
+        except Exception as exc:
             self.holder.observe(self.arm, model.version, perf_counter() - started, True)
             stable = state.stable
             if not state.fallback or stable is None or stable is model:
-                raise
+                if isinstance(exc, ModelcycleError):
+                    raise
+                raise _failed(model, exc) from exc
             self.model, self.arm, self.fell_back = stable, "stable", True
             started = perf_counter()
-            checked, outputs = await service.predict(stable, inputs)
+            try:
+                checked, outputs = await service.predict(stable, inputs)
+            except ModelcycleError:
+                raise
+            except Exception as again:
+                raise _failed(stable, again) from again
         self.holder.observe(self.arm, self.model.version, perf_counter() - started, False)
         if state.shadow is not None and random.random() * 100 < state.shadow_share:
             self.holder.shadow(service, state, inputs, request_id)
         return checked, outputs
+
+
+def _failed(model, exc: Exception) -> ModelcycleError:
+    """An arm's unexpected failure as a 500 of the request's own, so that the response, /metrics
+    and the prediction log name the version that failed (the server's catch-all would name the
+    deployment's stable version, and count nothing)."""
+    log.error("version %s of %r failed a request", model.version, model.name, exc_info=exc)
+    return ModelcycleError(f"Internal error ({type(exc).__name__}) in version {model.version} of {model.name!r}; "
+                           "see the server log.")
 
 
 def _key_text(value) -> str:

@@ -203,3 +203,29 @@ def test_a_rolled_back_candidate_is_not_promoted_nor_rolled_back_twice(fraud_any
         strategies.rollback(store, "fraud-web", "bob")
     assert store.get_model_version("fraud", 1).stage.value == "Production"
     assert [e.kind for e in store.deployment_events("fraud-web")] == ["create", "canary", "rollback"]
+
+
+def test_a_candidate_failure_without_fallback_names_the_candidate_and_is_counted(fraud_store):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def errors_of_version_2(text: str) -> float:
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == "modelcycle_serving_requests_total" and s.labels["version"] == "2"
+                   and s.labels["status"] == "500")
+
+    _, _, store = fraud_store
+    strategies.create(store, "fraud-web", "fraud@production", "ana")
+    strategies.canary(store, "fraud-web", "fraud@challenger", [50, 100], "ana", 60, 2)
+    holder, server = serve_deployment(store, "fraud-web", bad={"threshold": -1e9})  # version 2 fails every row
+    try:
+        with httpx.Client(timeout=10) as http:
+            before = errors_of_version_2(http.get(f"{server.url}/metrics").text)
+            answers = [http.post(f"{server.url}/invocations", json={"dataframe_records": rows(1)}) for _ in range(20)]
+            after = errors_of_version_2(http.get(f"{server.url}/metrics").text)
+    finally:
+        server.stop()
+        holder.stop()
+    failed = [r for r in answers if r.status_code != 200]
+    assert failed and {(r.status_code, r.headers["x-modelcycle-model-version"]) for r in failed} == {(500, "2")}
+    assert {r.json()["error"] for r in failed} == {"INTERNAL_ERROR"}
+    assert after - before == len(failed)
