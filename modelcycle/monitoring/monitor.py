@@ -154,14 +154,10 @@ class Monitor:
     def _scan(self, start: int, end: int, version: int | None, with_feedback: bool = True, where: str = ""):
         return scan.relation(self.model, start, end, version, self.uri, self.connection, with_feedback, where)
 
-    def _relation(self, start=None, version: int | None = None):
-        """The rows from ``start`` on, oldest first (row windows need their order)."""
-        from modelcycle.serving.feedback import query_predictions
-
-        relation = query_predictions(self.model, start, None, None, True, self.uri, connection=self.connection)
-        if relation is None or version is None:
-            return relation
-        return relation.filter("version IS NULL" if version == 0 else f"version = {int(version)}")
+    def _relation(self, start: int, version: int):
+        """The version's rows from ``start`` on, oldest first (row windows need their order)."""
+        relation = self._scan(start, LAST_MS, version)
+        return None if relation is None else relation.order("time, request_id, row")
 
     def _versions(self, done: dict[int, int]) -> dict[int, tuple[int, int]]:
         """Per version, the first and last time logged after its last finished window."""

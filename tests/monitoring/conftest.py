@@ -62,10 +62,19 @@ class Overconfident:
 def modelled(tmp_path):
     """(store, log uri, model): "fraud" v1 is a logged Overconfident model whose run trained on
     "transactions"@1 and was evaluated (mc.evaluate) on "transactions-eval"@1."""
+    yield from _modelled(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"), tmp_path)
+
+
+@pytest.fixture
+def modelled_on(store_uris, tmp_path):
+    """``modelled`` on each backend: SQLite, PostgreSQL and through the tracking server."""
+    yield from _modelled(*store_uris, tmp_path)
+
+
+def _modelled(uri: str, art: str, tmp_path):
     import modelcycle as mc
     from modelcycle.store import open_store
 
-    uri, art = f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts")
     mc.set_tracking_uri(uri, art)
     store = open_store(uri, art)
     rng = np.random.default_rng(0)

@@ -200,3 +200,22 @@ def test_columns_with_long_and_unicode_names_are_monitored(monitored, tmp_path):
     long_points = {p.metric.partition(".")[0] for p in names.values() if p.labels.get("column") == long_name}
     assert long_points == {"drift_score", "drifted"}
     assert long_name in names["drift_share"].labels["drifted_columns"] or names["drift_share"].value == 0
+
+
+def test_a_version_that_changed_a_column_type_does_not_change_how_the_other_reads(monitored, tmp_path):
+    from modelcycle.serving.predlog import PredictionLog
+
+    store, _ = monitored
+    store.create_model_version("fraud", store.get_model_version("fraud", 1).run_id, "model", "tester")
+    uri, rng = str(tmp_path / "log"), np.random.default_rng(0)
+    for version, x1 in ((1, lambda n: rng.normal(size=n)), (2, lambda n: np.array(["high"] * n, dtype=object))):
+        with PredictionLog(uri) as log:  # each its own segment, as two servers write them
+            for i in range(100):
+                x = {"x1": x1(10), "x2": rng.normal(5.0, 2.0, 10), "x3": rng.exponential(1.0, 10),
+                     "cat": rng.choice(np.array(["a", "b", "c"]), 10, p=(0.5, 0.3, 0.2))}
+                log.log(f"v{version}-{i}", T0 + i * 10_000 + version, "fraud", version, "v2_infer", 200, 1.0, x,
+                        {"predict": rng.integers(0, 2, 10)})
+    Monitor("fraud", store, uri=uri).run_once(now=END_OF_DAY)
+    assert _values(store, "type_errors", version=1)[T0] == 0
+    assert _values(store, "drifted.x1", version=1)[T0] == 0.0
+    assert _values(store, "type_errors", version=2)[T0] == 1

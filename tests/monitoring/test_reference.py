@@ -86,3 +86,15 @@ def test_calibration_maps_probabilities_to_frequencies():
     again = Calibration.from_dict(calibration.to_dict())
     assert np.allclose(again.correct(np.linspace(0.5, 1, 11)), calibration.correct(np.linspace(0.5, 1, 11)))
     assert len(calibration.per_class[1][0]) <= 256
+
+
+def test_the_outputs_reference_and_calibration_on_every_backend(modelled_on):
+    store, uri, model = modelled_on
+    log_traffic(uri, range(13), model=model, drift_from=12, label_share=0.5)
+    with Monitor("fraud", store, uri=uri) as monitor:
+        assert len(monitor.run_once(now=END_OF_DAY)) == 13
+    drifted = _values(store, "output_drifted.score")
+    assert drifted[T0 + 12 * HOUR] == 1.0 and drifted[T0] == 0.0
+    assert abs(_values(store, "estimated_accuracy")[T0] - _values(store, "accuracy")[T0]) < 0.05
+    (stored,) = store.monitor_results("fraud", metrics=[REFERENCE_METRIC])
+    assert stored.labels["calibration"]["rows"] == 5_000
