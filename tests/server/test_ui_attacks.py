@@ -93,3 +93,14 @@ def test_an_unknown_view_is_a_400_page_naming_it(logged, url):
     response = client.get(url.format(**facts), headers=HTML)
     assert response.status_code == 400 and "text/html" in response.headers["content-type"]
     assert "view" in response.text and "active, deleted or all" in response.text
+
+
+@pytest.mark.parametrize("url", ["/experiments", "/experiments/{kept}/runs", "/runs/{alive}", "/compare?runs={alive}",
+                                 "/datasets", "/models", "/deployments"])
+def test_pages_answer_head_as_they_answer_get(logged, url):
+    """Link checkers, uptime probes and `curl -I` ask HEAD; a page that answers GET answers it too."""
+    client, facts = logged
+    head = client.head(url.format(**facts), headers=HTML)
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/html")
+    assert head.content == b""
+    assert client.head("/runs/" + "0" * 32, headers=HTML).status_code == 404

@@ -91,7 +91,13 @@ def error_page(request: Request, status: int, title: str, message: str) -> HTMLR
 
 class PageRoute(APIRoute):
     """A route of the UI: a known error (unknown id, malformed filter) or a malformed query value
-    is shown as a page with the message, with the API's status code."""
+    is shown as a page with the message, with the API's status code. A page answers HEAD as it
+    answers GET (the server sends no body), as Starlette's own routes do."""
+
+    def __init__(self, path: str, endpoint: Callable, **kwargs) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if "GET" in self.methods:
+            self.methods.add("HEAD")
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
