@@ -153,6 +153,9 @@ def status(
     from modelcycle.monitoring.report import status_rows
 
     rows = status_rows(common.client().store.monitor_results(name, metrics=metric), windows)
+    if not rows and output.value == "table":
+        console.print(Text(f"No windows of {name} computed yet: `modelcycle monitor run {name}` computes them."))
+        return
     for row in rows:
         row["window_start"] = fmt_time(row["window_start"])
     emit(rows, ["version", "metric", "window_start", "latest", "previous", "trend"], output.value,

@@ -32,6 +32,7 @@ log = logging.getLogger("modelcycle.monitoring")
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 SPAN_WINDOWS = 24  # time windows read in one pass over the log: their builders are in memory at once
+MAX_WINDOW_MS = 366 * DAY_MS
 FIRST_MS, LAST_MS = 0, 253402300799999  # the times a log's timestamp holds (to 9999-12-31)
 PERFORMANCE = ("labelled_rows", "labelled_share", "label_delay_p50_s", "accuracy", "precision", "recall", "f1",
                "roc_auc", "log_loss", "mae", "rmse", "r2")
@@ -78,8 +79,9 @@ class Monitor:
             if isinstance(window_rows, bool) or not isinstance(window_rows, int) or window_rows < 1:
                 raise InvalidInput(f"window_rows must be a whole number of at least 1; got {window_rows!r}.")
             window_ms = None
-        elif isinstance(window_ms, bool) or not isinstance(window_ms, int) or window_ms < 1000:
-            raise InvalidInput(f"window_ms must be a whole number of milliseconds, at least 1000; got {window_ms!r}.")
+        elif isinstance(window_ms, bool) or not isinstance(window_ms, int) or not 1000 <= window_ms <= MAX_WINDOW_MS:
+            raise InvalidInput(f"window_ms must be a whole number of milliseconds from 1000 (a second) to "
+                               f"{MAX_WINDOW_MS} (366 days); got {window_ms!r}.")
         self.window_ms, self.window_rows = window_ms, window_rows
         for name, value, least in (("settle_ms", settle_ms, 0), ("label_horizon_ms", label_horizon_ms, 0),
                                    ("batch_rows", batch_rows, 1)):
@@ -115,7 +117,10 @@ class Monitor:
     def _run_once(self, now: int) -> list[WindowStats]:
         done = self.store.monitor_windows(self.model)
         computed = []
-        for version, (first, last) in sorted(self._versions(done).items()):
+        versions = self._versions(done)
+        if not versions and not done:
+            self._check_known()
+        for version, (first, last) in sorted(versions.items()):
             resume = done.get(version)
             if self.window_rows is not None:
                 computed += self._row_windows(version, resume if resume is not None else first)
@@ -158,6 +163,16 @@ class Monitor:
         """The version's rows from ``start`` on, oldest first (row windows need their order)."""
         relation = self._scan(start, LAST_MS, version)
         return None if relation is None else relation.order("time, request_id, row")
+
+    def _check_known(self) -> None:
+        """A model with nothing logged and nothing stored: registered, or a misspelt name."""
+        from modelcycle.exceptions import NotFound
+
+        try:
+            self.store.get_registered_model(self.model)
+        except NotFound:
+            raise NotFound(f"No model {self.model!r} is registered and its prediction log is empty; check the name "
+                           "(`modelcycle models ls` lists the registered models).") from None
 
     def _versions(self, done: dict[int, int]) -> dict[int, tuple[int, int]]:
         """Per version, the first and last time logged after its last finished window."""

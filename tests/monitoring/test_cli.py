@@ -99,3 +99,20 @@ def test_the_long_lived_monitor_computes_new_windows_serves_gauges_and_stops_on_
     assert out.count("fraud v1: window") == 3
     assert store.get_lease("monitor:fraud") is None  # given up, not left to expire
     assert _gauges(port) == {}  # the metrics server stopped with it
+
+
+def test_a_model_that_is_neither_registered_nor_logged_is_named_as_such(monitored, tmp_path, monkeypatch):
+    from modelcycle.exceptions import NotFound
+
+    store, uri = monitored
+    monkeypatch.setenv("MODELCYCLE_PREDICTION_LOG_URI", uri)
+    runner = CliRunner()
+    typo = runner.invoke(app, ["monitor", "run", "frawd"])
+    assert isinstance(typo.exception, NotFound) and "frawd" in str(typo.exception)
+    assert "modelcycle models ls" in str(typo.exception)
+    shown = runner.invoke(app, ["monitor", "status", "fraud"])
+    assert shown.exit_code == 0 and "No windows of fraud computed yet" in shown.output
+    huge = runner.invoke(app, ["monitor", "run", "fraud", "--window", "100000000d"])
+    assert isinstance(huge.exception, InvalidInput) and "window" in str(huge.exception)
+    log_traffic(uri, range(1))
+    assert runner.invoke(app, ["monitor", "run", "fraud"]).exit_code == 0
