@@ -573,7 +573,8 @@ def routes(tracking_server) -> list[tuple[str, str]]:
 @given(data=st.data())
 def test_fuzzed_path_segments_never_get_a_5xx(server, run_id, routes, data):
     method, template = data.draw(st.sampled_from(routes), label="route")
-    known = {"run_id": run_id, "experiment_id": "1", "version": "1", "name": "m", "alias": "champion", "path": "a"}
+    known = {"run_id": run_id, "experiment_id": "1", "version": "1", "name": "m", "alias": "champion", "path": "a",
+             "view_id": "aaaaaaaaaa"}
     target = re.sub(r"\{(\w+)\}", lambda m: data.draw(_segments | st.just(known[m.group(1)]), label=m.group(1)),
                     template) + data.draw(_queries, label="query")
     status, headers, payload = _raw_request(server.port, method, target, b"{}")
