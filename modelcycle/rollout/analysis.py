@@ -144,7 +144,10 @@ class Leader:
                 self.epoch, shares={"stable": 0.0, "candidate": 100.0}, step_started_at=now_ms())
         interval_ms = int(strategies.setting(d, "interval_s", strategies.DEFAULT_INTERVAL_S, 0.1) * 1000)
         now = now_ms()
-        if now - d.step_started_at < interval_ms:
+        # Due an interval after the step began or after the last change, which for an active
+        # step is the last look that held it: a hold keeps counting from the step's start, but
+        # is not written again on every tick.
+        if now - max(d.step_started_at, d.updated_at) < interval_ms:
             return d
         checks = Checks.from_dict(d.config.get("checks")) if isinstance(d.config.get("checks"), dict) else Checks()
         stats = self.store.deployment_stats(self.name, d.step_started_at, now)
