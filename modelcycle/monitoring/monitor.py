@@ -230,7 +230,11 @@ class Monitor:
                 flush(max(held_rows, key=held_rows.get))
         for start in list(held):
             flush(start)
-        return [self._finish(builders[start]) for start in sorted(builders) if builders[start].window.rows]
+        built = [builders[start].result() for start in sorted(builders) if builders[start].window.rows]
+        self._digest_labels(version, built)
+        for window in built:
+            self._store(window)
+        return built
 
     def _row_windows(self, version: int, resume: int) -> list[WindowStats]:
         relation = self._relation(resume, version=version)
@@ -260,6 +264,10 @@ class Monitor:
 
     def _finish(self, builder: WindowBuilder) -> WindowStats:
         window = builder.result()
+        self._digest_labels(window.version, [window])
+        return self._store(window)
+
+    def _store(self, window: WindowStats) -> WindowStats:
         self.store.record_monitor_results(self.model, self.points(window))
         return window
 
@@ -315,7 +323,7 @@ class Monitor:
                 for c in w.classes:
                     put(f"class_share.{c}", counts.get(str(c), 0) / total)
         for key, value in performance(w).items():
-            put(key, value)
+            put(key, value, {"digest": w.label_digest} if key == "labelled_rows" and w.label_digest else None)
         if w.cbpe is not None:
             calibration = outputs.calibration_note if outputs is not None else (
                 "no evaluation data to calibrate on: the probabilities are taken as calibrated")
@@ -373,31 +381,54 @@ class Monitor:
                               where="label IS NOT NULL AND status < 400")
         if relation is None:
             return 0
-        self.connection.register("mc_windows", pa.table({
-            "version": [k[0] for k in keys], "start_ms": [k[1] for k in keys],
-            "end_ms": [windows[k]["end"] for k in keys]}))
-        try:
-            counted = relation.query("p", """
-                SELECT w.version, w.start_ms, count(*) FROM p JOIN mc_windows w
-                ON coalesce(p.version, 0) = w.version AND epoch_ms(p.time) >= w.start_ms AND epoch_ms(p.time) < w.end_ms
-                GROUP BY 1, 2""").fetchall()
-        finally:
-            self.connection.unregister("mc_windows")
+        counted = self._label_digests(relation, [(k[0], k[1], windows[k]["end"]) for k in keys])
         rewritten = 0
-        for version, start, count in sorted(counted):
-            found = windows[(int(version), int(start))]
+        for (version, start), (count, digest) in sorted(counted.items()):
+            found = windows[(version, start)]
             old = found.get("labelled_rows")
-            if old is not None and not math.isnan(old.value) and int(old.value) == count:
-                continue
-            labelled = self._labelled(int(version), int(start), found["end"], found["rows"].labels.get("classes"),
+            if old is not None and not math.isnan(old.value) and int(old.value) == count \
+                    and old.labels.get("digest") in (digest, None):
+                continue  # no label came or changed (a window computed before digests were kept: by count)
+            labelled = self._labelled(version, start, found["end"], found["rows"].labels.get("classes"),
                                       int(found["ok_rows"].value) if "ok_rows" in found else 0)
             if labelled is None:
                 continue
-            points = [MonitorPoint(self.model, int(version), int(start), found["end"], k, v, {}, now_ms())
+            points = [MonitorPoint(self.model, version, start, found["end"], k, v,
+                                   {"digest": digest} if k == "labelled_rows" else {}, now_ms())
                       for k, v in performance(labelled).items()]
             self.store.record_monitor_results(self.model, points)
             rewritten += 1
         return rewritten
+
+    def _label_digests(self, relation, windows: list[tuple[int, int, int]]) -> dict[tuple[int, int], tuple[int, str]]:
+        """Per (version, start) of ``windows`` (version, start, end): how many rows of the labelled
+        ``relation`` fall in it and a digest of their labels, which any new or corrected label changes."""
+        import pyarrow as pa
+
+        self.connection.register("mc_windows", pa.table({
+            "version": [w[0] for w in windows], "start_ms": [w[1] for w in windows], "end_ms": [w[2] for w in windows]}))
+        try:
+            found = relation.query("p", """
+                SELECT w.version, w.start_ms, count(*),
+                       bit_xor(hash(p.request_id, p.row, CAST(p.label AS VARCHAR), p.label_time)) FROM p JOIN mc_windows w
+                ON coalesce(p.version, 0) = w.version AND epoch_ms(p.time) >= w.start_ms AND epoch_ms(p.time) < w.end_ms
+                GROUP BY 1, 2""").fetchall()
+        finally:
+            self.connection.unregister("mc_windows")
+        return {(int(v), int(start)): (int(count), f"{int(digest):016x}") for v, start, count, digest in found}
+
+    def _digest_labels(self, version: int, built: list[WindowStats]) -> None:
+        """Keep the label digest of windows just computed with them, for refresh_performance."""
+        labelled = [w for w in built if w.labelled is not None]
+        if not labelled:
+            return
+        relation = self._scan(min(w.start for w in labelled), max(w.end for w in labelled), version,
+                              where="label IS NOT NULL AND status < 400")
+        if relation is None:
+            return
+        digests = self._label_digests(relation, [(version, w.start, w.end) for w in labelled])
+        for w in labelled:
+            w.label_digest = digests.get((version, w.start), (0, None))[1]
 
     def _labelled(self, version: int, start: int, end: int, classes, ok_rows: int) -> WindowStats | None:
         relation = self._scan(start, end, version, where="label IS NOT NULL AND status < 400")

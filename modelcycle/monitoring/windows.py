@@ -41,6 +41,7 @@ class WindowStats:
     labelled: dict | None = None  # y, predicted, proba, delay_s of the labelled rows
     classes: list | None = None  # classifier: the class of each proba column; None: a regressor
     cbpe: dict | None = None  # estimated performance, classifiers
+    label_digest: str | None = None  # of the labels the performance was computed from (monitor.refresh_performance)
 
 
 class WindowBuilder:

@@ -219,3 +219,20 @@ def test_a_version_that_changed_a_column_type_does_not_change_how_the_other_read
     assert _values(store, "type_errors", version=1)[T0] == 0
     assert _values(store, "drifted.x1", version=1)[T0] == 0.0
     assert _values(store, "type_errors", version=2)[T0] == 1
+
+
+def test_a_corrected_label_recomputes_the_window_though_the_labelled_count_is_the_same(monitored):
+    store, uri = monitored
+    log_traffic(uri, range(1), label_share=0.0)
+    Monitor("fraud", store, uri=uri).run_once(now=END_OF_DAY)
+    rows = mc.read_predictions("fraud", uri=uri)
+    ok = rows[rows.status == 200]
+    mc.log_feedback("fraud", ok.prediction.tolist(), request_ids=ok.request_id.tolist(), rows=ok.row.tolist(),
+                    time=T0 + HOUR, uri=uri)
+    Monitor("fraud", store, uri=uri).run_once(now=END_OF_DAY)
+    assert _values(store, "accuracy")[T0] == 1.0
+    # The labels were wrong: corrected ones, later, for the same rows.
+    mc.log_feedback("fraud", (1 - ok.prediction).tolist(), request_ids=ok.request_id.tolist(),
+                    rows=ok.row.tolist(), time=T0 + 2 * HOUR, uri=uri)
+    Monitor("fraud", store, uri=uri).run_once(now=END_OF_DAY)
+    assert _values(store, "labelled_rows")[T0] == len(ok) and _values(store, "accuracy")[T0] == 0.0
