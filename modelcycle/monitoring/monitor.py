@@ -176,7 +176,10 @@ class Monitor:
 
     def _versions(self, done: dict[int, int]) -> dict[int, tuple[int, int]]:
         """Per version, the first and last time logged after its last finished window."""
-        since = min(done.values()) if done else FIRST_MS
+        # From the earliest end among versions still in use: a version retired months ago (its last
+        # window long before the newest one's) would make every pass open every segment since.
+        newest = max(done.values()) if done else FIRST_MS
+        since = min([d for d in done.values() if d >= newest - self.label_horizon_ms] or [FIRST_MS])
         relation = self._scan(since, LAST_MS, None, with_feedback=False)
         if relation is None:
             return {}

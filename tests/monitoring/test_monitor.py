@@ -236,3 +236,13 @@ def test_a_corrected_label_recomputes_the_window_though_the_labelled_count_is_th
                     rows=ok.row.tolist(), time=T0 + 2 * HOUR, uri=uri)
     Monitor("fraud", store, uri=uri).run_once(now=END_OF_DAY)
     assert _values(store, "labelled_rows")[T0] == len(ok) and _values(store, "accuracy")[T0] == 0.0
+
+
+def test_a_retired_version_served_again_after_weeks_gets_its_new_windows(monitored):
+    store, uri = monitored
+    log_traffic(uri, [0], version=1)
+    log_traffic(uri, [24 * 20], version=2, seed=2)  # 20 days later, version 2 serves
+    Monitor("fraud", store, uri=uri).run_once(now=T0 + 24 * 20 * HOUR + 2 * HOUR)
+    log_traffic(uri, [24 * 20 + 2], version=1, seed=3)  # then a rollback to version 1
+    again = Monitor("fraud", store, uri=uri).run_once(now=T0 + 24 * 20 * HOUR + 4 * HOUR)
+    assert [(w.version, w.start) for w in again] == [(1, T0 + (24 * 20 + 2) * HOUR)]
