@@ -104,3 +104,14 @@ def test_pages_answer_head_as_they_answer_get(logged, url):
     assert head.status_code == 200 and head.headers["content-type"].startswith("text/html")
     assert head.content == b""
     assert client.head("/runs/" + "0" * 32, headers=HTML).status_code == 404
+
+
+@pytest.mark.parametrize("param", ["sx", "sy"])
+def test_an_unknown_scatter_column_is_a_400_naming_the_columns(logged, param):
+    client, facts = logged
+    base = f"/compare?runs={facts['alive']},{facts['removed']}"
+    assert client.get(f"{base}&sx=params.p1&sy=metrics.loss", headers=HTML).status_code == 200
+    response = client.get(f"{base}&{param}=params.nope", headers=HTML)
+    assert response.status_code == 400 and "text/html" in response.headers["content-type"]
+    assert f"{param}, the scatter" in response.text and "&#39;params.nope&#39;" in response.text
+    assert "metrics.loss" in response.text

@@ -543,6 +543,11 @@ def _comparison(request: Request, runs: list[Run], missing: list[str], x: str, s
         columns[f"metrics.{quote_key(key)}"] = [_finite(r.metrics[key].value) if key in r.metrics else None
                                                for r in runs]
     names = [r.name for r in runs]
+    for name, axis in (("sx", "x"), ("sy", "y")):
+        chosen = query.get(name)
+        if chosen and chosen not in columns:
+            raise InvalidInput(f"{name}, the scatter's {axis} column, is one of the compared runs' numeric params "
+                               f"and metrics ({', '.join(list(columns)[:20]) or 'they have none'}); got {chosen!r}.")
     scatter_x = query.get("sx") or next((c for c in columns if c.startswith("params.")), "")
     scatter_y = query.get("sy") or (f"metrics.{quote_key(metric)}" if metric else "")
     return dict(
