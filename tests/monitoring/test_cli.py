@@ -116,3 +116,43 @@ def test_a_model_that_is_neither_registered_nor_logged_is_named_as_such(monitore
     assert isinstance(huge.exception, InvalidInput) and "window" in str(huge.exception)
     log_traffic(uri, range(1))
     assert runner.invoke(app, ["monitor", "run", "fraud"]).exit_code == 0
+
+
+def test_a_monitor_killed_mid_pass_leaves_whole_windows_and_its_restart_completes_them(monitored, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.monitoring.conftest import HOUR
+
+    store, uri = monitored
+    base = (int(time.time() * 1000) // HOUR - 13) * HOUR
+    log_traffic(uri, range(12), start=base, rows_per_hour=4000)
+    env = {**os.environ, "MODELCYCLE_TRACKING_URI": store.db_uri, "MODELCYCLE_ARTIFACT_URI": str(tmp_path / "art"),
+           "MODELCYCLE_PREDICTION_LOG_URI": uri}
+    command = [sys.executable, "-m", "modelcycle", "monitor", "fraud", "--every", "1s", "--settle", "1s"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(tmp_path))
+    deadline = time.monotonic() + 120
+    while not store.monitor_windows("fraud") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # as soon as the first windows are stored: mid-pass, or just after
+    first.wait()
+    metrics = {}
+    for p in store.monitor_results("fraud"):
+        metrics.setdefault(p.window_start, set()).add(p.metric)
+    complete = max(metrics.values(), key=len)
+    assert all(found == complete for found in metrics.values())  # no window half written
+    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=str(tmp_path))
+    try:
+        deadline = time.monotonic() + 120  # the lease of the killed one is taken over, not waited out
+        while store.monitor_windows("fraud").get(1) != base + 12 * HOUR and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=30)
+    assert store.monitor_windows("fraud") == {1: base + 12 * HOUR}, err
+    rows = {p.window_start: p.value for p in store.monitor_results("fraud", metrics=["rows"])}
+    assert sorted(rows) == [base + h * HOUR for h in range(12)] and set(rows.values()) == {4000.0 + 2}
