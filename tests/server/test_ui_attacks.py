@@ -115,3 +115,14 @@ def test_an_unknown_scatter_column_is_a_400_naming_the_columns(logged, param):
     assert response.status_code == 400 and "text/html" in response.headers["content-type"]
     assert f"{param}, the scatter" in response.text and "&#39;params.nope&#39;" in response.text
     assert "metrics.loss" in response.text
+
+
+def test_compare_names_a_malformed_run_id_and_refuses_too_many(logged):
+    client, facts = logged
+    response = client.get(f"/compare?runs={facts['alive']},not-a-run", headers=HTML)
+    assert response.status_code == 400 and "&#39;not-a-run&#39;" in response.text and "32 hex" in response.text
+    many = ",".join(f"{i:032x}" for i in range(501))
+    response = client.get(f"/compare?runs={many}", headers=HTML)
+    assert response.status_code == 400 and "at most 500 runs" in response.text and "got 501" in response.text
+    twice = client.get(f"/compare?runs={facts['alive']},{facts['alive']},{facts['removed']}", headers=HTML)
+    assert twice.status_code == 200  # the same run twice is shown once

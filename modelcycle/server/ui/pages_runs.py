@@ -447,7 +447,13 @@ def add_routes(router: APIRouter, store: Store) -> None:
     @router.get("/compare")
     def compare(request: Request):
         query = request.query_params
-        ids = _ids(query.get("runs", ""), MAX_COMPARED)
+        listed_ids = split_list(query.get("runs", ""))
+        malformed = next((i for i in listed_ids if not _RUN_ID.fullmatch(i)), None)
+        if malformed is not None:
+            raise InvalidInput(f"runs lists run ids, each 32 hex digits, separated by commas; got {malformed!r}.")
+        ids = list(dict.fromkeys(listed_ids))
+        if len(ids) > MAX_COMPARED:
+            raise InvalidInput(f"Compare at most {MAX_COMPARED} runs at once; got {len(ids)}.")
         if not ids:
             raise InvalidInput("Choose the runs to compare: /compare?runs=<id>,<id>, or select them in an "
                                "experiment's runs table and press Compare.")
