@@ -386,7 +386,6 @@ class AlertEvaluator:
             for rule in self.rules.rules:
                 fp = alert_fingerprint(self.model, version, rule.name)
                 previous = stored.get(fp)
-                status = Status.from_data(previous.data) if previous is not None else Status()
                 min_rows = self.rules.min_rows_of(rule)
                 status, moved_here, skipped, replayed_from = self._evaluate_rule(
                     rule, previous, windows, reference, min_rows, floor)
@@ -434,8 +433,8 @@ class AlertEvaluator:
             todo = [w for w in windows if w.start >= floor and
                     (checkpoint.last_window is None or w.start > checkpoint.last_window)]
         else:
-            status = prev
-            todo = [w for w in windows if prev.last_window is None or w.start > prev.last_window]
+            status = prev  # windows older than the horizon are not evaluated when first met
+            todo = [w for w in windows if w.start >= floor and (prev.last_window is None or w.start > prev.last_window)]
         moved_here, skipped = [], []
         for window in todo:
             old = status.state

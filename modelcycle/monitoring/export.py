@@ -132,7 +132,7 @@ def serve_metrics(store: Store, models: list[str], port: int, addr: str = "0.0.0
 # ------------------------------------------------------------------ Prometheus rules
 class _PromQL:
     def __init__(self, model: str, rate_window: str):
-        self.model = model.replace("\\", "\\\\").replace('"', '\\"')
+        self.model = _quote(model)
         self.rate = rate_window
 
     def selector(self, name: str, extra: dict[str, str] | None = None, *matchers: str) -> str:
@@ -209,7 +209,8 @@ def _literal(value: float) -> str:
 
 
 def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    """Text inside a PromQL double-quoted string: backslash, quote and line breaks escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _template(text: str, rule: Rule, threshold: str) -> str:

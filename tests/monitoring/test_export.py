@@ -182,3 +182,12 @@ def test_the_dashboard_queries_are_valid_promql(tmp_path):
     checked = subprocess.run([PROMTOOL, "check", "rules", str(tmp_path / "queries.yml")], capture_output=True,
                              text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@needs_promtool
+@pytest.mark.parametrize("model", ['fraud "eu"', "fraud\\eu", "fraud\neu", "fraude ünï 日本", "fraud\teu"])
+def test_rules_of_models_with_quotes_backslashes_newlines_and_unicode_pass_promtool(tmp_path, model):
+    target = tmp_path / "rules.yml"
+    target.write_text(yaml.safe_dump(prometheus_rules(model, default_rules())))
+    checked = subprocess.run([PROMTOOL, "check", "rules", str(target)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
