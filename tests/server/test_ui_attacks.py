@@ -126,3 +126,44 @@ def test_compare_names_a_malformed_run_id_and_refuses_too_many(logged):
     assert response.status_code == 400 and "at most 500 runs" in response.text and "got 501" in response.text
     twice = client.get(f"/compare?runs={facts['alive']},{facts['alive']},{facts['removed']}", headers=HTML)
     assert twice.status_code == 200  # the same run twice is shown once
+
+
+@pytest.mark.parametrize("key", ["ünï", "Δloss", "a,b", 'x`"y', "1st", "dot.ted", "aü"])
+def test_a_column_of_any_key_is_written_so_that_the_filter_language_reads_it_back(key):
+    from modelcycle.server.ui.pages_runs import field_text
+    from modelcycle.store.search import Field, parse_columns, parse_filter, parse_order_by
+
+    for kind in ("param", "metric", "tag"):
+        text = field_text(Field(kind, key))
+        assert parse_columns([text]) == [Field(kind, key)]
+        assert parse_order_by([f"{text} DESC"])[0].field == Field(kind, key)
+        parse_filter(f"{text} = " + ("1" if kind == "metric" else "'1'"))
+
+
+def test_runs_js_quotes_keys_as_the_server_does():
+    """The column picker writes the columns it adds itself, with the rule of runs.js for a bare
+    key: run in a real browser, it must agree with the server's, or a key like 'ünï' makes a 400."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    import modelcycle.server.ui as ui
+    from modelcycle.server.ui.pages_runs import quote_key
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed")
+    script = (Path(ui.__file__).parent / "static" / "runs.js").read_text()
+    plain = re.search(r"const PLAIN_KEY = (/.*/u);", script).group(1)
+    body = re.search(r"function quoteKey\(key\) \{(.*?)\n  \}", script, re.S).group(1)
+    keys = ["ünï", "Δloss", "a,b", 'x`"y', "1st", "dot.ted", "aü", "_x", "lr", "a b", "a.1"]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
+                                    args=["--no-sandbox", "--disable-background-networking"])
+        try:
+            quoted = browser.new_page().evaluate(
+                f"(keys) => {{ const PLAIN_KEY = {plain}; const quoteKey = (key) => {{{body}}}; "
+                "return keys.map(quoteKey); }", keys)
+        finally:
+            browser.close()
+    assert quoted == [quote_key(k) for k in keys]

@@ -45,7 +45,8 @@ USER_TAG = "mc.user"
 COMMIT_TAG = "mc.source.git.commit"
 X_AXES = ("step", "time", "relative")
 KIND_PREFIX = {"param": "params", "metric": "metrics", "tag": "tags"}
-_PLAIN_KEY = re.compile(r"[^\W\d][\w\-:/]*(?:\.[^\W\d][\w\-:/]*)*")
+# A bare word of the filter language begins with an ASCII letter or '_' (store/search.py).
+_PLAIN_KEY = re.compile(r"[A-Za-z_][\w\-:/]*(?:\.[A-Za-z_][\w\-:/]*)*")
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
   const PART = "runs-part";
-  const PLAIN_KEY = /^[\p{L}_][\p{L}\p{N}_\-:/]*(\.[\p{L}_][\p{L}\p{N}_\-:/]*)*$/u;
+  const PLAIN_KEY = /^[A-Za-z_][\p{L}\p{N}_\-:/]*(\.[A-Za-z_][\p{L}\p{N}_\-:/]*)*$/u;  // as pages_runs.quote_key
 
   function part() { return document.getElementById(PART); }
   function selectedFromUrl() {
