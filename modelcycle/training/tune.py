@@ -15,7 +15,6 @@ runs out.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import numbers
 import time
@@ -59,13 +58,6 @@ class TuneResult:
     def best_trial(self):
         return self.study.best_trial
 
-
-def _require_optuna():
-    if importlib.util.find_spec("optuna") is None:
-        raise InvalidInput("mc.tune needs Optuna: pip install 'modelcycle[tune]'.")
-    import optuna
-
-    return optuna
 
 
 def _directions(direction) -> list[str]:
@@ -226,7 +218,7 @@ def tune(objective, space: dict | None = None, X=None, y=None, *, n_trials: int 
     becomes this process's tracking URI, as with mc.set_tracking_uri, so that what the objective
     logs lands beside its trial.
     """
-    optuna = _require_optuna()
+    import optuna  # here, not at import: it takes a while to import
     from modelcycle.training.cv import scorers, splitter
     from modelcycle.training.samplers import pruner_spec, sampler_spec
 
