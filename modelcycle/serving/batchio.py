@@ -34,18 +34,45 @@ def format_of(path: str, given: str | None, what: str) -> str:
 
 
 class CountingFile:
-    """A read-only file that counts the bytes read from it, for a CSV's progress bar."""
+    """A read-only Python file that counts the bytes read from it, for a CSV's progress bar, and
+    that can be stopped: pyarrow reads a CSV ahead from its own threads, which must not be in
+    this file's read when the interpreter exits (the process aborts in PyGILState_Release)."""
 
     def __init__(self, raw):
         self.raw, self.count = raw, 0
+        self._stopped = False
+        self._reading = 0
 
     def read(self, n=-1):
-        data = self.raw.read(n)
+        if self._stopped:
+            return b""  # the end of the file, for a read ahead that comes after stop()
+        self._reading += 1
+        try:
+            data = self.raw.read(n)
+        finally:
+            self._reading -= 1
         self.count += len(data)
         return data
 
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Later reads see the end of the file; a read under way in another thread is waited for."""
+        import time
+
+        self._stopped = True
+        deadline = time.monotonic() + timeout_s
+        while self._reading and time.monotonic() < deadline:
+            time.sleep(0.001)  # lets that thread take the GIL and finish
+
     def __getattr__(self, name):
         return getattr(self.raw, name)
+
+
+def _native_local(fs, path: str) -> bool:
+    """Whether ``path`` is a local file pyarrow can read itself (no compression to undo)."""
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem) and fsspec.utils.infer_compression(path) is None
 
 
 class Source:
@@ -64,8 +91,14 @@ class Source:
             raise InvalidInput(f"No input file at {path!r} ({exc}).") from None
         self.chunk_size = chunk_size
         self.total_bytes = self.fs.size(self._fspath) or 0
-        self._open = fsspec.open(path, "rb", compression="infer")
-        self._file = self._open.open()
+        if _native_local(self.fs, self._fspath):
+            import pyarrow as pa
+
+            # pyarrow's own file: its threads read ahead without the GIL, and nothing of Python
+            # is left in them when the process exits
+            self._file = pa.OSFile(self._fspath, "rb")
+        else:
+            self._file = fsspec.open(path, "rb", compression="infer").open()
         self._counting = None
         if self.format == "parquet":
             import pyarrow.parquet as pq
@@ -75,6 +108,7 @@ class Source:
                 # group's bytes alive until the file is closed (memory grew with the file).
                 self._parquet = pq.ParquetFile(self._file, pre_buffer=False, buffer_size=1 << 20)
             except Exception as exc:  # pyarrow says what is wrong with the file
+                self.close()
                 raise InvalidInput(f"{path!r} is not a readable Parquet file: {exc}") from None
             self.schema = self._parquet.schema_arrow
             self.total_rows = self._parquet.metadata.num_rows
@@ -82,16 +116,19 @@ class Source:
             import pyarrow as pa
             import pyarrow.csv as pacsv
 
-            self._counting = CountingFile(self._file)
+            source = self._file
+            if not isinstance(self._file, pa.NativeFile):
+                source = self._counting = CountingFile(self._file)
             header = self._peek_header()
             types = {name: pa.string() for name in header} if text_columns else {
                 name: pa.string() for name in typed if name in header}
             try:
                 self._csv = pacsv.open_csv(
-                    self._counting, read_options=pacsv.ReadOptions(block_size=8 << 20),
+                    source, read_options=pacsv.ReadOptions(block_size=8 << 20),
                     convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
                                                          quoted_strings_can_be_null=False))
             except pa.ArrowInvalid as exc:
+                self.close()
                 raise InvalidInput(f"{path!r} is not a readable CSV file: {exc}") from None
             self.schema = self._csv.schema
             self.total_rows = None
@@ -112,7 +149,9 @@ class Source:
 
     @property
     def done_bytes(self) -> int:
-        return self._counting.count if self._counting is not None else 0
+        if self._counting is not None:
+            return self._counting.count
+        return self._file.tell() if not self._file.closed else self.total_bytes
 
     def batches(self, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -149,6 +188,8 @@ class Source:
             yield pa.Table.from_batches(pending)
 
     def close(self) -> None:
+        if self._counting is not None:
+            self._counting.stop()
         self._file.close()
 
 

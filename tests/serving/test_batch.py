@@ -306,6 +306,30 @@ def test_cli_predict_and_its_bad_rows(models, tmp_path):
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 2
 
 
+@pytest.mark.parametrize("name", ["ragged.csv", "ragged.csv.gz"])  # read by pyarrow itself; through Python
+def test_cli_predict_on_a_ragged_csv_says_so_and_exits(models, tmp_path, name):
+    """A row with too few fields in the first block of a CSV larger than one block: the reader
+    is reading the next block ahead when the first fails, and the process must still exit
+    (it hung, or aborted, in pyarrow's thread pool at exit)."""
+    import gzip
+
+    env = {**os.environ, "MODELCYCLE_TRACKING_URI": models[0], "MODELCYCLE_ARTIFACT_URI": models[1]}
+    text = "a,b,c\n" + "1.5,1,0\n" * 10 + "2.5,1\n" + "1.5,1,0\n" * 3_000_000  # 24 MB: three blocks
+    with (gzip.open if name.endswith(".gz") else open)(tmp_path / name, "wt", **(
+            {"compresslevel": 1} if name.endswith(".gz") else {})) as f:
+        f.write(text)
+    for attempt in range(3):
+        try:
+            done = subprocess.run([sys.executable, "-m", "modelcycle", "predict", "linear@latest",
+                                   str(tmp_path / name), "-o", str(tmp_path / "out.csv")],
+                                  capture_output=True, text=True, env=env, timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"modelcycle predict did not exit after reporting the ragged row (attempt {attempt + 1})")
+        assert done.returncode == 2, done.stderr
+        assert "Expected 3 columns, got 2" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_compiled_forests_answer_as_scikit_learn():
     from sklearn.datasets import make_classification, make_regression
     from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
