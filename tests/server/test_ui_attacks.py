@@ -167,3 +167,18 @@ def test_runs_js_quotes_keys_as_the_server_does():
         finally:
             browser.close()
     assert quoted == [quote_key(k) for k in keys]
+
+
+def test_a_json_artifact_nested_past_the_parsers_depth_is_shown_as_text(tmp_path):
+    store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
+    try:
+        run = store.create_run(store.create_experiment("deep").id)
+        deep = tmp_path / "deep.json"
+        deep.write_bytes(b"[" * 30000 + b"]" * 30000)  # under the 64 KiB preview, deeper than json can parse
+        store.log_artifact(run.id, deep, "deep.json")
+        client = TestClient(create_app(store), raise_server_exceptions=False)
+        response = client.get(f"/runs/{run.id}/artifacts?path=deep.json", headers=HTML)
+        assert response.status_code == 200
+        assert "Not valid JSON" in response.text and "nested too deeply" in response.text
+    finally:
+        store.close()

@@ -94,6 +94,8 @@ def preview(store: Store, run_id: str, info: ArtifactInfo) -> dict[str, Any]:
             pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
         except ValueError as exc:
             result["note"] = f"Not valid JSON ({exc}); shown as text."
+        except RecursionError:
+            result["note"] = "Not valid JSON here (nested too deeply to read); shown as text."
         else:
             result.update(text=pretty[:2 * TEXT_LIMIT], truncated=len(pretty) > 2 * TEXT_LIMIT)
     return result
