@@ -182,3 +182,22 @@ def test_a_json_artifact_nested_past_the_parsers_depth_is_shown_as_text(tmp_path
         assert "Not valid JSON" in response.text and "nested too deeply" in response.text
     finally:
         store.close()
+
+
+def test_a_model_manifest_nested_past_the_parsers_depth_is_named_not_a_500(tmp_path):
+    from modelcycle.models.manifest import MANIFEST_FILE
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
+    try:
+        run = store.create_run(store.create_experiment("deep").id)
+        deep = tmp_path / MANIFEST_FILE
+        deep.write_bytes(b"flavor: " + b"{a: " * 30000 + b"1" + b"}" * 30000 + b"\n")
+        store.log_artifact(run.id, deep, f"model/{MANIFEST_FILE}")
+        client = TestClient(create_app(store), raise_server_exceptions=False)
+        for url in (f"/runs/{run.id}", f"/runs/{run.id}/artifacts?path=model",
+                    f"/runs/{run.id}/artifacts?path=model/{MANIFEST_FILE}"):
+            response = client.get(url, headers=HTML)
+            assert response.status_code == 200, url
+            assert "nested too deeply" in response.text, url
+    finally:
+        store.close()

@@ -26,6 +26,7 @@ CSV_READ_LIMIT = 1024 * 1024  # enough for the first 50 rows of any sensible CSV
 PARQUET_LIMIT = 256 * 1024 * 1024  # read whole (the footer comes last): beyond this, download it
 INLINE_LIMIT = 32 * 1024 * 1024  # images and HTML reports the browser is asked to show
 MANIFEST_LIMIT = 1024 * 1024
+TOO_DEEP = "The manifest is nested too deeply to read; it is not one modelcycle wrote."
 
 IMAGE_TYPES = {
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
@@ -202,6 +203,8 @@ def _manifest(store: Store, run_id: str, info: ArtifactInfo) -> dict[str, Any]:
         result["manifest"] = summarize_manifest(Manifest.from_yaml(head, info.path))
     except InvalidInput as exc:
         result["error"] = exc.message
+    except RecursionError:
+        result["error"] = TOO_DEEP
     return result
 
 
@@ -238,6 +241,8 @@ def read_manifest(store: Store, run_id: str, path: str) -> dict[str, Any] | str:
         return summarize_manifest(Manifest.from_yaml(head, path))
     except InvalidInput as exc:
         return exc.message
+    except RecursionError:
+        return TOO_DEEP
 
 
 def _first_line(exc: BaseException) -> str:
