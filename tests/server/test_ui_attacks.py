@@ -201,3 +201,23 @@ def test_a_model_manifest_nested_past_the_parsers_depth_is_named_not_a_500(tmp_p
             assert "nested too deeply" in response.text, url
     finally:
         store.close()
+
+
+def test_a_run_with_more_children_than_shown_says_so_and_links_them_all(tmp_path):
+    from modelcycle.server.ui.pages_runs import MAX_CHILDREN
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
+    try:
+        experiment = store.create_experiment("sweep")
+        parent = store.create_run(experiment.id, "study")
+        for i in range(MAX_CHILDREN + 1):
+            store.create_run(experiment.id, f"trial-{i}", parent_id=parent.id)
+        client = TestClient(create_app(store))
+        html = client.get(f"/runs/{parent.id}", headers=HTML).text
+        assert f"first {MAX_CHILDREN}" in html
+        link = f"/experiments/{experiment.id}/runs?view=all&amp;filter=parent_id%20%3D%20%27{parent.id}%27"
+        assert link in html
+        listed = client.get(link.replace("&amp;", "&") + f"&max_results=500", headers=HTML)
+        assert listed.status_code == 200 and listed.text.count("<tr data-run=") == MAX_CHILDREN + 1
+    finally:
+        store.close()

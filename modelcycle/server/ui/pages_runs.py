@@ -40,6 +40,7 @@ MAX_TABLE_COLUMNS = 200
 MAX_LISTED_ARTIFACTS = 1000
 MAX_MODEL_FOLDERS = 50  # folders of a run looked into for a model manifest
 MAX_COMPARE_CHARTS = 24
+MAX_CHILDREN = 100  # child runs listed on a run's page; the runs table has them all
 MAX_PARALLEL_AXES = 12
 USER_TAG = "mc.user"
 COMMIT_TAG = "mc.source.git.commit"
@@ -389,8 +390,11 @@ def add_routes(router: APIRouter, store: Store) -> None:
                 parent = store.get_run(run.parent_id)
             except NotFound:
                 parent = None
-        children = store.search_runs([run.experiment_id], f"parent_id = '{run.id}'", max_results=100,
+        children = store.search_runs([run.experiment_id], f"parent_id = '{run.id}'", max_results=MAX_CHILDREN + 1,
                                      view=ViewType.ALL, columns=[]).runs
+        more_children = len(children) > MAX_CHILDREN
+        children_url = _url(f"/experiments/{run.experiment_id}/runs",
+                            {"view": ViewType.ALL.value, "filter": f"parent_id = '{run.id}'"})
         top = store.list_artifacts(run.id, "")
         inputs = [(*_dataset_link(u.dataset), u.role) for u in store.dataset_uses(run_id=run.id)]
         versions = store.list_model_versions(run_ids=[run.id])
@@ -399,7 +403,8 @@ def add_routes(router: APIRouter, store: Store) -> None:
             summary = run.metric_summaries.get(key)
             metrics.append((key, run.metrics[key], summary))
         charted = [key for key, _, summary in metrics if summary is None or summary.count > 1]
-        return page(request, "run.html", run=run, experiment=experiment, parent=parent, children=children,
+        return page(request, "run.html", run=run, experiment=experiment, parent=parent,
+                    children=children[:MAX_CHILDREN], more_children=more_children, children_url=children_url,
                     metrics=metrics, charted=charted, chart_ids={k: f"chart-{i}" for i, k in enumerate(charted)},
                     tags=_tag_groups(run.tags), inputs=inputs, versions=versions,
                     models=_logged_models(store, run.id, top), top=top[:MAX_LISTED_ARTIFACTS],
