@@ -221,3 +221,25 @@ def test_a_run_with_more_children_than_shown_says_so_and_links_them_all(tmp_path
         assert listed.status_code == 200 and listed.text.count("<tr data-run=") == MAX_CHILDREN + 1
     finally:
         store.close()
+
+
+def test_compare_says_when_it_charts_fewer_metrics_than_the_runs_have(tmp_path):
+    from modelcycle.server.ui.pages_runs import MAX_COMPARE_CHARTS
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
+    try:
+        experiment = store.create_experiment("wide")
+        ids = []
+        for name in ("a", "b"):
+            run = store.create_run(experiment.id, name)
+            store.log_batch(run.id, [Metric(f"m{k:02d}", float(s), s, 1 + s)
+                                     for k in range(MAX_COMPARE_CHARTS + 6) for s in range(2)])
+            ids.append(run.id)
+        html = TestClient(create_app(store)).get(f"/compare?runs={','.join(ids)}", headers=HTML).text
+        assert html.count('class="chart" data-runs=') == MAX_COMPARE_CHARTS
+        assert f"{MAX_COMPARE_CHARTS} of the {MAX_COMPARE_CHARTS + 6} metrics" in html
+        last = f"m{MAX_COMPARE_CHARTS + 5:02d}"
+        chosen = TestClient(create_app(store)).get(f"/compare?runs={','.join(ids)}&metric={last}", headers=HTML).text
+        assert chosen.count('class="chart" data-runs=') == MAX_COMPARE_CHARTS and f'data-key="{last}"' in chosen
+    finally:
+        store.close()

@@ -565,7 +565,10 @@ def _comparison(request: Request, runs: list[Run], missing: list[str], x: str, s
     return dict(
         runs=runs, few=len(runs) <= 50, missing=missing, params=[p for p in params if p[2] or not only_diff], all_params=len(params),
         differing=sum(1 for p in params if p[2]), only_diff=only_diff, metrics=metrics, metric=metric,
-        metric_keys=metric_keys, histories=histories[:MAX_COMPARE_CHARTS], x=x, smooth=smooth,
+        metric_keys=metric_keys, x=x, smooth=smooth, histories_total=len(histories),
+        # the chosen metric is charted even when it is past the first ones
+        histories=([metric] if metric in histories[MAX_COMPARE_CHARTS:] else [])
+        + histories[:MAX_COMPARE_CHARTS - (metric in histories[MAX_COMPARE_CHARTS:])],
         run_ids=",".join(r.id for r in runs), names=names,
         parallel={"names": names, "ids": [r.id for r in runs], "axes": axes},
         scatter={"names": names, "ids": [r.id for r in runs], "columns": columns, "x": scatter_x, "y": scatter_y},
