@@ -463,9 +463,18 @@ def run_quickstart(experiment: str = "quickstart") -> list[str]:
         f"  modelcycle models versions {MODEL_NAME}\n"
         f"  modelcycle models lineage {MODEL_NAME}@production\n"
         f"  modelcycle models history {MODEL_NAME}\n"
-        "  modelcycle server            # REST API and /docs on http://127.0.0.1:5050\n"
         f"  modelcycle serve {MODEL_NAME}@production --workers 2 --grpc-port 8081   # V2 REST + gRPC, /docs, /metrics\n"
         f"  modelcycle predict {MODEL_NAME}@production {serving['eval_file']} -o scored.csv\n"
         f"  modelcycle deploy status {CANARY}"
+    ))
+    ui = "http://127.0.0.1:5050"
+    experiment_id = client.get_experiment(experiment).id
+    console.print(Text.assemble(
+        "\nIn the browser: ", ("modelcycle server", "bold"), f", then open {ui}/\n"
+        f"  runs:        {ui}/experiments/{experiment_id}/runs\n"
+        f"  best run:    {ui}/runs/{trained.run_id}\n"
+        f"  model:       {ui}/models/{MODEL_NAME}\n"
+        f"  dataset:     {ui}/datasets/{train_set.name}/versions/{train_set.version}\n"
+        f"  deployment:  {ui}/deployments/{CANARY}"
     ))
     return [champion_run.id, trained.search_run_id, trained.run_id]

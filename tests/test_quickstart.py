@@ -167,7 +167,7 @@ def test_the_suggested_commands_work(home, client, runs, stdout, monkeypatch, tm
     clear_store_cache()
     hints = [line.split("#")[0].strip() for line in stdout.split("What next:", 1)[1].splitlines()
              if line.strip().startswith("modelcycle ")]
-    assert len(hints) == 15
+    assert len(hints) == 14
     outputs = {}
     for hint in hints:
         args = shlex.split(hint)[1:]
@@ -362,3 +362,26 @@ def test_the_canary_of_the_challenger_ended_with_the_numbers_that_decided_it(cli
     assert re.search(r"200 v1 x\d+, 200 v2 x\d+", section)  # both versions answered, no request failed
     assert client.store.get_model_version("breast-cancer", 2).stage.value == "Production"
     assert [h for h in client.store.model_history("breast-cancer") if h.action == "deployment"]
+
+
+def test_it_ends_with_the_ui_addresses_of_what_it_made_and_each_page_opens(stdout, home):
+    from fastapi.testclient import TestClient
+
+    from modelcycle.server.app import create_app
+    from modelcycle.store.sql import SqlStore
+
+    tail = stdout[stdout.index("In the browser: modelcycle server"):]
+    addresses = re.findall(r"http://127\.0\.0\.1:5050(/\S*)", tail)
+    kinds = dict(re.findall(r"^\s+([a-z ]+):\s+http://127\.0\.0\.1:5050(/\S+)$", tail, re.M))
+    assert set(kinds) == {"runs", "best run", "model", "dataset", "deployment"}
+    assert tail.strip().splitlines()[-1].strip().startswith("deployment:")  # the last thing printed
+    store = SqlStore(f"sqlite:///{home / 'modelcycle.db'}", str(home / "artifacts"))
+    try:
+        with TestClient(create_app(store)) as http:
+            for path in addresses:
+                page = http.get(path, headers={"accept": "text/html"})
+                assert page.status_code == 200, (path, page.text[:500])
+                assert page.headers["content-type"].startswith("text/html")
+            assert "forest-search-model" in http.get(kinds["best run"]).text
+    finally:
+        store.close()
