@@ -67,12 +67,59 @@ class CountingFile:
         return getattr(self.raw, name)
 
 
-def _native_local(fs, path: str) -> bool:
-    """Whether ``path`` is a local file pyarrow can read itself (no compression to undo)."""
+def open_input(path: str, seekable: bool = False):
+    """``path`` (local or any fsspec URL) opened for pyarrow's readers: pyarrow's own file for a
+    local file, decompressed by pyarrow unless ``seekable`` (its threads read it without the
+    GIL), else a CountingFile over fsspec's. Close it with close_input."""
     import fsspec
     from fsspec.implementations.local import LocalFileSystem
 
-    return isinstance(fs, LocalFileSystem) and fsspec.utils.infer_compression(path) is None
+    fs, fspath = fsspec.core.url_to_fs(path)
+    compression = fsspec.utils.infer_compression(fspath)
+    if isinstance(fs, LocalFileSystem) and compression in _ARROW_CODECS and not (seekable and compression):
+        import pyarrow as pa
+
+        raw = pa.OSFile(fspath, "rb")
+        if compression is None:
+            return raw
+        return NativeInput(pa.CompressedInputStream(raw, _ARROW_CODECS[compression]), raw)
+    return CountingFile(fsspec.open(path, "rb", compression="infer").open())
+
+
+_ARROW_CODECS = {None: None, "gzip": "gzip", "bz2": "bz2", "zstd": "zstd", "lz4": "lz4"}  # fsspec's name: arrow's
+
+
+class NativeInput:
+    """A decompressing pyarrow stream, and the file under it (whose position is the progress)."""
+
+    def __init__(self, stream, raw):
+        self.stream, self.raw = stream, raw
+
+    def read(self, n=-1):
+        return self.stream.read(n) if n is not None and n >= 0 else self.stream.read()
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    @property
+    def closed(self) -> bool:
+        return self.stream.closed
+
+    def close(self) -> None:
+        self.stream.close()
+        self.raw.close()
+
+
+def close_input(file) -> None:
+    """Close what open_input gave, once pyarrow's threads are out of it."""
+    if isinstance(file, CountingFile):
+        file.stop()
+    file.close()
+
+
+def arrow_source(file):
+    """What to hand pyarrow's readers of a file open_input gave."""
+    return file.stream if isinstance(file, NativeInput) else file
 
 
 class Source:
@@ -91,15 +138,8 @@ class Source:
             raise InvalidInput(f"No input file at {path!r} ({exc}).") from None
         self.chunk_size = chunk_size
         self.total_bytes = self.fs.size(self._fspath) or 0
-        if _native_local(self.fs, self._fspath):
-            import pyarrow as pa
-
-            # pyarrow's own file: its threads read ahead without the GIL, and nothing of Python
-            # is left in them when the process exits
-            self._file = pa.OSFile(self._fspath, "rb")
-        else:
-            self._file = fsspec.open(path, "rb", compression="infer").open()
-        self._counting = None
+        self._file = open_input(path, seekable=self.format == "parquet")
+        self._counting = self._file if isinstance(self._file, CountingFile) else None
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
@@ -116,15 +156,12 @@ class Source:
             import pyarrow as pa
             import pyarrow.csv as pacsv
 
-            source = self._file
-            if not isinstance(self._file, pa.NativeFile):
-                source = self._counting = CountingFile(self._file)
             header = self._peek_header()
             types = {name: pa.string() for name in header} if text_columns else {
                 name: pa.string() for name in typed if name in header}
             try:
                 self._csv = pacsv.open_csv(
-                    source, read_options=pacsv.ReadOptions(block_size=8 << 20),
+                    arrow_source(self._file), read_options=pacsv.ReadOptions(block_size=8 << 20),
                     convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
                                                          quoted_strings_can_be_null=False))
             except pa.ArrowInvalid as exc:
@@ -139,9 +176,11 @@ class Source:
         import csv
         import io
 
-        first = self._file.read(1 << 16)
+        import fsspec
+
+        with fsspec.open(self.path, "rb", compression="infer") as peek:  # the reader's file starts untouched
+            first = peek.read(1 << 16)
         line = first.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
-        self._file.seek(0)
         try:
             return next(csv.reader(io.StringIO(line)))
         except StopIteration:
@@ -188,9 +227,7 @@ class Source:
             yield pa.Table.from_batches(pending)
 
     def close(self) -> None:
-        if self._counting is not None:
-            self._counting.stop()
-        self._file.close()
+        close_input(self._file)
 
 
 def check_output(path: str, input: str | None = None, what: str = "output") -> None:

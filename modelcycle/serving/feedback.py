@@ -383,33 +383,32 @@ def log_feedback_file(model: str, path: str, label_column: str = "label", reques
     """Record the labels of a CSV or Parquet file (local or any fsspec URL) with a request id or
     a key column and a label column (row and time are optional), ``chunk_size`` rows at a time.
     Returns how many labels were recorded."""
-    import fsspec
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from modelcycle.serving.batchio import format_of, progress_bar
+    from modelcycle.serving.batchio import arrow_source, close_input, format_of, open_input, progress_bar
 
     model = _check_model(model)
     fmt = format_of(path, None, "input")
     try:
-        handle = fsspec.open(path, "rb", compression="infer").open()
+        handle = open_input(path, seekable=fmt == "parquet")  # pyarrow reads ahead from its threads
     except (FileNotFoundError, OSError) as exc:
         raise InvalidInput(f"No feedback file at {path!r} ({exc}).") from None
     text = {request_id_column: pa.string(), key_column: pa.string()}
     try:
         if fmt == "parquet":
-            reader = pq.ParquetFile(handle)
+            reader = pq.ParquetFile(arrow_source(handle))
             names, total = reader.schema_arrow.names, reader.metadata.num_rows
         else:
-            reader = pacsv.open_csv(handle, convert_options=pacsv.ConvertOptions(column_types=text))
+            reader = pacsv.open_csv(arrow_source(handle), convert_options=pacsv.ConvertOptions(column_types=text))
             names, total = reader.schema.names, None
     except (pa.ArrowInvalid, OSError) as exc:
-        handle.close()
+        close_input(handle)
         raise InvalidInput(f"{path!r} is not a readable {fmt.upper()} file: {exc}") from None
     has = {c: c in names for c in (request_id_column, key_column, row_column, time_column)}
     if label_column not in names or not (has[request_id_column] or has[key_column]):
-        handle.close()
+        close_input(handle)
         raise InvalidInput(f"{path!r} needs a {label_column!r} column and a {request_id_column!r} or {key_column!r} "
                            f"column; it has {', '.join(names[:20])}. Name others with --label-column, "
                            "--request-id-column or --key-column.")
@@ -435,5 +434,5 @@ def log_feedback_file(model: str, path: str, label_column: str = "label", reques
     finally:
         if bar is not None:
             bar[0].stop()
-        handle.close()
+        close_input(handle)
     return recorded
