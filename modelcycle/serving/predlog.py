@@ -6,8 +6,9 @@ writes it when it is big or old enough::
 
     {uri}/model={name}/date=YYYY-MM-DD/{first time_ms}-{host}-{pid}-{uuid8}.parquet
 
-A segment appears whole or not at all: a local one is written under a hidden name in its
-folder and renamed, an object-store one is put as one object. A killed process loses what
+A segment appears whole or not at all: a local one is written as a file without a name in its
+folder and linked in place (a killed writer leaves nothing), an object-store one is put as
+one object. A killed process loses what
 was still queued or in an open segment (at most ``max_segment_age_s`` of traffic), nothing else.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import glob
 import logging
 import os
 import random
@@ -315,6 +317,8 @@ class PredictionLog:
         self.fs, self._root = fsspec.core.url_to_fs(self.uri)
         self._root = self._root.rstrip("/")
         self._local = isinstance(self.fs, LocalFileSystem)
+        if self._local:
+            remove_leftovers(self._root)
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
         self._wake_at = max(1, self.queue_size // 2)  # wake the writer early when the queue fills
@@ -505,11 +509,15 @@ class PredictionLog:
 
 def put_table(fs, local: bool, table, folder: str, path: str) -> None:
     """Write ``table`` as the Parquet file ``path`` so that readers see all of it or nothing: a
-    local file under a hidden name in its folder, then renamed; an object in one PUT."""
+    local file is written unnamed in its folder (O_TMPFILE) and linked in place when whole, so a
+    killed writer leaves no file at all (where the filesystem cannot, under a hidden name that
+    the next log started on the folder removes); an object in one PUT."""
     import pyarrow.parquet as pq
 
     if local:
         os.makedirs(folder, exist_ok=True)
+        if _put_unnamed(folder, path, lambda f: pq.write_table(table, f, compression="zstd")):
+            return
         hidden = f"{folder}/.{path.rsplit('/', 1)[-1]}.tmp"
         try:
             with open(hidden, "wb") as f:
@@ -526,3 +534,61 @@ def put_table(fs, local: bool, table, folder: str, path: str) -> None:
     buffer = pa.BufferOutputStream()
     pq.write_table(table, buffer, compression="zstd")
     fs.pipe_file(path, buffer.getvalue().to_pybytes())
+
+
+def _put_unnamed(folder: str, path: str, write) -> bool:
+    """``write(file)`` into a file without a name in ``folder``, then give it the name ``path``;
+    False when the system or the filesystem has no unnamed files (nothing was written)."""
+    global _UNNAMED
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not _UNNAMED:
+        return False
+    try:
+        fd = os.open(folder, flag | os.O_WRONLY, 0o644)
+    except OSError:  # EOPNOTSUPP, EISDIR on old kernels, ...
+        return False
+    with os.fdopen(fd, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+        try:
+            os.link(f"/proc/self/fd/{f.fileno()}", path, follow_symlinks=True)
+        except FileExistsError:
+            raise
+        except OSError:  # no /proc, or a sandbox that refuses the link (EXDEV): named files from now on
+            _UNNAMED = False
+            return False
+    return True
+
+
+_UNNAMED = True  # unnamed files can be linked in place here (False after the first refusal)
+
+
+_HIDDEN_TMP = re.compile(r"^\.\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}\.parquet\.tmp$")
+_STALE_S = 86_400.0  # a hidden file of another host's writer this old is a leftover
+
+
+def remove_leftovers(root: str) -> int:
+    """Remove the hidden files that killed writers left under a local log folder (segments and
+    feedback): those of this host's processes that are gone, and anyone's older than a day."""
+    removed = 0
+    now = time.time()
+    for hidden in glob.glob(f"{glob.escape(root)}/**/.*.tmp", recursive=True):
+        match = _HIDDEN_TMP.match(os.path.basename(hidden))
+        if match is None:
+            continue
+        try:
+            stale = now - os.path.getmtime(hidden) > _STALE_S
+            if not stale and match["host"] == _HOST:
+                try:
+                    os.kill(int(match["pid"]), 0)
+                except ProcessLookupError:
+                    stale = True
+                except PermissionError:  # someone else's process, alive
+                    pass
+            if stale:
+                os.unlink(hidden)
+                removed += 1
+        except FileNotFoundError:  # its writer finished it meanwhile
+            continue
+    return removed

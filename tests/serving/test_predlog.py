@@ -19,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fsspec.implementations.local import LocalFileSystem
 
 from modelcycle.exceptions import InvalidInput
-from modelcycle.serving.predlog import PredictionLog
+from modelcycle.serving.predlog import PredictionLog, segment_files
 from tests.serving.helpers_log import columns, now_ms, outputs, read_all, s3_bucket, s3_keys, segments  # noqa: F401
 
 DAY_MS = 86_400_000
@@ -269,6 +270,69 @@ def test_kill_9_leaves_only_whole_segments(tmp_path, extra_s):
     assert (ids == np.repeat(np.arange(count), 4)).all() and (rows == np.tile(np.arange(4), count)).all()
     assert (table.column("input.a").to_numpy() == table.column("prediction").to_numpy() + table.column("row")
             .to_numpy()).all()
+
+
+STALLED_WRITE = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import pyarrow.parquet as pq
+    from modelcycle.serving import predlog
+
+    real = pq.write_table
+
+    def stalled(table, where, **kwargs):  # half a segment written, then killed
+        real(table.slice(0, 1), where, **kwargs)
+        print("writing", flush=True)
+        time.sleep(60)
+
+    pq.write_table = stalled
+    log = predlog.PredictionLog(sys.argv[1])
+    log.log("r0", int(time.time() * 1000), "fraud", 1, "infer", 200, 0.5, {"a": np.arange(2.0)},
+            {"predict": np.arange(2)})
+    log.flush(timeout=60)
+""")
+
+
+def test_kill_9_while_writing_leaves_no_file(tmp_path):
+    """A segment being written is no file of the folder (where unnamed files can be linked in
+    place), or a hidden one that no reader sees and the next log on the folder removes."""
+    script = tmp_path / "child.py"
+    script.write_text(STALLED_WRITE)
+    root = tmp_path / "log"
+    child = subprocess.Popen([sys.executable, str(script), str(root)], cwd=os.getcwd(), stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    left = [p for p in root.rglob("*") if p.is_file()]
+    assert all(p.name.startswith(".") and p.name.endswith(".parquet.tmp") for p in left), left
+    assert segments(root) == [] and segment_files(LocalFileSystem(), str(left[0].parent) if left else str(root)) == []
+    PredictionLog(str(root)).close()  # the next writer on the folder
+    assert [p for p in root.rglob("*") if p.is_file()] == []
+
+
+def test_a_new_log_removes_the_hidden_files_of_killed_writers(tmp_path, monkeypatch):
+    """Where the filesystem has no unnamed files, segments are written under hidden names: the
+    next log on the folder removes those of writers that are gone, not those of live ones."""
+    from modelcycle.serving import predlog
+
+    monkeypatch.setattr(predlog, "_put_unnamed", lambda *args: False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "model=fraud" / "date=2026-01-02"
+    folder.mkdir(parents=True)
+    gone = folder / f".1767312000000-{predlog._HOST}-{dead.pid}-0123abcd.parquet.tmp"
+    alive = folder / f".1767312000000-{predlog._HOST}-{os.getpid()}-4567abcd.parquet.tmp"
+    other = folder / ".notes.tmp"  # not a segment's: not ours to remove
+    for f in (gone, alive, other):
+        f.write_bytes(b"PAR1")
+    log = PredictionLog(str(tmp_path))
+    log.log("r0", now_ms(), "fraud", 1, "infer", 200, 0.5, columns(1), outputs(1))
+    log.close()
+    assert not gone.exists() and alive.exists() and other.exists()
+    assert read_all(tmp_path).column("request_id").to_pylist() == ["r0"]  # written through the fallback
 
 
 def test_an_open_segment_holds_its_rows_as_arrow_not_as_python_objects(tmp_path):
