@@ -6,9 +6,11 @@ locks (see locks.py) number the trials, so workers on other machines, started by
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from modelcycle.exceptions import InvalidInput
@@ -74,49 +76,95 @@ def _spec_for(base: WorkerSpec, worker: int) -> WorkerSpec:
     return replace(base, worker=worker)
 
 
-def _child(spec: WorkerSpec, results) -> None:
-    """A spawned process: its trials, then what became of them on ``results``."""
-    try:
-        results.put((spec.worker, "ok", run_worker(spec)))
-    except BaseException as exc:  # told to the parent, which raises it
-        import pickle
-        import traceback
+HELPER = "from modelcycle.training.distributed import helper_main; helper_main()"
 
+
+def helper_main() -> None:
+    """A helper process (``python -c HELPER <folder>/worker-N``): its trials, then what became
+    of them in worker-N.out, for the process that started it to read."""
+    import pickle
+    import traceback
+
+    import cloudpickle
+
+    base = Path(sys.argv[1])
+    path, spec = cloudpickle.loads(base.with_suffix(".in").read_bytes())
+    sys.path[:] = path  # what the objective imports is found as in the process that started it
+    try:
+        result = ("ok", run_worker(spec))
+    except BaseException as exc:  # told to the parent, which raises it
         try:
             payload = pickle.dumps(exc)
         except Exception:
             payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
-        results.put((spec.worker, "error", (payload, traceback.format_exc())))
+        result = ("error", (payload, traceback.format_exc()))
+    part = base.with_suffix(".part")
+    part.write_bytes(pickle.dumps(result))
+    part.replace(base.with_suffix(".out"))
 
 
 class Helpers:
-    """``count`` spawned processes working on the study beside this one (spawn, not fork: a
-    forked child would share this process's database connections). This process works too,
-    so trials start at once, while the helpers are still importing; once the study has all its
+    """``count`` processes working on the study beside this one. Each is a fresh interpreter
+    (python -c), given its work in a file: multiprocessing's spawn would import the main script
+    again in each child, and a script that calls mc.tune at its top level, with no
+    ``if __name__ == "__main__"``, would start its whole work over in each. (Not fork either: a
+    forked child would share this process's database connections.) This process works too, so
+    trials start at once, while the helpers are still importing; once the study has all its
     trials, helpers that are not running one are ended instead of waited for."""
 
     def __init__(self, spec: WorkerSpec, count: int):
-        import multiprocessing
+        import subprocess
+        import tempfile
 
-        context = multiprocessing.get_context("spawn")
+        import cloudpickle
+
         self.spec = spec
-        self.results = context.SimpleQueue()
-        self.processes = [context.Process(target=_child, args=(_spec_for(spec, i + 1), self.results),
-                                          name=f"modelcycle-trials-{i + 1}", daemon=True) for i in range(count)]
-        for process in self.processes:
-            process.start()
+        self._folder = tempfile.TemporaryDirectory(prefix="modelcycle-trials-")
+        self._outcomes: dict[int, tuple[str, Any]] = {}
+        self._ending = False
+        self.processes = []
+        for worker in range(1, count + 1):
+            base = self._base(worker)
+            base.with_suffix(".in").write_bytes(cloudpickle.dumps((list(sys.path), _spec_for(spec, worker))))
+            self.processes.append(subprocess.Popen([sys.executable, "-c", HELPER, str(base)],
+                                                   stdin=subprocess.DEVNULL))
+
+    def _base(self, worker: int) -> Path:
+        return Path(self._folder.name) / f"worker-{worker}"
+
+    def _collect(self) -> None:
+        import pickle
+
+        for worker, process in enumerate(self.processes, 1):
+            if worker in self._outcomes or process.poll() is None:
+                continue
+            out = self._base(worker).with_suffix(".out")
+            if out.exists():
+                self._outcomes[worker] = pickle.loads(out.read_bytes())
+            elif not self._ending:
+                error = RuntimeError(f"The helper process {worker} of the study {self.spec.study_name!r} ended with "
+                                     f"exit code {process.returncode} before it finished.")
+                self._outcomes[worker] = ("error", (pickle.dumps(error), ""))
+
+    def failed(self) -> bool:
+        """Whether a helper ended with an error."""
+        self._collect()
+        return any(outcome == "error" for outcome, _ in self._outcomes.values())
 
     def error(self) -> BaseException | None:
         import pickle
 
-        while not self.results.empty():
-            _, outcome, payload = self.results.get()
+        self._collect()
+        for outcome, payload in self._outcomes.values():
             if outcome == "error":
                 exc = pickle.loads(payload[0])
-                if hasattr(exc, "add_note"):
+                if hasattr(exc, "add_note") and payload[1]:
                     exc.add_note(f"In a helper process:\n{payload[1]}")
                 return exc
         return None
+
+    def alive(self) -> list:
+        return [p for p in self.processes if p.poll() is None]
 
     def finish(self, storage, study_id: int, on_progress, stop: bool = False) -> None:
         """Wait until no helper runs a trial, then end them; raise a helper's error."""
@@ -130,7 +178,7 @@ class Helpers:
                 self._wait_idle(storage, study_id, pids, on_progress)
                 self.end()
                 raise error
-            if not any(p.is_alive() for p in self.processes):
+            if not self.alive():
                 break
             if not self._running(storage, study_id, pids):
                 break  # the rest are starting up or leaving: nothing of theirs is in flight
@@ -150,16 +198,25 @@ class Helpers:
         return False
 
     def _wait_idle(self, storage, study_id: int, pids: set[int], on_progress) -> None:
-        while any(p.is_alive() for p in self.processes) and self._running(storage, study_id, pids):
+        while self.alive() and self._running(storage, study_id, pids):
             on_progress()
             time.sleep(0.2)
 
     def end(self) -> None:
+        import subprocess
+
+        self._collect()  # what ended by itself says so; the rest is ended here
+        self._ending = True
+        for process in self.alive():
+            process.terminate()
         for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self.processes:
-            process.join(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._collect()
+        self._folder.cleanup()
 
 
 def check_dask(dask) -> None:

@@ -425,7 +425,7 @@ def _run_parallel(target, loaded, run_storage, study_id, name, study_run_id, exp
     helpers = Helpers(spec, n_jobs - 1)
 
     def stop_on_helper_error(study, trial):
-        if not helpers.results.empty():
+        if helpers.failed():
             study.stop()
 
     try:

@@ -127,6 +127,41 @@ def test_independent_tune_calls_join_one_study(backend, tmp_path, request):
     assert len(_workers(trials)) >= 2
 
 
+def test_helper_processes_do_not_run_the_script_that_started_them(tmp_path):
+    """A script calls mc.tune(n_jobs=2) at its top level, with no `if __name__ == "__main__"`
+    (Optuna's own n_jobs needs none): the helper runs trials, not the script again."""
+    uri = f"sqlite:///{tmp_path / 'mc.db'}"
+    script = tmp_path / "search.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, time, modelcycle as mc
+        with open({str(tmp_path / 'started')!r}, "a") as f:
+            f.write(f"{{os.getpid()}}\\n")
+        mc.set_tracking_uri({uri!r}, {str(tmp_path / 'artifacts')!r})
+
+        def objective(trial):
+            if not os.path.exists({str(tmp_path / 'met')!r} + str(os.getpid())):
+                open({str(tmp_path / 'met')!r} + str(os.getpid()), "w").close()
+                deadline = time.time() + 60  # until both processes have started a trial
+                while time.time() < deadline and len([n for n in os.listdir({str(tmp_path)!r})
+                                                      if n.startswith("met")]) < 2:
+                    time.sleep(0.05)
+            return trial.suggest_float("x", -1, 1) ** 2
+
+        mc.tune(objective, n_trials=20, n_jobs=2, experiment="script", study_name="s")
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELCYCLE_")}
+    done = subprocess.run([sys.executable, str(script)], env={**env, "MODELCYCLE_HOME": str(tmp_path / "home")},
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert len((tmp_path / "started").read_text().split()) == 1  # the script ran once
+    client = mc.Client(uri, str(tmp_path / "artifacts"))
+    runs = client.search_all_runs(None)
+    studies = [r for r in runs if "mc.study.name" in r.tags]
+    assert [r.name for r in studies] == ["s"] and studies[0].status is mc.RunStatus.FINISHED
+    trials = _check_study(studies[0].id, 20, uri)
+    assert len(_workers(trials)) == 2
+
+
 def test_trials_on_a_dask_local_cluster():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
