@@ -226,8 +226,16 @@ class InferenceService:
             status = 500
             raise
         finally:
+            await self.room_in_log()
             self.record(model, endpoint, status, started, request_id, checked, outputs,
                         route.arm if route is not None else None)
+
+    async def room_in_log(self) -> None:
+        """With a prediction log that waits when full (on_full="wait"), wait for room in it
+        without blocking the event loop; at once otherwise."""
+        log = self.log
+        if log is not None and getattr(log, "waits", False):
+            await log.room()
 
     def record(self, model: ServedModel | None, endpoint: str, status: int, started: float, request_id: str | None,
                inputs: Inputs | None = None, outputs: Outputs | None = None, arm: str | None = None) -> None:
@@ -388,6 +396,7 @@ class _Handlers:
             response = _error(exc, v2, model or service.holder.current, request_id)
         finally:
             metrics.IN_FLIGHT.dec()
+        await service.room_in_log()
         service.record(model, endpoint, response.status_code, started, request_id, checked, outputs,
                        route.arm if route is not None else None)
         return response

@@ -252,6 +252,16 @@ def merge_tables(tables: list) -> list["pa.Table"]:
 
 
 # ------------------------------------------------------------------------- the log
+def _on_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _metrics():
     """The server's Prometheus metrics, where they are installed: queue depth, dropped, written."""
     try:
@@ -341,8 +351,9 @@ class PredictionLog:
             latency_ms: float, inputs=None, outputs=None, arm: str | None = None,
             keys: list[str] | None = None) -> bool:
         """Queue one request's record; True when queued. Never blocks unless on_full="wait"
-        (then at most wait_timeout_s). The arrays are kept as they are: do not change them
-        afterwards."""
+        (then at most wait_timeout_s), and never on an event loop's thread: there, await
+        room() first (the model server does). The arrays are kept as they are: do not change
+        them afterwards."""
         if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
             self.sampled_out += 1
             return False
@@ -362,7 +373,7 @@ class PredictionLog:
         return True
 
     def _wait_for_room(self) -> bool:
-        if self.on_full != "wait":
+        if self.on_full != "wait" or _on_event_loop():
             return False
         self._wake.set()
         deadline = time.monotonic() + self.wait_timeout_s
@@ -370,6 +381,28 @@ class PredictionLog:
             if self._closed or time.monotonic() > deadline or not self._thread.is_alive():
                 return False
             time.sleep(0.0005)
+        return True
+
+    @property
+    def waits(self) -> bool:
+        """Whether a record must wait for room now (on_full="wait" and the queue full)."""
+        return self.on_full == "wait" and len(self._queue) >= self.queue_size and not self._closed
+
+    async def room(self) -> bool:
+        """Wait for room in the queue without blocking the event loop: True when there is room,
+        False after wait_timeout_s (the record is then dropped and counted)."""
+        import asyncio
+
+        if not self.waits:
+            return True
+        self._wake.set()
+        deadline = time.monotonic() + self.wait_timeout_s
+        delay = 0.0005
+        while len(self._queue) >= self.queue_size:
+            if self._closed or time.monotonic() > deadline or not self._thread.is_alive():
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.01)
         return True
 
     @property

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import duckdb
@@ -141,6 +142,35 @@ def test_full_queue_waits_when_configured(tmp_path):
     assert time.perf_counter() - started >= 0.25
     log.close()
     assert log.dropped == 0 and sorted(read_all(tmp_path).column("request_id").to_pylist()) == ["r0", "r1", "r2"]
+
+
+def test_a_waiting_log_does_not_block_the_servers_event_loop(tmp_path, served_models):
+    """on_full="wait": a request whose record finds the queue full waits for room, and the
+    server answers other requests meanwhile."""
+    import httpx
+
+    from modelcycle.serving.app import ServerThread, StaticHolder, create_app
+    from modelcycle.serving.settings import ServingSettings
+
+    log = _StalledLog(str(tmp_path), queue_size=1, on_full="wait", wait_timeout_s=10)
+    body = {"instances": [[1.0] * 30]}
+    with ServerThread(create_app(StaticHolder(served_models["cancer"]), ServingSettings(), log)) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.post("/invocations", json=body).status_code == 200  # the writer takes it and stalls
+        assert log.entered.wait(10)
+        assert client.post("/invocations", json=body).status_code == 200  # fills the queue
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(lambda: httpx.post(server.url + "/invocations", json=body, timeout=30))
+            time.sleep(0.3)
+            started = time.perf_counter()
+            assert client.get("/v2/health/live").status_code == 200
+            answered_in = time.perf_counter() - started
+            assert not waiting.done()  # still waiting for room in the log
+            log.release.set()
+            assert waiting.result().status_code == 200
+    log.close()
+    assert answered_in < 0.5, answered_in
+    assert log.dropped == 0 and len(read_all(tmp_path).column("request_id").to_pylist()) == 3
 
 
 def test_sampling(tmp_path):
