@@ -369,27 +369,37 @@ def mlflow_metric_url(base: str, run_id: str, experiment_id: str) -> str:
             "&deselected_curves=%5B%5D&last_linear_y_axis_range=%5B%5D")
 
 
-def busy_processes() -> list[str]:
-    """Other processes using the CPU right now (over a second), to say what shared the machine."""
-    ps = subprocess.run(["ps", "-eo", "pid,pcpu,etimes,comm", "--sort=-pcpu"], capture_output=True, text=True)
-    rows, mine = [], os.getpid()
-    for line in ps.stdout.splitlines()[1:]:
-        pid, cpu, _, command = line.split(None, 3)
-        if int(pid) != mine and float(cpu) >= 5:
-            rows.append(f"{command} {float(cpu):.0f}%")
-    return rows[:8]
+def _cpu_ticks() -> dict[int, tuple[int, str]]:
+    """CPU ticks (user + system) so far of every process, with its command line."""
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        ticks[int(stat.parent.name)] = (int(fields[11]) + int(fields[12]), command)
+    return ticks
 
 
-def sample_cpu(seconds: float = 1.0) -> dict:
-    """The machine's CPU use over ``seconds`` (all processes), from /proc/stat."""
-    def read():
+def sample_cpu(seconds: float = 2.0) -> dict:
+    """How busy the machine was over ``seconds``, and the processes that used it (other than this
+    script): what shared the cores with the measurement."""
+    def total():
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         return sum(fields), fields[3] + fields[4]
-    total0, idle0 = read()
+    (all0, idle0), before = total(), _cpu_ticks()
     time.sleep(seconds)
-    total1, idle1 = read()
-    busy = 1 - (idle1 - idle0) / max(1, total1 - total0)
-    return {"busy_fraction": round(busy, 3), "busy_processes": busy_processes()}
+    (all1, idle1), after = total(), _cpu_ticks()
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = []
+    for pid, (ticks, command) in after.items():
+        share = (ticks - before.get(pid, (ticks, ""))[0]) / hz / seconds
+        if pid != os.getpid() and share >= 0.05:
+            words = command.split() or [f"pid {pid}"]
+            busy.append((share, " ".join([Path(words[0]).name, *words[1:5]])[:60]))
+    return {"busy_fraction": round(1 - (idle1 - idle0) / max(1, all1 - all0), 3),
+            "busy_processes": [f"{name} {share:.0%}" for share, name in sorted(busy, reverse=True)[:8]]}
 
 
 # ---------------------------------------------------------------------- driver
@@ -457,7 +467,7 @@ def main() -> None:
             for key, (url, selector) in pages.items():
                 if args.only and not key.startswith({"modelcycle": "mc_", "mlflow": "ml_"}[args.only]):
                     continue
-                progress.print(f"Loading {url} ({sizes['loads']} timed loads after a warm-up)...", style="dim")
+                progress.print(f"Loading {key} ({sizes['loads']} timed loads after a warm-up)...", style="dim")
                 results[key] = measure(browser, url, selector, sizes["loads"], shots, key)
             browser.close()
     machine.update({"after": sample_cpu(), "load_1min_after": os.getloadavg()[0]})
@@ -465,30 +475,30 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
 
-    rows = [("runs page usable", "mc_runs", "ml_runs",
-             f"first row of the runs table on screen, {sizes['runs']:,} runs x {sizes['params']} params x "
-             f"{sizes['metrics']} metrics"),
-            ("history chart drawn", "mc_chart", "ml_chart", f"one metric of {sizes['history']:,} points")]
+    rows = [("runs page usable", "mc_runs", "ml_runs"), ("history chart drawn", "mc_chart", "ml_chart")]
     record = {"date": datetime.date.today().isoformat(), "sizes": sizes, "quick": args.quick, "machine": machine,
               "chromium": version, "logging": {"modelcycle": ours, "mlflow": peer}, "pages": results,
               "targets": {}}
-    table = Table(title=f"Web UI in headless chromium {version}: modelcycle {ours['versions']['modelcycle']} "
-                        f"and MLflow {peer['versions']['mlflow']}, median of {sizes['loads']} loads after a warm-up")
-    for column in ("page", "modelcycle s", "MLflow s", "speed-up", "targets", "what is waited for"):
-        table.add_column(column, justify="right" if column.endswith(("s", "up")) else "left", no_wrap=True)
-    for label, mine, theirs, what in rows:
+    table = Table(title=f"Web UI in headless chromium {version}: modelcycle {ours['versions']['modelcycle']} and MLflow "
+                        f"{peer['versions']['mlflow']}; seconds, median of {sizes['loads']} loads after a warm-up")
+    for column in ("page", "modelcycle", "MLflow", "speed-up", "modelcycle < 1 s", "speed-up >= 10x"):
+        table.add_column(column, justify="left" if column == "page" else "right", no_wrap=True)
+    for label, mine, theirs in rows:
         a, b = results[mine]["median_s"], results[theirs]["median_s"]
         ratio = b / a
-        met = a < TARGET_S and ratio >= TARGET_RATIO
         record["targets"][mine] = {"seconds": a, "mlflow_seconds": b, "ratio": ratio, "under_1s": a < TARGET_S,
-                                   "ratio_10x": ratio >= TARGET_RATIO, "met": met}
-        verdict = f"< {TARGET_S:g} s {'met' if a < TARGET_S else 'MISSED'}, >= {TARGET_RATIO:g}x " \
-                  f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}"
-        table.add_row(label, f"{a:.3f}", f"{b:.3f}", f"{ratio:.1f}x", verdict, what)
+                                   "ratio_10x": ratio >= TARGET_RATIO, "met": a < TARGET_S and ratio >= TARGET_RATIO}
+        table.add_row(label, f"{a:.3f}", f"{b:.3f}", f"{ratio:.1f}x", "met" if a < TARGET_S else "MISSED",
+                      "met" if ratio >= TARGET_RATIO else "MISSED")
     console.print(table)
+    console.print(
+        f"Data: one experiment of {sizes['runs']:,} runs x {sizes['params']} params x {sizes['metrics']} metrics, and a "
+        f"run with one metric of {sizes['history']:,} points. Runs page usable: its first row on screen with the "
+        "page's scripts run; chart drawn: modelcycle's chart element marked data-drawn, MLflow's Plotly line "
+        "drawn.", markup=False, highlight=False)
     for key, result in results.items():
         console.print(f"  {key}: loads {', '.join(f'{t:.3f}' for t in result['loads_s'])} s "
-                      f"(warm-up {result['warmup_s']:.3f} s) {result['url']}", markup=False, highlight=False)
+                      f"(warm-up {result['warmup_s']:.3f} s)", markup=False, highlight=False)
     console.print(
         f"Logging: modelcycle {ours['log_runs_s']:.1f} s for the {sizes['runs']:,} runs (one process; "
         f"create_run, log_batch, end_run each) and {ours['log_history_s']:.1f} s for the {sizes['history']:,} "

@@ -193,3 +193,39 @@ def test_keyboard_moves_through_rows_opens_one_and_slash_searches(page, ui_data)
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/runs/{ui_data.runs[names[0]]}*")
     expect(page.locator("h1")).to_have_text(names[0])
+
+
+def long_filter() -> str:
+    """A filter whose address passes 2,000 characters: the boosted runs and the diverged one."""
+    others = ", ".join(f"'model-{i:04d}'" for i in range(180))
+    return f"params.model in ('GradientBoostingClassifier', {others})"
+
+
+def test_a_saved_view_shows_the_same_rows_at_its_short_address(page, ui_data):
+    from urllib.parse import urlencode
+
+    text = long_filter()
+    saved = httpx.post(f"{ui_data.url}/api/views", timeout=30,
+                       json={"query": runs_url(ui_data) + "?" + urlencode({"filter": text})})
+    assert saved.status_code in (200, 201), saved.text
+    page.goto(f"/v/{saved.json()['id']}")
+    names = page.locator(NAMES)
+    expect(names).to_have_count(4)
+    assert sorted(names.all_inner_texts()) == sorted(api_names(ui_data, text))
+    expect(page.locator("#filter")).to_have_value(text)
+
+
+@pytest.mark.xfail(strict=True, reason="the filter form is swapped by htmx, which pushes the long address as it is; "
+                                       "app.js saves only plain GET forms and the Compare button's view")
+def test_a_filter_too_long_for_an_address_is_saved_and_linked_by_a_short_id(page, ui_data):
+    text = long_filter()
+    page.goto(runs_url(ui_data))
+    box = page.locator("#filter")
+    box.fill(text)
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"/v/[^/?]+$"))
+    names = page.locator(NAMES)
+    expect(names).to_have_count(4)
+    page.reload()
+    expect(names).to_have_count(4)
+    expect(page.locator("#filter")).to_have_value(text)
