@@ -193,17 +193,18 @@ def side_modelcycle(workdir: Path, plan: dict) -> dict:
         importlib.import_module(module)
 
     before = peak_mib()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         app(["monitor", "run", MODEL], standalone_mode=False)
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = peak_mib()
     env = mc_env(workdir)
     store = open_store(env["MODELCYCLE_TRACKING_URI"], env["MODELCYCLE_ARTIFACT_URI"])
-    return {"seconds": seconds, "peak_mib": peak, "peak_mib_before": before, "version": modelcycle.__version__,
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_mib": peak, "peak_mib_before": before,
+            "version": modelcycle.__version__,
             **flagged_windows(store, json.loads((workdir / "setup.json").read_text())["t0"])}
 
 
@@ -211,6 +212,8 @@ def flagged_windows(store, t0: int) -> dict:
     points = store.monitor_results(MODEL, version=1)
     windows: dict[int, dict] = {}
     for p in points:
+        if p.window_start < t0:
+            continue  # the version's outputs reference (window 0), not a window of the day
         w = windows.setdefault((p.window_start - t0) // HOUR_MS, {"columns": [], "output_columns": []})
         if p.metric.startswith("drifted.") and p.value == 1.0:
             w["columns"].append(p.metric[len("drifted."):])
@@ -220,8 +223,10 @@ def flagged_windows(store, t0: int) -> dict:
             w["share"] = p.value
         elif p.metric == "rows":
             w["rows"] = p.value
-        elif p.metric.startswith("output_drift.") and p.labels.get("drifted"):
-            w["output_columns"].append(p.metric[len("output_drift."):])
+        elif p.metric.startswith("output_drift."):
+            w.setdefault("output_scores", {})[p.metric[len("output_drift."):]] = p.value
+            if p.labels.get("drifted"):
+                w["output_columns"].append(p.metric[len("output_drift."):])
         elif p.metric in ("estimated_roc_auc", "estimated_accuracy"):
             w[p.metric] = p.value
     alerts = [{"rule": e.data["rule"], "new": e.data["new"], "hour": (e.data["window_start"] - t0) // HOUR_MS}
@@ -241,7 +246,7 @@ def side_evidently(workdir: Path, plan: dict, hours: str) -> dict:
     t0 = json.loads((workdir / "setup.json").read_text())["t0"]
     wanted = [int(h) for h in hours.split(",")]
     before = peak_mib()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     definition = DataDefinition(numerical_columns=NUMERICAL, categorical_columns=CATEGORICAL)
     reference = Dataset.from_pandas(pd.read_parquet(workdir / "reference.parquet"), data_definition=definition)
     segments = sorted(str(p) for p in (workdir / "predictions").rglob("*.parquet"))
@@ -269,8 +274,9 @@ def side_evidently(workdir: Path, plan: dict, hours: str) -> dict:
         windows[str(hour)] = {"rows": len(current), "columns": sorted(columns, key=FEATURES.index),
                               "dataset_drifted": dataset_drifted, "share": share}
         per_window.append(time.perf_counter() - begun)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_mib": peak_mib(), "peak_mib_before": before, "version": evidently.__version__,
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_mib": peak_mib(), "peak_mib_before": before,
+            "version": evidently.__version__,
             "window_seconds": per_window, "windows": windows}
 
 
@@ -309,6 +315,8 @@ def main() -> None:
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--hours", help=argparse.SUPPRESS)
     parser.add_argument("--evidently-python", help=f"a Python with Evidently 0.7.23 (default: {EVIDENTLY_VENV})")
+    parser.add_argument("--peer-from", help="a results .json of an earlier full run: reuse its Evidently side "
+                                            "(the same data: seeds and sizes are fixed) and measure modelcycle only")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.side:
@@ -322,7 +330,8 @@ def main() -> None:
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    python = evidently_python(args.evidently_python)
+    peer = json.loads(Path(args.peer_from).read_text()) if args.peer_from else None
+    python = None if peer else evidently_python(args.evidently_python)
     record: dict = {"date": datetime.date.today().isoformat(), "plan": plan, "hours": HOURS, "drift_from": DRIFT_FROM,
                     "drifted": DRIFTED, "request_rows": REQUEST_ROWS,
                     "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "uptime_before": uptime(),
@@ -335,15 +344,22 @@ def main() -> None:
         record["setup"] = setup
         progress(f"  modelcycle monitor run over {HOURS} windows...")
         record["modelcycle"] = run_side(sys.executable, "modelcycle", workdir, args.quick)
-        progress(f"  Evidently DataDriftPreset over {HOURS} windows...")
-        record["evidently"] = run_side(python, "evidently", workdir, args.quick, "--hours",
-                                       ",".join(map(str, range(HOURS))))
+        if peer:
+            record["evidently"] = peer["evidently"]
+            record["peer_from"] = {"file": Path(args.peer_from).name, "machine": peer["machine"]}
+        else:
+            progress(f"  Evidently DataDriftPreset over {HOURS} windows...")
+            record["evidently"] = run_side(python, "evidently", workdir, args.quick, "--hours",
+                                           ",".join(map(str, range(HOURS))))
         progress("Logging one more hour...")
         run_side(sys.executable, "log-next", workdir, args.quick)
         progress("  modelcycle monitor run for the new window...")
         record["modelcycle_next"] = run_side(sys.executable, "modelcycle", workdir, args.quick)
-        progress("  Evidently for the new window...")
-        record["evidently_next"] = run_side(python, "evidently", workdir, args.quick, "--hours", str(HOURS))
+        if peer:
+            record["evidently_next"] = peer["evidently_next"]
+        else:
+            progress("  Evidently for the new window...")
+            record["evidently_next"] = run_side(python, "evidently", workdir, args.quick, "--hours", str(HOURS))
     record["machine"].update(uptime_after=uptime(), busy_after=busy_processes())
     from models import source_state
 
@@ -414,8 +430,13 @@ def report(record: dict, quick: bool) -> None:
     console.print(f"Columns flagged: modelcycle {columns_text(ours['windows'])}; Evidently "
                   f"{columns_text(peer['windows'])} (injected: {', '.join(DRIFTED)}).")
     outputs = {h: w["output_columns"] for h, w in ours["windows"].items() if w.get("output_columns")}
+    scores = {int(h): w.get("output_scores", {}).get("score") for h, w in ours["windows"].items()}
+    before = [v for h, v in scores.items() if v is not None and h < DRIFT_FROM]
+    after = [v for h, v in scores.items() if v is not None and h >= DRIFT_FROM]
     console.print(f"modelcycle also computed per window: output drift against the model's scores on its evaluation "
-                  f"data (flagged in hours {hours_text(sorted(int(h) for h in outputs))}), quality, health, CBPE "
+                  f"data (flagged in hours {hours_text(sorted(int(h) for h in outputs))}; the score's Wasserstein "
+                  f"distance, threshold 0.1: {min_max_of(before)} before hour {DRIFT_FROM}, {min_max_of(after)} "
+                  f"from it), quality, health, CBPE "
                   f"(estimated ROC AUC {min_max(ours['windows'], 'estimated_roc_auc')}); alerts: "
                   + (", ".join(f"{a['rule']} {a['new']} at hour {a['hour']}" for a in ours["alerts"]) or "none") + ".")
     console.print(f"One new window once the day is done: modelcycle {ours_next['seconds']:.2f} s (a fresh `monitor "
@@ -425,6 +446,13 @@ def report(record: dict, quick: bool) -> None:
     console.print(f"Setup (not measured): {setup['logged_rows']:,} rows in {setup['segments']} segments "
                   f"({setup['log_bytes'] / 2**20:,.0f} MiB of Parquet), {record['plan']['train_rows']:,} training rows, "
                   f"{setup['seconds']:.0f} s.")
+    cpu = [side.get("cpu_seconds") for side in (ours, peer)]
+    if None not in cpu:
+        console.print(f"CPU seconds (the process's, all its threads): modelcycle {cpu[0]:.1f}, Evidently {cpu[1]:.1f}: "
+                      f"{cpu[1] / cpu[0]:.1f}x.")
+    if record.get("peer_from"):
+        console.print(f"Evidently's side is that of {record['peer_from']['file']} (same data; measured before: "
+                      f"`{record['peer_from']['machine']['uptime_before']}`), reused with --peer-from.")
     machine = record["machine"]
     console.print(f"Machine: {machine['cpus']} cores, {machine['platform']}; shared with other work: before "
                   f"`{machine['uptime_before']}`, after `{machine['uptime_after']}`; busy processes before: "
@@ -439,6 +467,10 @@ def report(record: dict, quick: bool) -> None:
         stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
         stem.with_suffix(".txt").write_text(console.export_text(clear=False))
         console.print(f"Results written to {stem}.txt and .json")
+
+
+def min_max_of(values: list) -> str:
+    return f"{min(values):.3f} to {max(values):.3f}" if values else "n/a"
 
 
 def min_max(windows: dict, metric: str) -> str:

@@ -31,7 +31,8 @@ log = logging.getLogger("modelcycle.monitoring")
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-SPAN_WINDOWS = 24  # time windows read in one pass over the log: their builders are in memory at once
+SPAN_WINDOWS = 24  # time windows read in one pass over the log at most
+SPAN_ROWS = 50_000  # and at most this many rows, unless one window has more
 MAX_WINDOW_MS = 366 * DAY_MS
 FIRST_MS, LAST_MS = 0, 253402300799999  # the times a log's timestamp holds (to 9999-12-31)
 PERFORMANCE = ("labelled_rows", "labelled_share", "label_delay_p50_s", "accuracy", "precision", "recall", "f1",
@@ -93,7 +94,7 @@ class Monitor:
         self.uri, self.settle_ms, self.label_horizon_ms, self.batch_rows = uri, settle_ms, label_horizon_ms, batch_rows
         self._references: dict[int, Reference | None] = {}
         self._outputs: dict[int, OutputReference | None] = {}
-        self._connection = None
+        self._connection = self._side = None
         if reference is not None:
             find_reference(store, model, 0, reference)  # NotFound now, not in the loop
         self.alerts = None
@@ -146,9 +147,10 @@ class Monitor:
         connection: a one-pass monitor (cron) must not keep the next one from evaluating."""
         if self.alerts is not None:
             self.store.release_lease(self.alerts.lease_name, self.alerts.owner)
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        for connection in (self._side, self._connection):
+            if connection is not None:
+                connection.close()
+        self._connection = self._side = None
 
     def __enter__(self) -> Monitor:
         return self
@@ -156,8 +158,18 @@ class Monitor:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _scan(self, start: int, end: int, version: int | None, with_feedback: bool = True, where: str = ""):
-        return scan.relation(self.model, start, end, version, self.uri, self.connection, with_feedback, where)
+    def _scan(self, start: int, end: int, version: int | None, with_feedback: bool = True, where: str = "",
+              connection=None):
+        return scan.relation(self.model, start, end, version, self.uri, connection or self.connection,
+                             with_feedback, where)
+
+    @property
+    def _side_connection(self):
+        """A second connection to the same DuckDB, for queries while a read of the log streams
+        (row windows are finished, and their labels digested, during one)."""
+        if self._side is None:
+            self._side = self.connection.cursor()
+        return self._side
 
     def _relation(self, start: int, version: int):
         """The version's rows from ``start`` on, oldest first (row windows need their order)."""
@@ -198,9 +210,35 @@ class Monitor:
             starts.append(start)
             start += size
         out = []
-        for i in range(0, len(starts), SPAN_WINDOWS):
-            out += self._compute_span(version, starts[i:i + SPAN_WINDOWS])
+        for span in self._spans(version, starts):
+            out += self._compute_span(version, span)
         return out
+
+    def _spans(self, version: int, starts: list[int]) -> list[list[int]]:
+        """``starts`` in runs of consecutive windows read together: up to SPAN_WINDOWS of them and
+        SPAN_ROWS rows (DuckDB holds what it has decoded of a read, not the windows' builders), from
+        one count of the rows of each; windows without rows are not read at all."""
+        if not starts:
+            return []
+        size = self.window_ms
+        relation = self._scan(starts[0], starts[-1] + size, version, with_feedback=False)
+        if relation is None:
+            return []
+        counted = dict(relation.query("log", f"SELECT (epoch_ms(time) - {starts[0]}) // {size}, count(*) FROM log "
+                                             "GROUP BY 1").fetchall())
+        spans: list[list[int]] = []
+        rows = 0
+        for i, start in enumerate(starts):
+            n = counted.get(i, 0)
+            if not n:
+                continue
+            if spans and spans[-1][-1] == start - size and len(spans[-1]) < SPAN_WINDOWS and rows + n <= SPAN_ROWS:
+                spans[-1].append(start)
+                rows += n
+            else:
+                spans.append([start])
+                rows = n
+        return spans
 
     def _compute_span(self, version: int, starts: list[int]) -> list[WindowStats]:
         """The windows at ``starts`` (consecutive) from one read of their part of the log: each
@@ -403,12 +441,15 @@ class Monitor:
             rewritten += 1
         return rewritten
 
-    def _label_digests(self, relation, windows: list[tuple[int, int, int]]) -> dict[tuple[int, int], tuple[int, str]]:
+    def _label_digests(self, relation, windows: list[tuple[int, int, int]],
+                       connection=None) -> dict[tuple[int, int], tuple[int, str]]:
         """Per (version, start) of ``windows`` (version, start, end): how many rows of the labelled
-        ``relation`` fall in it and a digest of their labels, which any new or corrected label changes."""
+        ``relation`` (on ``connection``) fall in it and a digest of their labels, which any new or
+        corrected label changes."""
         import pyarrow as pa
 
-        self.connection.register("mc_windows", pa.table({
+        connection = connection or self.connection
+        connection.register("mc_windows", pa.table({
             "version": [w[0] for w in windows], "start_ms": [w[1] for w in windows], "end_ms": [w[2] for w in windows]}))
         try:
             found = relation.query("p", """
@@ -417,7 +458,7 @@ class Monitor:
                 ON coalesce(p.version, 0) = w.version AND epoch_ms(p.time) >= w.start_ms AND epoch_ms(p.time) < w.end_ms
                 GROUP BY 1, 2""").fetchall()
         finally:
-            self.connection.unregister("mc_windows")
+            connection.unregister("mc_windows")
         return {(int(v), int(start)): (int(count), f"{int(digest):016x}") for v, start, count, digest in found}
 
     def _digest_labels(self, version: int, built: list[WindowStats]) -> None:
@@ -426,10 +467,10 @@ class Monitor:
         if not labelled:
             return
         relation = self._scan(min(w.start for w in labelled), max(w.end for w in labelled), version,
-                              where="label IS NOT NULL AND status < 400")
+                              where="label IS NOT NULL AND status < 400", connection=self._side_connection)
         if relation is None:
             return
-        digests = self._label_digests(relation, [(version, w.start, w.end) for w in labelled])
+        digests = self._label_digests(relation, [(version, w.start, w.end) for w in labelled], self._side_connection)
         for w in labelled:
             w.label_digest = digests.get((version, w.start), (0, None))[1]
 
