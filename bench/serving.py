@@ -5,6 +5,7 @@
     python bench/serving.py --only mlflow,mlserver   # some of the servers (mlflow, mlserver, modelcycle)
     python bench/serving.py --no-batch       # the online part alone (partial runs write nothing)
     python bench/serving.py --profile uvicorn,1,on   # py-spy over one modelcycle server under load
+    python bench/serving.py --quick --only modelcycle --no-batch --config uvicorn,2,on   # one configuration
     PYTHONPATH=/tmp/wt python bench/serving.py   # measure the modelcycle of a `git worktree add /tmp/wt`
 
 One model: a RandomForestClassifier(n_estimators=100, random_state=0) trained on scikit-learn's
@@ -554,6 +555,8 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="skip batch scoring")
     parser.add_argument("--no-online", action="store_true", help="skip the servers (batch scoring alone)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (server logs, files)")
+    parser.add_argument("--config", metavar="HTTP,WORKERS,BATCHING", action="append",
+                        help="measure only this modelcycle configuration (V2 infer), e.g. uvicorn,2,on; repeat for more")
     parser.add_argument("--profile", metavar="HTTP,WORKERS,BATCHING",
                         help="instead: profile one modelcycle server with py-spy under 50 connections, "
                              "e.g. uvicorn,1,on")
@@ -588,8 +591,9 @@ def main() -> None:
             profile(workdir, sizes, (http_server, int(workers), batching == "on"), args.profile_body,
                     sizes["seconds"] if args.quick else 20)
             return
+        configs = [parse_config(c) for c in args.config] if args.config else None
         run(workdir, sizes, args.quick, set() if args.no_online else only, not args.no_batch,
-            batch_modelcycle="modelcycle" in only)
+            batch_modelcycle="modelcycle" in only, configs=configs)
     finally:
         if args.keep:
             print(f"Kept {workdir}", file=sys.stderr)
@@ -603,7 +607,19 @@ def run_side(python: str, name: str, workdir: Path, quick: bool, env: dict | Non
                 extra=("--shared", str(workdir), *(() if batch else ("--no-batch",))))
 
 
-def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool, batch_modelcycle: bool) -> None:
+def parse_config(text: str) -> tuple[str, int, bool]:
+    try:
+        http_server, workers, batching = text.split(",")
+        if http_server not in MC_HTTP_SERVERS or batching not in ("on", "off"):
+            raise ValueError
+        return http_server, int(workers), batching == "on"
+    except ValueError:
+        raise SystemExit(f"--config takes HTTP,WORKERS,BATCHING such as uvicorn,2,on (HTTP: "
+                         f"{' or '.join(MC_HTTP_SERVERS)}; BATCHING: on or off); got {text!r}") from None
+
+
+def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool, batch_modelcycle: bool,
+        configs: list[tuple[str, int, bool]] | None = None) -> None:
     from rich.console import Console
 
     def progress(text: str) -> None:
@@ -640,7 +656,12 @@ def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool, ba
                 {"command": "mlserver start", "workers": 1, "parallel_workers": 0,
                  "http": "uvicorn, h11, uvloop", "batching": "adaptive batching off (default)"},
                 mlserver_server(pythons["mlserver"], workdir), v2_path, "v2", "v2")
-    if "modelcycle" in only:
+    if "modelcycle" in only and configs:  # only these, on V2 infer
+        for http_server, workers, batching in configs:
+            tag = f"{http_server}-{workers}-{'batching' if batching else 'no-batching'}"
+            measure("modelcycle", mc_setup(http_server, workers, batching), mc_config(http_server, workers, batching),
+                    modelcycle_server(workdir, workers, batching, http_server, tag), v2_path, "v2", "v2")
+    elif "modelcycle" in only:
         for http_server, workers, batching in MC_CONFIGS:
             tag = f"{http_server}-{workers}-{'batching' if batching else 'no-batching'}"
             measure("modelcycle", mc_setup(http_server, workers, batching), mc_config(http_server, workers, batching),
@@ -677,7 +698,7 @@ def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool, ba
                           "uptime_before": uptime_before, "uptime_after": uptime_after},
               "expected": expected, "online": online, "batch": batch_results,
               "versions": versions(pythons)}
-    complete = not quick and batch and only >= {"modelcycle", "mlflow", "mlserver"}  # partial runs write nothing
+    complete = not quick and batch and only >= {"modelcycle", "mlflow", "mlserver"} and not configs  # partial runs write nothing
     stem = HERE / "results" / f"serving-{record['date']}"
     if complete:  # the measurements first, so that a fault in the report loses nothing (see --render)
         stem.parent.mkdir(exist_ok=True)
