@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.ui.helpers import ConsoleLog
+from tests.ui.helpers import CHROMIUM_MISSING, PLAYWRIGHT_MISSING, ConsoleLog
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1280, "height": 800}
@@ -254,11 +254,10 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("the browser tests need Playwright: pip install -e '.[test]'")
+        pytest.skip(PLAYWRIGHT_MISSING)
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.skip("the browser tests need Debian's chromium on PATH: apt-get install -y chromium "
-                    "(.ci/run installs it)")
+        pytest.skip(CHROMIUM_MISSING)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         yield browser

@@ -6,6 +6,9 @@ import os
 import re
 from pathlib import Path
 
+PLAYWRIGHT_MISSING = "the browser tests need Playwright: pip install -e '.[test]'"
+CHROMIUM_MISSING = "the browser tests need Debian's chromium on PATH: apt-get install -y chromium (.ci/run installs it)"
+
 
 def shot(page, name: str) -> Path | None:
     """A PNG of the page's viewport at $MODELCYCLE_SCREENSHOTS/<name>.png when that variable is set

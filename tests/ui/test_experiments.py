@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.helpers import shot
+from tests.ui.helpers import PLAYWRIGHT_MISSING, shot
 
-expect = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright").expect
+expect = pytest.importorskip("playwright.sync_api", reason=PLAYWRIGHT_MISSING).expect
 
 
 def test_the_home_page_lists_the_experiments(page, ui_data):

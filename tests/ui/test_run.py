@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from tests.ui.helpers import shot
+from tests.ui.helpers import PLAYWRIGHT_MISSING, shot
 
-expect = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright").expect
+expect = pytest.importorskip("playwright.sync_api", reason=PLAYWRIGHT_MISSING).expect
 
 
 def best_run(ui_data) -> str:

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.ui.helpers import shot
+from tests.ui.helpers import PLAYWRIGHT_MISSING, shot
 
-expect = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright").expect
+expect = pytest.importorskip("playwright.sync_api", reason=PLAYWRIGHT_MISSING).expect
 
 NAMES = "#runs tbody tr td.name a"
 BREAST_CANCER_RUNS = 8  # stump, two logistic, three boosted, long-history, diverged
@@ -223,7 +223,7 @@ def test_a_filter_too_long_for_an_address_is_saved_and_linked_by_a_short_id(page
     box = page.locator("#filter")
     box.fill(text)
     box.press("Enter")
-    page.wait_for_url(re.compile(r"/v/[^/?]+$"))
+    page.wait_for_url(re.compile(r"/v/[^/?]+$"), timeout=5_000)
     names = page.locator(NAMES)
     expect(names).to_have_count(4)
     page.reload()

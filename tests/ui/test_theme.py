@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.helpers import shot
+from tests.ui.helpers import PLAYWRIGHT_MISSING, shot
 
-expect = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright").expect
+expect = pytest.importorskip("playwright.sync_api", reason=PLAYWRIGHT_MISSING).expect
 
 DARK_BG = "rgb(20, 22, 27)"  # --bg of the dark theme, app.css
 LIGHT_BG = "rgb(255, 255, 255)"
