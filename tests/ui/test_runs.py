@@ -215,8 +215,6 @@ def test_a_saved_view_shows_the_same_rows_at_its_short_address(page, ui_data):
     expect(page.locator("#filter")).to_have_value(text)
 
 
-@pytest.mark.xfail(strict=True, reason="the filter form is swapped by htmx, which pushes the long address as it is; "
-                                       "app.js saves only plain GET forms and the Compare button's view")
 def test_a_filter_too_long_for_an_address_is_saved_and_linked_by_a_short_id(page, ui_data):
     text = long_filter()
     page.goto(runs_url(ui_data))

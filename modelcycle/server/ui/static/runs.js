@@ -77,6 +77,17 @@
       if (detail.parameters instanceof FormData) detail.parameters.set("selected", Array.from(selected).join(","));
       else detail.parameters.selected = Array.from(selected).join(",");
     }
+    // A view too long for an address (a long filter, many columns) is saved and opened by its id.
+    const form = detail.formData instanceof FormData ? detail.formData : null;
+    const params = new URLSearchParams(form ? Array.from(form.entries()).filter(([, v]) => typeof v === "string")
+                                            : Object.entries(detail.parameters || {}));
+    for (const [key, value] of Array.from(params.entries())) if (value === "") params.delete(key);
+    const query = params.toString();
+    const full = detail.path + (query ? (detail.path.includes("?") ? "&" : "?") + query : "");
+    if (full.length > 2000 && window.modelcycle && window.modelcycle.openView) {
+      event.preventDefault();
+      window.modelcycle.openView(full);
+    }
   }
 
   // A malformed filter answers 400 with the table part that shows where: swap it in like any other.
