@@ -37,16 +37,28 @@ def supports(model_class: str) -> bool:
     return module.startswith("sklearn.") and name in SUPPORTED
 
 
-def _kernel(missing: bool):
-    """The walk over full blocks of WIDTH rows: for inputs without missing values, or (``missing``)
-    with them, each going where its node's ``missing_left`` says."""
-    from modelcycle.serving import _treewalk
-
-    return _treewalk.walk_missing if missing else _treewalk.walk
+def _breadth_first(children_left: np.ndarray, children_right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes of one tree in breadth-first order (``order[new] = old``), children of a node
+    numbered side by side, and each node's left child in the new numbering (a leaf: itself)."""
+    n = len(children_left)
+    order = np.empty(n, dtype=np.int64)
+    left = np.empty(n, dtype=np.int64)
+    order[0], filled = 0, 1
+    for new in range(n):
+        old = order[new]
+        if children_left[old] < 0:
+            left[new] = new
+        else:
+            left[new] = filled
+            order[filled], order[filled + 1] = children_left[old], children_right[old]
+            filled += 2
+    return order, left
 
 
 class CompiledForest:
-    """A fitted scikit-learn tree model as flat arrays; leaves point at themselves, so every row
+    """A fitted scikit-learn tree model as flat arrays, each tree's nodes numbered breadth first
+    so that a node's children are side by side (the walk adds the comparison to the left
+    child's index instead of reading the child); leaves are their own left child, so every row
     walks each tree for that tree's full depth."""
 
     def __init__(self, estimator: Any):
@@ -55,28 +67,26 @@ class CompiledForest:
         self.classes = np.asarray(estimator.classes_) if self.classifier else None
         self.n_features = int(estimator.n_features_in_)
         self.feature_names = [str(c) for c in getattr(estimator, "feature_names_in_", [])] or None
-        features, thresholds, missing, children, values, roots, depths = [], [], [], [], [], [], []
+        features, thresholds, missing, lefts, values, roots, depths = [], [], [], [], [], [], []
         offset = 0
         for tree in trees:
             t = tree.tree_
-            n = t.node_count
-            leaf = t.children_left < 0
-            index = np.arange(n)
-            left = np.where(leaf, index, t.children_left) + offset
-            right = np.where(leaf, index, t.children_right) + offset
-            features.append(np.where(leaf, 0, t.feature))
-            thresholds.append(np.where(leaf, np.inf, t.threshold))
+            order, left = _breadth_first(t.children_left, t.children_right)
+            leaf = t.children_left[order] < 0
+            features.append(np.where(leaf, 0, t.feature[order]))
+            thresholds.append(np.where(leaf, np.inf, t.threshold[order]))  # x > inf: never, so a leaf stays
             go_left = getattr(t, "missing_go_to_left", None)
-            missing.append(np.zeros(n, dtype=bool) if go_left is None else go_left.astype(bool) & ~leaf)
-            children.append(np.stack([left, right], axis=1).ravel())
-            value = t.value[:, 0, :].astype(np.float64)
+            # a leaf sends NaN "left" too: to itself
+            missing.append(leaf if go_left is None else go_left[order].astype(bool) | leaf)
+            lefts.append(left + offset)
+            value = t.value[order, 0, :].astype(np.float64)
             if self.classifier:  # each tree votes with its leaf's class shares, as predict_proba does
                 sums = value.sum(axis=1, keepdims=True)
                 value = value / np.where(sums == 0, 1.0, sums)
             values.append(value)
             roots.append(offset)
             depths.append(t.max_depth)
-            offset += n
+            offset += len(order)
         # int32 indices: the walk runs a third faster than with int64
         self.feature = np.concatenate(features).astype(np.int32)
         # float32 thresholds rounded down: for a float32 x, x <= t32 exactly when x <= t (float64)
@@ -87,7 +97,8 @@ class CompiledForest:
         t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
         self.threshold = t32
         self.missing_left = np.concatenate(missing)
-        self.children = np.concatenate(children).astype(np.int32)
+        self.sends_missing_left = bool((self.missing_left & np.isfinite(self.threshold)).any())  # any split
+        self.left = np.concatenate(lefts).astype(np.int32)
         self.value = np.ascontiguousarray(np.concatenate(values))
         self.roots = np.asarray(roots, dtype=np.int32)
         self.depths = np.asarray(depths, dtype=np.int64)
@@ -111,10 +122,12 @@ class CompiledForest:
         n = X.shape[0]
         out = np.empty((n, self.value.shape[1]), dtype=np.float64)
         missing = bool(np.isnan(X).any())
-        if missing and not self.missing_left.any():  # NaN goes right at every node: as +inf does
+        if missing and not self.sends_missing_left:  # NaN goes right at every split: as +inf does
             X, missing = np.asfortranarray(np.where(np.isnan(X), np.float32(np.inf), X)), False
-        walk = _kernel(missing)  # the walk that looks for missing values costs half again as much
-        arrays = (self.feature, self.threshold, self.missing_left, self.children, self.value, self.roots, self.depths)
+        from modelcycle.serving._treewalk import walk
+
+        arrays = (self.feature, self.threshold, self.missing_left, self.left, self.value, self.roots, self.depths,
+                  missing)  # looking for missing values costs half again as much: only when there are some
         full = n - n % WIDTH
         if full:
             walk(X, *arrays, out)
