@@ -372,6 +372,9 @@ def _read(source: str | Path | dict) -> tuple[str, Any]:
 
     if isinstance(source, dict):
         return "", source
+    if not isinstance(source, (str, Path)):
+        raise InvalidInput(f"A training spec is a path to a YAML file, YAML text or a dict; got "
+                           f"{type(source).__name__}.")
     path = Path(source)
     text = None
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))):

@@ -192,6 +192,12 @@ def test_a_bad_spec_is_refused_naming_the_field(datasets, tmp_path, override, me
     assert mc.Client().search_all_runs(view="all") == []
 
 
+@pytest.mark.parametrize("source", [5, None, b"data: {}", ["data"]])
+def test_mc_train_of_something_that_is_not_a_spec_says_what_it_takes(source):
+    with pytest.raises(InvalidInput, match="a path to a YAML file, YAML text or a dict"):
+        mc.train(source)
+
+
 def test_the_cli_prints_one_error_and_exits_2(datasets, tmp_path, capsys, monkeypatch):
     code, out = _cli(capsys, monkeypatch, "train", "--dry-run", str(_write(tmp_path, SPEC.replace("n_trials: 3",
                                                                                                   "n_trials: x"))))
