@@ -55,6 +55,11 @@ class PayloadTooLarge(ModelcycleError):
     http_status = 413
 
 
+class FeedbackQueueFull(ModelcycleError):
+    code = "QUEUE_FULL"
+    http_status = 503
+
+
 class RequestTimeout(ModelcycleError):
     code = "TIMEOUT"
     http_status = 504
@@ -402,16 +407,26 @@ class _Handlers:
         return response
 
     async def feedback(self, request: Request) -> Response:
-        """Ground truth for earlier predictions, joined to them by request id or key."""
-        from modelcycle.serving.feedback import handle_feedback_body
+        """Ground truth for earlier predictions, joined to them by request id or key. With a
+        prediction log, the labels join its queue and its writer stores them in files of many
+        requests each (as it does predictions); without, each body is a file of its own."""
+        from modelcycle.serving.feedback import feedback_of_body, write_feedback
 
         started = perf_counter()
         model = self.service.holder.current
+        log = self.service.log
         try:
             body = await self.body(request)
             if model is None:
                 raise ModelNotReady("The model is still loading; retry in a moment.")
-            answer = await run_in_threadpool(handle_feedback_body, body, model.name, None, True)
+            name, table = await run_in_threadpool(feedback_of_body, body, model.name, True)
+            if hasattr(log, "log_feedback"):
+                await self.service.room_in_log()
+                if not log.log_feedback(name, table):
+                    raise FeedbackQueueFull("The prediction log's queue is full; send the labels again in a moment.")
+            else:
+                await run_in_threadpool(write_feedback, name, table)
+            answer = {"model": name, "recorded": table.num_rows}
             response = _json(answer, 201, model)
         except ModelcycleError as exc:
             response = _error(exc, False, model)

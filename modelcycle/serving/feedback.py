@@ -190,6 +190,13 @@ def handle_feedback_body(body: Any, default_model: str | None = None, uri: str |
     ``{"model"?: ..., "feedback": [...]}``. Raises InvalidInput (400) naming what is wrong; with
     ``only_model``, also for labels of a model other than ``default_model``.
     Returns ``{"model": name, "recorded": n}``."""
+    model, table = feedback_of_body(body, default_model, only_model)
+    return {"model": model, "recorded": write_feedback(model, table, uri)}
+
+
+def feedback_of_body(body: Any, default_model: str | None = None, only_model: bool = False) -> tuple[str, pa.Table]:
+    """The model and the checked feedback table of a ``POST /feedback`` body (see
+    handle_feedback_body), not yet recorded."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         import orjson
 
@@ -257,7 +264,7 @@ def handle_feedback_body(body: Any, default_model: str | None = None, uri: str |
     table = feedback_table(labels, ids, keys, rows if any(r is not None for r in rows) else None,
                            times if any(t is not None for t in times) else None,
                            where="" if len(items) == 1 else "In the feedback body: ")
-    return {"model": model, "recorded": write_feedback(model, table, uri)}
+    return model, table
 
 
 # ------------------------------------------------------------------------- reading

@@ -294,6 +294,25 @@ def _nbytes(arrays) -> int:
     return sum(a.nbytes for a in arrays.values())
 
 
+class _Feedback:
+    """Labels on their way to a feedback file: the writer gathers those of a model and day."""
+
+    __slots__ = ("model", "table", "time_ms")
+
+    def __init__(self, model: str, table, time_ms: int):
+        self.model, self.table, self.time_ms = model, table, time_ms
+
+
+class _Labels:
+    __slots__ = ("tables", "rows", "opened", "first_time_ms")
+
+    def __init__(self, first_time_ms: int):
+        self.tables: list = []
+        self.rows = 0
+        self.opened = time.monotonic()
+        self.first_time_ms = first_time_ms
+
+
 class _Marker:
     def __init__(self, stop: bool):
         self.stop = stop
@@ -372,6 +391,18 @@ class PredictionLog:
             self._wake.set()
         return True
 
+    def log_feedback(self, model: str, table) -> bool:
+        """Queue a checked feedback table (feedback.feedback_table) of ``model``; True when
+        queued. The writer stores the labels of each model and day together, in files under
+        {uri}/feedback rotated like segments (a killed process loses the unwritten ones)."""
+        if self._closed or (len(self._queue) >= self.queue_size and not self._wait_for_room()):
+            return False
+        from modelcycle.store.clock import now_ms
+
+        self._queue.append(_Feedback(model, table, now_ms()))
+        self._wake.set()
+        return True
+
     def _wait_for_room(self) -> bool:
         if self.on_full != "wait" or _on_event_loop():
             return False
@@ -448,11 +479,12 @@ class PredictionLog:
     # --- the writer thread
     def _run(self) -> None:
         segments: dict[tuple[str, int], _Segment] = {}  # (model, days since 1970)
+        labels: dict[tuple[str, int], _Labels] = {}
         pending = self._queue
         while True:
             timeout = _POLL_S
-            if segments:
-                oldest = min(s.opened for s in segments.values())
+            if segments or labels:
+                oldest = min(s.opened for s in [*segments.values(), *labels.values()])
                 timeout = max(0.0, min(timeout, oldest + self.max_segment_age_s - time.monotonic()))
             if not pending:
                 self._wake.wait(timeout)
@@ -463,6 +495,9 @@ class PredictionLog:
                 if isinstance(item, _Marker):
                     markers.append(item)
                     break  # what was queued after a flush belongs to the next round
+                if isinstance(item, _Feedback):
+                    self._add_labels(labels, item)
+                    continue
                 try:
                     self._add(segments, item)
                 except Exception:  # a malformed record must never stop the writer
@@ -474,6 +509,10 @@ class PredictionLog:
                 if markers or segment.opened + self.max_segment_age_s <= now:
                     del segments[key]
                     self._write(key, segment)
+            for key, gathered in list(labels.items()):
+                if markers or gathered.opened + self.max_segment_age_s <= now:
+                    del labels[key]
+                    self._write_labels(key, gathered)
             if self._metrics is not None:
                 self._metrics.log_queue_depth(len(pending))
             for marker in markers:
@@ -498,6 +537,34 @@ class PredictionLog:
         if segment.rows >= self.max_segment_rows or segment.bytes >= self.max_segment_bytes:
             del segments[key]
             self._write(key, segment)
+
+    def _add_labels(self, labels: dict, item: _Feedback) -> None:
+        key = (item.model, item.time_ms // _DAY_MS)
+        gathered = labels.get(key)
+        if gathered is None:
+            gathered = labels[key] = _Labels(item.time_ms)
+        gathered.tables.append(item.table)
+        gathered.rows += item.table.num_rows
+        if gathered.rows >= self.max_segment_rows:
+            del labels[key]
+            self._write_labels(key, gathered)
+
+    def _write_labels(self, key: tuple[str, int], gathered: _Labels) -> None:
+        import pyarrow as pa
+
+        model, day = key[0], day_of(key[1] * _DAY_MS)
+        folder = f"{model_folder(f'{self._root}/{FEEDBACK_DIR}', model)}/date={day.isoformat()}"
+        try:
+            table = pa.concat_tables(gathered.tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # labels of different types: a file each
+            tables = gathered.tables
+        else:
+            tables = [table]
+        for table in tables:
+            if not self._put_with_retry(table, folder, f"{folder}/{segment_name(gathered.first_time_ms)}"):
+                with self._counts_lock:
+                    self.write_errors += 1
+                    self.records_lost += table.num_rows
 
     def _write(self, key: tuple[str, int], segment: _Segment) -> None:
         model, day = key[0], day_of(key[1] * _DAY_MS)

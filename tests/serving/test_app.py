@@ -376,3 +376,28 @@ def test_feedback_is_recorded_for_the_served_model_and_refused_for_another(serve
     from modelcycle.serving.feedback import _fs  # noqa: F401  (the labels are files under the log's URI)
 
     assert list((tmp_path / "log").rglob("*.parquet")) and mc.read_predictions("cancer").empty
+
+
+def test_feedback_posts_are_gathered_into_one_file_by_the_logs_writer(served_models, tmp_path):
+    """Each POST /feedback was a Parquet file of its own; with a prediction log, its writer
+    stores the labels of many requests in one file, when it writes its segments."""
+    import pyarrow.parquet as pq
+
+    from modelcycle.serving.predlog import PredictionLog
+
+    log = PredictionLog(str(tmp_path / "log"))
+    try:
+        with ServerThread(create_app(StaticHolder(served_models["cancer"]), ServingSettings(), log)) as server:
+            for i in range(5):
+                r = httpx.post(f"{server.url}/feedback", json=[{"request_id": f"r{i}", "label": 1},
+                                                              {"key": f"k{i}", "label": 0}])
+                assert r.status_code == 201 and r.json() == {"model": "cancer", "recorded": 2}
+            assert list((tmp_path / "log").rglob("*.parquet")) == []  # not yet written: queued
+            assert log.flush()
+    finally:
+        log.close()
+    files = list((tmp_path / "log" / "feedback").rglob("*.parquet"))
+    assert len(files) == 1
+    table = pq.read_table(files[0])
+    assert sorted(table.column("request_id").drop_null().to_pylist()) == [f"r{i}" for i in range(5)]
+    assert table.num_rows == 10
