@@ -155,9 +155,11 @@ def side_setup(workdir: Path, plan: dict) -> dict:
     mc.promote(MODEL, version.version, reason="benchmark")
     joblib.dump(model, workdir / "model.joblib")
     t0 = day_start_ms()
-    with PredictionLog(str(workdir / "predictions"), max_segment_age_s=3600) as log:
+    with PredictionLog(str(workdir / "predictions"), max_segment_age_s=3600, on_full="wait") as log:
         logged = log_hours(log, model, range(HOURS), plan["predictions"], t0)
     stats = log.stats()
+    if stats["dropped"] or stats["records_lost"]:  # enqueued faster than written: the log must hold them all
+        raise SystemExit(f"The prediction log dropped {stats['dropped']} and lost {stats['records_lost']} requests.")
     return {"t0": t0, "logged_rows": logged, "segments": stats["segments_written"], "dropped": stats["dropped"],
             "log_bytes": sum(f.stat().st_size for f in (workdir / "predictions").rglob("*.parquet")),
             "seconds": time.perf_counter() - started, "version": version.version}
@@ -172,8 +174,10 @@ def side_log_next(workdir: Path, plan: dict) -> dict:
 
     t0 = json.loads((workdir / "setup.json").read_text())["t0"]
     model = joblib.load(workdir / "model.joblib")
-    with PredictionLog(str(workdir / "predictions"), max_segment_age_s=3600) as log:
+    with PredictionLog(str(workdir / "predictions"), max_segment_age_s=3600, on_full="wait") as log:
         logged = log_hours(log, model, [HOURS], plan["predictions"], t0)
+    if log.stats()["dropped"]:
+        raise SystemExit(f"The prediction log dropped {log.stats()['dropped']} requests.")
     return {"logged_rows": logged}
 
 
