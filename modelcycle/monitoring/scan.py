@@ -3,16 +3,15 @@ joined with their latest feedback label, streamed as Arrow batches in the order 
 give them. Only the segments whose footers say they hold the version are read.
 
 It is serving.feedback.query_predictions without the final sort: a time window needs its rows,
-not their order, and sorting a day of predictions holds all of it in memory at once. The label
-of a row is the one that query gives it (by request id and row, or by key; the latest by time,
-then by arrival)."""
+not their order, and sorting a day of predictions holds all of it in memory at once. Both join
+the labels with serving.feedback.labelled_sql."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from modelcycle.serving.feedback import _files_between, _fs, _quote, _unreadable
+from modelcycle.serving.feedback import _files_between, _fs, _quote, _unreadable, labelled_sql
 from modelcycle.serving.predlog import FEEDBACK_DIR, day_of, model_folder
 
 if TYPE_CHECKING:
@@ -26,28 +25,7 @@ def scan_sql(files: Sequence[str], feedback: Sequence[str], start_ms: int, end_m
         where.append("version IS NULL" if version == 0 else f"version = {int(version)}")
     scan = (f"SELECT * FROM read_parquet([{', '.join(map(_quote, files))}], "
             f"union_by_name = true, hive_partitioning = false) WHERE {' AND '.join(where)}")
-    if not feedback:
-        sql = f"SELECT *, NULL AS label, CAST(NULL AS TIMESTAMPTZ) AS label_time FROM ({scan})"
-    else:
-        labels = (f"SELECT request_id, row, key, label, time, logged_at FROM read_parquet("
-                  f"[{', '.join(map(_quote, feedback))}], union_by_name = true, hive_partitioning = false)")
-        sql = f"""
-            WITH p AS ({scan}),
-            f AS ({labels}),
-            matched AS (
-                SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
-                FROM p JOIN f ON f.request_id = p.request_id AND (f.row IS NULL OR f.row = p.row)
-                UNION ALL
-                SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
-                FROM p JOIN f ON f.key = p.key
-            ),
-            latest AS (
-                SELECT request_id, row, label, label_time FROM matched
-                QUALIFY row_number() OVER (PARTITION BY request_id, row ORDER BY label_time DESC, logged_at DESC) = 1
-            )
-            SELECT p.*, latest.label, latest.label_time
-            FROM p LEFT JOIN latest ON latest.request_id = p.request_id AND latest.row = p.row
-        """
+    sql = labelled_sql(scan, feedback)
     return f"SELECT * FROM ({sql}) WHERE {extra_where}" if extra_where else sql
 
 

@@ -328,35 +328,38 @@ def query_predictions(model: str, start: Any = None, end: Any = None, version: i
     if not local:
         feedback = [fs.unstrip_protocol(f) for f in feedback]
     try:
-        if not feedback:
-            sql = scan + " ORDER BY time, request_id, row"
-            if with_feedback:
-                sql = (f"SELECT *, NULL AS label, CAST(NULL AS TIMESTAMPTZ) AS label_time FROM ({scan}) "
-                       "ORDER BY time, request_id, row")
-            return con.sql(sql)
-        labels = (f"SELECT request_id, row, key, label, time, logged_at FROM read_parquet("
-                  f"[{', '.join(map(_quote, feedback))}], union_by_name = true, hive_partitioning = false)")
-        sql = f"""
-            WITH p AS ({scan}),
-            f AS ({labels}),
-            matched AS (
-                SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
-                FROM p JOIN f ON f.request_id = p.request_id AND (f.row IS NULL OR f.row = p.row)
-                UNION ALL
-                SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
-                FROM p JOIN f ON f.key = p.key
-            ),
-            latest AS (
-                SELECT request_id, row, label, label_time FROM matched
-                QUALIFY row_number() OVER (PARTITION BY request_id, row ORDER BY label_time DESC, logged_at DESC) = 1
-            )
-            SELECT p.*, latest.label, latest.label_time
-            FROM p LEFT JOIN latest ON latest.request_id = p.request_id AND latest.row = p.row
-            ORDER BY p.time, p.request_id, p.row
-        """
-        return con.sql(sql)
+        if not with_feedback:
+            return con.sql(scan + " ORDER BY time, request_id, row")
+        return con.sql(f"SELECT * FROM ({labelled_sql(scan, feedback)}) ORDER BY time, request_id, row")
     except duckdb.Error as exc:
         raise _unreadable(model, exc) from None
+
+
+def labelled_sql(scan: str, feedback: Sequence[str]) -> str:
+    """The rows of the query ``scan`` with the latest label of each from the ``feedback`` files
+    (by request id and row, or by key; the latest by time, then by arrival), as the columns
+    label and label_time, in no particular order."""
+    if not feedback:
+        return f"SELECT *, NULL AS label, CAST(NULL AS TIMESTAMPTZ) AS label_time FROM ({scan})"
+    labels = (f"SELECT request_id, row, key, label, time, logged_at FROM read_parquet("
+              f"[{', '.join(map(_quote, feedback))}], union_by_name = true, hive_partitioning = false)")
+    return f"""
+        WITH p AS ({scan}),
+        f AS ({labels}),
+        matched AS (
+            SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
+            FROM p JOIN f ON f.request_id = p.request_id AND (f.row IS NULL OR f.row = p.row)
+            UNION ALL
+            SELECT p.request_id, p.row, f.label, f.time AS label_time, f.logged_at
+            FROM p JOIN f ON f.key = p.key
+        ),
+        latest AS (
+            SELECT request_id, row, label, label_time FROM matched
+            QUALIFY row_number() OVER (PARTITION BY request_id, row ORDER BY label_time DESC, logged_at DESC) = 1
+        )
+        SELECT p.*, latest.label, latest.label_time
+        FROM p LEFT JOIN latest ON latest.request_id = p.request_id AND latest.row = p.row
+    """
 
 
 def _unreadable(model: str, exc: Exception) -> ModelcycleError:
