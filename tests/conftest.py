@@ -133,18 +133,24 @@ def tracking_server(tmp_path_factory):
     server.stop()
 
 
+def empty_database(request, backend: str, folder: Path) -> str:
+    """The URI of an empty store's database on ``backend`` ("sqlite", a file in ``folder``, or
+    "postgresql", which skips where no server answers); its artifacts go in folder / "artifacts"."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'mc.db'}"
+    uri = request.getfixturevalue("postgres_uri")
+    from modelcycle.store import open_store
+
+    open_store(uri, str(folder / "artifacts"))  # creates the schema on first use
+    _truncate(uri)
+    return uri
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "server"])
 def store_uris(request, tmp_path) -> tuple[str, str]:
     """(tracking URI, artifact URI) of an empty store on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts")
-    if request.param == "postgresql":
-        uri = request.getfixturevalue("postgres_uri")
-        from modelcycle.store import open_store
-
-        open_store(uri, str(tmp_path / "artifacts"))  # creates the schema on first use
-        _truncate(uri)
-        return uri, str(tmp_path / "artifacts")
+    if request.param != "server":
+        return empty_database(request, request.param, tmp_path), str(tmp_path / "artifacts")
     server = request.getfixturevalue("tracking_server")
     _truncate(server.store_uri)
     return server.url, str(tmp_path / "unused-artifacts")

@@ -11,7 +11,7 @@ from modelcycle.server.app import create_app
 from modelcycle.server.ui.pages_runs import MAX_TABLE_COLUMNS
 from modelcycle.store.entities import Metric
 from modelcycle.store.sql import SqlStore
-from tests.conftest import _truncate
+from tests.conftest import empty_database
 
 HTML = {"accept": "text/html"}
 
@@ -19,13 +19,7 @@ HTML = {"accept": "text/html"}
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def logged(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"ui-attacks-{request.param}")
-    if request.param == "sqlite":
-        uri = f"sqlite:///{root / 'mc.db'}"
-    else:
-        uri = request.getfixturevalue("postgres_uri")
-        SqlStore(uri, str(root / "artifacts")).close()
-        _truncate(uri)
-    store = SqlStore(uri, str(root / "artifacts"))
+    store = SqlStore(empty_database(request, request.param, root), str(root / "artifacts"))
     kept = store.create_experiment("kept")
     gone = store.create_experiment("gone")
     runs = {}

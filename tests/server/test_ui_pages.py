@@ -19,7 +19,7 @@ from modelcycle.server.app import create_app
 from modelcycle.server.ui.previews import TABLE_COLUMNS, TABLE_ROWS, TEXT_LIMIT
 from modelcycle.store.entities import Metric
 from modelcycle.store.sql import SqlStore
-from tests.conftest import _truncate
+from tests.conftest import empty_database
 
 SCRIPT = "<script>alert(1)</script>"
 MODEL = "fraud <b>&"  # a model name cannot hold '/'
@@ -34,13 +34,7 @@ def logged(request, tmp_path_factory):
     """(client, facts): one store per backend with runs, artifacts, a dataset and a registered
     model, and a test client of the server over it."""
     root = tmp_path_factory.mktemp(f"ui-pages-{request.param}")
-    if request.param == "sqlite":
-        uri = f"sqlite:///{root / 'mc.db'}"
-    else:
-        uri = request.getfixturevalue("postgres_uri")
-        SqlStore(uri, str(root / "artifacts")).close()
-        _truncate(uri)
-    store = SqlStore(uri, str(root / "artifacts"))
+    store = SqlStore(empty_database(request, request.param, root), str(root / "artifacts"))
     facts = _log(store, root)
     yield TestClient(create_app(store)), facts
     store.close()
