@@ -75,12 +75,13 @@ def fmt_duration(start: int | None, end: int | None) -> str:
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
 
 
-def fmt_value(value: object) -> str:
+def fmt_value(value: object, infinity: str = "inf") -> str:
+    """A value as text: floats in at most 6 significant digits, NaN and infinities by name."""
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
         if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
+            return infinity if value > 0 else "-" + infinity
         return f"{value:.6g}"
     return "" if value is None else str(value)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import math
 import posixpath
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 
 from modelcycle.exceptions import InvalidInput
 from modelcycle.models.manifest import MANIFEST_FILE, Manifest
+from modelcycle.server.ui.render import number
 from modelcycle.store.base import Store
 from modelcycle.store.entities import ArtifactInfo
 
@@ -127,12 +127,8 @@ def _mib(size: int) -> str:
 
 
 def cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        return f"{value:.6g}" if math.isfinite(value) else ("∞" if value > 0 else "-∞")
+    if value is None or isinstance(value, float):
+        return number(value)
     text = value.hex() if isinstance(value, bytes) else str(value)
     return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "…"
 

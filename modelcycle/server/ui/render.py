@@ -3,7 +3,6 @@ turns an error into an error page (HTML) instead of the API's JSON."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -16,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 import modelcycle
 from modelcycle.exceptions import ModelcycleError
+from modelcycle.render import fmt_value
 
 env = Environment(loader=PackageLoader("modelcycle.server.ui"), autoescape=select_autoescape(default=True),
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -45,17 +45,9 @@ def _duration(start: int | None, end: int | None) -> str:
     return f"{hours} h {minutes} min"
 
 
-def _number(value) -> str:
+def number(value) -> str:
     """A metric value in at most 6 significant digits; NaN and infinities by name."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "∞" if value > 0 else "-∞"
-        return f"{value:.6g}"
-    return str(value)
+    return fmt_value(value, infinity="∞")
 
 
 def _with_query(request: Request, **changes) -> str:
@@ -71,7 +63,7 @@ def _with_query(request: Request, **changes) -> str:
     return request.url.path + ("?" + query if query else "")
 
 
-env.filters.update(when=_when, iso=_iso, number=_number)
+env.filters.update(when=_when, iso=_iso, number=number)
 env.globals.update(duration=_duration, with_query=_with_query, version=modelcycle.__version__)
 
 
