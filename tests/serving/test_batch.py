@@ -347,11 +347,11 @@ def test_compiled_forests_answer_as_scikit_learn():
              (DecisionTreeClassifier(random_state=0).fit(X, y), X),
              (ExtraTreesRegressor(n_estimators=12, random_state=0).fit(Xr, yr), Xr)]
     for model, data in cases:
-        rows = data[:597]  # not a multiple of the block of 8 rows
-        got = CompiledForest.of(model).predict(rows)
-        assert (got["predict"] == model.predict(rows)).all()
-        if hasattr(model, "predict_proba"):
-            assert (got["predict_proba"] == model.predict_proba(rows)).all()
+        for rows in (data[:597], data[:3]):  # blocks of 16 rows and a padded tail; a tail alone
+            got = CompiledForest.of(model).predict(rows)
+            assert (got["predict"] == model.predict(rows)).all()
+            if hasattr(model, "predict_proba"):
+                assert (got["predict_proba"] == model.predict_proba(rows)).all()
     from sklearn.linear_model import LogisticRegression
 
     assert CompiledForest.of(LogisticRegression().fit(X, y)) is None
