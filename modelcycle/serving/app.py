@@ -273,6 +273,15 @@ class InferenceService:
 _JSON = "application/json"
 
 
+def expected_error(exc: Exception, where: str) -> ModelcycleError:
+    """``exc`` itself when modelcycle raised it on purpose; else, once logged with its traceback, an
+    internal error (500) that names its type and sends the reader to the log."""
+    if isinstance(exc, ModelcycleError):
+        return exc
+    logger.error("unhandled error on %s", where, exc_info=exc)
+    return ModelcycleError(f"Internal error ({type(exc).__name__}); see the server log.")
+
+
 def _json(content: Any, status: int, model: ServedModel | None, request_id: str | None = None,
           headers: dict[str, str] | None = None) -> Response:
     return _raw(codecs.dumps(content), status, model, request_id, _JSON, headers)
@@ -395,10 +404,11 @@ class _Handlers:
             checked, outputs = await route.predict(service, inputs, request_id)
             model = route.model  # the arm that answered: the stable one, when it answered for a failed candidate
             response = answer(model, request_id, outputs, context)
-        except ModelcycleError as exc:
+        except Exception as exc:  # a bug of ours included: answered, counted and logged as a 500
             model = route.model if route is not None else model
             request_id = request_id or new_request_id()
-            response = _error(exc, v2, model or service.holder.current, request_id)
+            response = _error(expected_error(exc, f"POST {request.url.path}"), v2, model or service.holder.current,
+                              request_id)
         finally:
             metrics.IN_FLIGHT.dec()
         await service.room_in_log()
@@ -428,8 +438,8 @@ class _Handlers:
                 await run_in_threadpool(write_feedback, name, table)
             answer = {"model": name, "recorded": table.num_rows}
             response = _json(answer, 201, model)
-        except ModelcycleError as exc:
-            response = _error(exc, False, model)
+        except Exception as exc:
+            response = _error(expected_error(exc, "POST /feedback"), False, model)
         self.service.record(model, "feedback", response.status_code, started, None)
         return response
 
@@ -439,8 +449,8 @@ class _Handlers:
         model = self.service.holder.current
         try:
             response = make()
-        except ModelcycleError as exc:
-            response = _error(exc, v2, model)
+        except Exception as exc:
+            response = _error(expected_error(exc, endpoint), v2, model)
         self.service.record(model, endpoint, response.status_code, started, None)
         return response
 
@@ -600,9 +610,8 @@ def create_app(holder, settings: ServingSettings | None = None, log=None, lifesp
         return response
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = ModelcycleError(f"Internal error ({type(exc).__name__}); see the server log.")
-        return _error(error, request.url.path.startswith("/v2"), holder.current)
+        return _error(expected_error(exc, f"{request.method} {request.url.path}"), request.url.path.startswith("/v2"),
+                      holder.current)
 
     @contextlib.asynccontextmanager
     async def life(app):

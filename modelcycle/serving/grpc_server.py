@@ -17,7 +17,7 @@ import numpy as np
 from modelcycle.exceptions import InvalidInput, ModelcycleError, NotFound
 from modelcycle.serving import proto
 from modelcycle.serving.codecs import _bytes_elements
-from modelcycle.serving.app import KEY_HEADER
+from modelcycle.serving.app import KEY_HEADER, expected_error
 
 # V2 datatype -> (numpy dtype, the InferTensorContents field that carries it)
 DATATYPES = {
@@ -156,6 +156,8 @@ class Servicer:
             _abort(context, exc)
         except futures.TimeoutError:
             _abort(context, ModelcycleError("The prediction did not finish in time."))
+        except Exception as exc:  # a bug of ours: counted as a 500 by service.infer, logged here
+            _abort(context, expected_error(exc, "gRPC ModelInfer"))
         response = proto.ModelInferResponse(model_name=result.model_name, model_version=str(result.model_version),
                                             id=result.request_id)
         for name, array in result.outputs.items():

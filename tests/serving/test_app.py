@@ -269,18 +269,37 @@ def test_paths_near_the_predicting_ones_are_routed_as_before(cancer_server):
     assert response.status_code == 405 and response.json()["code"] == "METHOD_NOT_ALLOWED"
 
 
-def test_an_unexpected_error_while_predicting_is_a_json_500(served_models, monkeypatch):
+def test_an_unexpected_error_while_predicting_is_a_json_500_counted_and_logged(served_models, monkeypatch):
+    from prometheus_client.parser import text_string_to_metric_families
+
     from modelcycle.serving import codecs
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
+    def answered_500(text: str) -> float:
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == "modelcycle_serving_requests_total" and s.labels.get("endpoint") == "invocations"
+                   and s.labels.get("status") == "500")
+
+    class Recorded:
+        def __init__(self):
+            self.statuses = []
+
+        def log(self, request_id, time_ms, name, version, endpoint, status, *args, **kwargs):
+            self.statuses.append((endpoint, status, bool(request_id)))
+
     monkeypatch.setattr(codecs, "encode_predictions", broken)
-    with ServerThread(create_app(StaticHolder(served_models["cancer"]), ServingSettings())) as server:
+    log = Recorded()
+    with ServerThread(create_app(StaticHolder(served_models["cancer"]), ServingSettings(), log)) as server:
+        before = answered_500(httpx.get(server.url + "/metrics").text)
         response = httpx.post(server.url + "/invocations", json={"instances": [[1.0] * 30]})
         assert response.status_code == 500 and response.headers["content-type"] == "application/json"
         assert response.json() == {"error": "INTERNAL_ERROR",
                                    "message": "Internal error (RuntimeError); see the server log."}
+        assert response.headers["x-request-id"] and response.headers["x-modelcycle-model-version"] == "1"
+        assert answered_500(httpx.get(server.url + "/metrics").text) == before + 1
+        assert log.statuses == [("invocations", 500, True)]
 
 
 def test_a_failing_log_never_fails_a_request(served_models):

@@ -139,3 +139,17 @@ def test_malformed_raw_contents_are_refused_not_crashed_on(grpc_server):
         infer(request, timeout=10)
     assert "negative" in caught.value.details()
     channel.close()
+
+
+def test_an_unexpected_error_is_an_internal_status_with_our_message(grpc_server, monkeypatch):
+    from modelcycle.serving import codecs
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    clients, models = grpc_server
+    monkeypatch.setattr(codecs, "select_outputs", broken)
+    with pytest.raises(InferenceServerException) as caught:
+        clients["cancer"].infer("cancer", [_input("input", models["cancer"].X.to_numpy()[:1], "FP64")])
+    assert caught.value.status() == "StatusCode.INTERNAL"
+    assert caught.value.message() == "Internal error (RuntimeError); see the server log."
