@@ -16,6 +16,11 @@ from sqlalchemy import create_engine, text
 
 from modelcycle.store import schema
 
+# The CLI's tables take COLUMNS as their width when it is set; pytest-xdist's workers set it to 80.
+# The tests read the width a command has without a terminal (or set COLUMNS themselves).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 POSTGRES_ADMIN_URI = os.environ.get(
     "MODELCYCLE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
