@@ -209,8 +209,9 @@ class InferenceService:
         log like a REST request."""
         started = perf_counter()
         model, status, checked, outputs, route = None, 200, None, None, None
-        request_id = _checked_request_id(request_id, "The request id") or new_request_id()
+        given, request_id = request_id, None
         try:
+            request_id = _checked_request_id(given, "The request id") or new_request_id()
             model = self.model_for(model_name, model_version)
             arrays = {}
             for name, _datatype, _shape, array in tensors:
@@ -232,7 +233,7 @@ class InferenceService:
             raise
         finally:
             await self.room_in_log()
-            self.record(model, endpoint, status, started, request_id, checked, outputs,
+            self.record(model, endpoint, status, started, request_id or new_request_id(), checked, outputs,
                         route.arm if route is not None else None)
 
     async def room_in_log(self) -> None:

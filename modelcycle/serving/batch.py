@@ -135,7 +135,8 @@ def _column_inputs(name: str, expected: str, column: pa.Array) -> tuple[np.ndarr
         elif not numeric:
             raise InvalidInput(f"Column {name!r} is {t} in the input; the model takes {expected}.")
         dtype = np.float32 if expected == "float" else np.float64
-        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+        # not a safe cast: an integer past 2**53 is rounded to the nearest double, as numpy does
+        values = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
         return values, problems
     if expected in ("integer", "long"):
         if text:
@@ -242,8 +243,13 @@ class _Scorer:
             return self.served.predict(inputs)
         n = len(next(iter(inputs.values())))
         matrix = np.empty((n, len(self._order)), dtype=np.float32, order="F")  # the walk's layout
-        for j, name in enumerate(self._order):
-            matrix[:, j] = inputs[name]
+        with np.errstate(over="ignore"):  # past float32: +-inf, refused below as scikit-learn does
+            for j, name in enumerate(self._order):
+                values = inputs[name]  # integers go through float64, as in scikit-learn
+                matrix[:, j] = values if values.dtype.kind == "f" else values.astype(np.float64)
+        if np.isinf(matrix).any():  # one row at a time, by halving, the failing rows are found
+            raise InvalidInput(f"The model {self.served.name!r} could not predict on this input (ValueError: Input "
+                               "X contains infinity or a value too large for dtype('float32')).")
         return self.forest.predict(matrix)
 
     def output_columns(self) -> list[str]:

@@ -69,10 +69,15 @@ class V2Request:
     parameters: dict
 
 
+MAX_DIMENSIONS = 64  # numpy's limit
+
+
 def _shape(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                               for s in value):
         raise InvalidInput(f"{where}: 'shape' must be a list of sizes (whole numbers >= 0); got {value!r}.")
+    if len(value) > MAX_DIMENSIONS:
+        raise InvalidInput(f"{where}: a tensor has at most {MAX_DIMENSIONS} dimensions; got {len(value)}.")
     if math.prod(s or 1 for s in value) > _MAX_ELEMENTS:  # numpy refuses such shapes even with a size 0 in them
         raise InvalidInput(f"{where}: shape {value!r} is too large for any tensor.")
     return tuple(value)

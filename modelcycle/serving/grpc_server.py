@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
+from time import perf_counter
 from concurrent import futures
 
 import numpy as np
 
 from modelcycle.exceptions import InvalidInput, ModelcycleError, NotFound
 from modelcycle.serving import proto
-from modelcycle.serving.codecs import _bytes_elements
+from modelcycle.serving.codecs import MAX_DIMENSIONS, _bytes_elements
 from modelcycle.serving.app import KEY_HEADER, expected_error
 
 # V2 datatype -> (numpy dtype, the InferTensorContents field that carries it)
@@ -35,6 +36,8 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 def _elements(shape) -> int:
     if any(d < 0 for d in shape):
         raise InvalidInput(f"A tensor shape has no negative sizes; got {list(shape)}.")
+    if len(shape) > MAX_DIMENSIONS:
+        raise InvalidInput(f"A tensor has at most {MAX_DIMENSIONS} dimensions; got {len(shape)}.")
     count = math.prod(shape)
     if math.prod(d or 1 for d in shape) > 2**50:  # numpy cannot shape it, even with a size 0 in it
         raise InvalidInput(f"A tensor shape of {list(shape)} is too large for any tensor.")
@@ -64,7 +67,17 @@ def decode_tensor(tensor, raw: bytes | None) -> tuple[str, str, list[int], np.nd
         values = getattr(tensor.contents, field)
         if len(values) != count:
             raise InvalidInput(f"Input {name!r} of shape {shape} takes {count} values; got {len(values)}.")
-        array = np.array(values, dtype=object) if datatype == "BYTES" else np.asarray(values, dtype=dtype)
+        if datatype == "BYTES":
+            array = np.array(values, dtype=object)
+        else:  # int_contents carries INT8 and INT16 as int32 (and uint_contents UINT8, UINT16): check the range
+            array = np.asarray(values, dtype=np.int64 if field in ("int_contents", "uint_contents") else dtype)
+            if array.dtype != dtype:
+                info = np.iinfo(dtype)
+                outside = array[(array < info.min) | (array > info.max)]
+                if outside.size:
+                    raise InvalidInput(f"Input {name!r}: {datatype} holds {info.min} to {info.max}; got "
+                                       f"{outside[0].item()}.")
+                array = array.astype(dtype)
     return name, datatype, shape, array.reshape(shape) if len(shape) else array.reshape(())
 
 
@@ -142,11 +155,16 @@ class Servicer:
 
     def ModelInfer(self, request, context):
         try:
-            raw = list(request.raw_input_contents)
-            if raw and len(raw) != len(request.inputs):
-                raise InvalidInput(f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs; "
-                                   "give one per input, in order.")
-            tensors = [decode_tensor(t, raw[i] if raw else None) for i, t in enumerate(request.inputs)]
+            try:
+                raw = list(request.raw_input_contents)
+                if raw and len(raw) != len(request.inputs):
+                    raise InvalidInput(f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} "
+                                       "inputs; give one per input, in order.")
+                tensors = [decode_tensor(t, raw[i] if raw else None) for i, t in enumerate(request.inputs)]
+            except Exception as exc:  # refused before the service sees it: counted here
+                error = expected_error(exc, "gRPC ModelInfer")
+                self.service.record(None, "grpc", error.http_status, perf_counter(), None)
+                raise error from exc
             requested = [o.name for o in request.outputs] or None
             key = next((v for k, v in context.invocation_metadata() if k == KEY_HEADER), None)
             result = self._call(self.service.infer(

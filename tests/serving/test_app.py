@@ -118,6 +118,8 @@ def test_the_fruit_model_takes_strings_and_answers_strings(serving_store, serve)
 
 BAD_INFER = [
     (b"{not json", 400, "The request body is not valid JSON"),
+    (b'{"inputs": [{"name": "input", "shape": [' + b"1, " * 65 + b'30], "datatype": "FP64", "data": '
+     + str([1.0] * 30).encode() + b"}]}", 400, "at most 64 dimensions; got 66"),
     (b'{"inputs": [{"name": "mean radius", "shape": [2], "datatype": "FP64", "data": [1.0]}]}', 400,
      "shape [2] takes 2 values; 'data' has 1"),
     (b'{"inputs": [{"name": "mean radius", "shape": [1], "datatype": "BYTES", "data": ["big"]}]}', 400,

@@ -355,3 +355,36 @@ def test_compiled_forests_answer_as_scikit_learn():
     from sklearn.linear_model import LogisticRegression
 
     assert CompiledForest.of(LogisticRegression().fit(X, y)) is None
+
+
+def test_values_the_native_model_refuses_are_bad_rows_on_the_compiled_walk_too(models):
+    """scikit-learn refuses infinities and finite values beyond float32; the compiled walk, which
+    casts to float32, must not score them (1e39 would become +inf)."""
+    frame = cancer_frame(40, seed=3)
+    column = frame.columns[0]
+    frame.loc[[1, 2, 3], column] = [np.inf, -np.inf, 1e39]
+    for backend in ("compiled", "native"):
+        result = predict_batch("cancer@latest", frame, backend=backend, max_bad_rows=None, progress=False)
+        assert [r.row for r in result.bad_rows] == [1, 2, 3], backend
+        assert "infinity or a value too large" in result.bad_rows[0].problem, backend
+        assert result.scored == 37
+
+
+def test_large_integers_in_a_number_column_score_as_scikit_learn_does(tmp_path):
+    """int64 above 2**53 goes to the model as scikit-learn's float64 then float32 (not rounded once
+    to float32), and an integer column past float64's exact range is no traceback."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    a, b = 2 ** 60, 2 ** 60 + 2 ** 37
+    X = pd.DataFrame({"big": np.array([a, b] * 10, dtype=np.int64), "f": np.arange(20.0)})
+    model = DecisionTreeClassifier(random_state=0).fit(X, [0, 1] * 10)
+    with mc.start_run(experiment="big-ints"):
+        info = mc.log_model(model, "model", input_example=X.head(5))
+    rows = pd.DataFrame({"big": np.array([a + 2 ** 36 + 1, a, b], dtype=np.int64), "f": [1.0, 2.0, 3.0]})
+    for backend in ("compiled", "native"):
+        result = predict_batch(info.uri, rows, backend=backend, progress=False)
+        assert result.table.column("prediction").to_pylist() == model.predict(rows).tolist(), backend
+    floats = pd.DataFrame({"big": np.array([1, 2 ** 53 + 1], dtype=np.int64), "f": [1.0, 2.0]})
+    floats.to_parquet(tmp_path / "in.parquet")
+    result = predict_batch(info.uri, str(tmp_path / "in.parquet"), progress=False)
+    assert result.scored == 2

@@ -153,3 +153,46 @@ def test_an_unexpected_error_is_an_internal_status_with_our_message(grpc_server,
         clients["cancer"].infer("cancer", [_input("input", models["cancer"].X.to_numpy()[:1], "FP64")])
     assert caught.value.status() == "StatusCode.INTERNAL"
     assert caught.value.message() == "Internal error (RuntimeError); see the server log."
+
+
+def test_out_of_range_integers_and_too_many_dimensions_are_invalid_and_counted(grpc_server):
+    """As REST answers them: a 400's status with the same words; and every refused request,
+    whether refused while its tensors are decoded or after, is counted on /metrics."""
+    import grpc
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from modelcycle.serving import proto
+    from modelcycle.serving.metrics import render
+
+    def refused() -> float:
+        return sum(s.value for f in text_string_to_metric_families(render()[0].decode()) for s in f.samples
+                   if s.name == "modelcycle_serving_requests_total" and s.labels.get("endpoint") == "grpc"
+                   and s.labels.get("status") == "400")
+
+    clients, _ = grpc_server
+    channel = grpc.insecure_channel(clients["cancer"]._channel._channel.target().decode())
+    infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                request_serializer=proto.ModelInferRequest.SerializeToString,
+                                response_deserializer=proto.ModelInferResponse.FromString)
+    before = refused()
+    for datatype, field, value, words in [("INT8", "int_contents", 300, "INT8 holds -128 to 127"),
+                                          ("UINT16", "uint_contents", 70000, "UINT16 holds 0 to 65535"),
+                                          ("INT16", "int_contents", -70000, "INT16 holds -32768 to 32767")]:
+        request = proto.ModelInferRequest(model_name="cancer")
+        tensor = request.inputs.add(name="input", datatype=datatype, shape=[1, 30])
+        getattr(tensor.contents, field).extend([value] * 30)
+        with pytest.raises(grpc.RpcError) as caught:
+            infer(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+        assert words in caught.value.details()
+    request = proto.ModelInferRequest(model_name="cancer")
+    request.inputs.add(name="input", datatype="FP64", shape=[1] * 65 + [30]).contents.fp64_contents.extend([1.0] * 30)
+    with pytest.raises(grpc.RpcError) as caught:
+        infer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "at most 64 dimensions" in caught.value.details()
+    request = proto.ModelInferRequest(model_name="cancer", id="a\x00b")
+    request.inputs.add(name="input", datatype="FP64", shape=[1, 30]).contents.fp64_contents.extend([1.0] * 30)
+    with pytest.raises(grpc.RpcError) as caught:
+        infer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused() == before + 5
