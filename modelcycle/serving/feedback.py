@@ -92,6 +92,8 @@ def _to_ms(value: Any, what: str) -> int:
 def _as_list(values: Any, what: str, n: int | None) -> list | None:
     if values is None:
         return None
+    if isinstance(values, (set, frozenset, dict)):
+        raise InvalidInput(f"{what} must be a list, in the order of the labels; got a {type(values).__name__}.")
     if isinstance(values, (str, bytes)) or np.isscalar(values):
         values = [values]
     elif hasattr(values, "tolist"):
@@ -104,7 +106,18 @@ def _as_list(values: Any, what: str, n: int | None) -> list | None:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v))
+    import pandas as pd
+
+    return v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+
+
+def _check_name(value: Any, what: str) -> None:
+    """A request id or a key: text, or a whole number (kept as its text)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return
+    if not isinstance(value, str) or "\x00" in value or not 1 <= len(value) <= 256:
+        raise InvalidInput(f"{what} must be text of 1 to 256 characters without NUL, or a whole number; "
+                           f"got {value!r:.80}.")
 
 
 def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows: Any = None,
@@ -112,7 +125,7 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
     """The checked Arrow table of one batch of labels; ``where`` prefixes error messages."""
     import pyarrow as pa
 
-    labels = _as_list(labels, f"{where}labels", None)
+    labels = _as_list(labels, f"{where}labels", None) or []
     n = len(labels)
     if n == 0:
         raise InvalidInput(f"{where}No labels given: pass at least one.")
@@ -126,8 +139,13 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
         if _missing(label):
             raise InvalidInput(f"{where}The label at position {i} is missing; every label needs a value.")
         has_id = ids is not None and not _missing(ids[i])
-        if not has_id and (keys is None or _missing(keys[i])):
+        has_key = keys is not None and not _missing(keys[i])
+        if not has_id and not has_key:
             raise InvalidInput(f"{where}The label at position {i} has neither a request id nor a key.")
+        if has_id:
+            _check_name(ids[i], f"{where}The request id at position {i}")
+        if has_key:
+            _check_name(keys[i], f"{where}The key at position {i}")
     if rows is not None:
         for i, r in enumerate(rows):
             if not _missing(r) and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0
@@ -137,7 +155,7 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
                 raise InvalidInput(f"{where}row at position {i} must be the row's index in its request "
                                    f"(an integer from 0 to {_MAX_ROW}); got {r!r}.")
     now = now_ms()
-    if time is None:
+    if _missing(time):
         times = [now] * n
     elif isinstance(time, (list, tuple, np.ndarray)) or hasattr(time, "tolist") and not isinstance(time, str):
         times = [to_ms(t, f"{where}time at position {i}") if not _missing(t) else now
@@ -150,8 +168,10 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
         kinds = sorted({type(v).__name__ for v in labels})
         raise InvalidInput(f"{where}Labels must be all numbers, all text or all booleans; got {', '.join(kinds)}."
                            ) from None
-    if pa.types.is_null(label_array.type) or pa.types.is_nested(label_array.type):
-        raise InvalidInput(f"{where}Labels must be numbers, text or booleans; got {label_array.type}.")
+    t = label_array.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t)
+            or pa.types.is_large_string(t)):  # what the log's readers join on, file after file
+        raise InvalidInput(f"{where}Labels must be numbers, text or booleans; got {t}.")
     text = lambda values: None if values is None else [None if _missing(v) else str(v) for v in values]  # noqa: E731
     return pa.table({
         "request_id": pa.array(text(ids) or [None] * n, type=pa.string()),
@@ -240,11 +260,8 @@ def feedback_of_body(body: Any, default_model: str | None = None, only_model: bo
             raise InvalidInput(f"{where} names no prediction: add \"request_id\" (the x-request-id of the prediction) "
                                "or \"key\" (the key it was logged with).")
         for field in ("request_id", "key"):
-            if item.get(field) is not None and not isinstance(item[field], (str, int)) or isinstance(item.get(field), bool):
-                raise InvalidInput(f"{where}.{field} must be text; got {item[field]!r}.")
-            if isinstance(item.get(field), str) and ("\x00" in item[field] or not 1 <= len(item[field]) <= 256):
-                raise InvalidInput(f"{where}.{field} must be text of 1 to 256 characters without NUL; "
-                                   f"got {item[field]!r}.")
+            if item.get(field) is not None:
+                _check_name(item[field], f"{where}.{field}")
         if "model" in item:
             if model is not None and item["model"] != model and i > 0:
                 raise InvalidInput(f"{where}.model is {item['model']!r} and an earlier label's is {model!r}: "

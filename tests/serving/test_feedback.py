@@ -119,6 +119,7 @@ def test_versions_with_other_signatures_read_together(tmp_path):
     (b'[{"request_id": "r1", "label": 1}, {"key": "k", "label": "x"}]', "all numbers, all text or all booleans"),
     (b'{"feedback": [{"request_id": "r1", "label": 1}], "extra": 1}', "Unknown field 'extra' beside 'feedback'"),
     (b'{"feedback": {"request_id": "r1"}}', "'feedback' must be a list"),
+    (b'{"request_id": true, "label": 1}', "request_id must be text of 1 to 256 characters without NUL, or a whole"),
 ])
 def test_feedback_bodies_are_checked(tmp_path, body, message):
     with pytest.raises(InvalidInput, match=message):
@@ -147,6 +148,15 @@ def test_feedback_body_forms(logged):
     ({"labels": [None], "request_ids": ["a"]}, "label at position 0 is missing"),
     ({"labels": [1, 1], "request_ids": ["a", None]}, "position 1 has neither a request id nor a key"),
     ({"labels": [1], "request_ids": ["a"], "time": "soon"}, "time must be ISO 8601"),
+    ({"labels": None, "request_ids": ["a"]}, "No labels given"),
+    ({"labels": {1, 2}, "request_ids": ["a", "b"]}, "labels must be a list"),
+    ({"labels": [b"x"], "request_ids": ["a"]}, "Labels must be numbers, text or booleans; got binary"),
+    ({"labels": [datetime(2024, 1, 1)], "request_ids": ["a"]}, "Labels must be numbers, text or booleans; got "
+                                                               "timestamp"),
+    ({"labels": [1], "request_ids": ["a\x00"]}, "request id at position 0 must be text of 1 to 256 characters"),
+    ({"labels": [1], "request_ids": [""]}, "request id at position 0 must be text of 1 to 256 characters"),
+    ({"labels": [1], "request_ids": ["x" * 257]}, "request id at position 0 must be text of 1 to 256 characters"),
+    ({"labels": [1], "keys": [True]}, "key at position 0 must be text"),
 ])
 def test_log_feedback_checks_its_arguments(tmp_path, kwargs, message):
     with pytest.raises(InvalidInput, match=message):
@@ -211,3 +221,15 @@ def test_segments_written_by_another_process_are_seen_on_s3(s3_bucket):  # noqa:
         "log.close()\n")], capture_output=True, text=True, env=os.environ.copy(), timeout=60)
     assert child.returncode == 0, child.stderr
     assert read_predictions("fraud", uri=uri).request_id.tolist() == ["r1", "r2"]
+
+
+def test_a_missing_time_is_now_and_labels_of_refused_types_never_reach_the_log(logged):
+    root, _ = logged
+    before = datetime.now(timezone.utc)
+    log_feedback("fraud", [1], request_ids=["r1"], time=pd.NaT, uri=str(root))
+    frame = read_predictions("fraud", uri=str(root))
+    assert frame.label.notna().any() and frame.label_time.max() >= pd.Timestamp(before).floor("ms")
+    for label in (b"x", datetime(2024, 1, 1)):
+        with pytest.raises(InvalidInput):
+            log_feedback("fraud", [label], request_ids=["no-such-request"], uri=str(root))
+    assert read_predictions("fraud", uri=str(root)).label.notna().any()  # still readable
