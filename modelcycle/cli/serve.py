@@ -40,7 +40,7 @@ def serve(
     warms it up and swaps it in without dropping a request."""
     import os
 
-    from modelcycle.serving.server import ServeOptions, check_ref, run
+    from modelcycle.serving.server import ServeOptions, check_ports, check_ref, run
 
     if backend not in ("auto", "onnx", "native"):
         raise typer.BadParameter("must be auto, onnx or native", param_hint="--backend")
@@ -64,6 +64,7 @@ def serve(
                             ("MODELCYCLE_SERVE_REFRESH_INTERVAL_S", refresh_interval)):
         if value is not None:
             os.environ[variable] = str(value)
+    check_ports(options)
     console.print(f"serving {ref} ({serving}) on http://{host}:{port} with {workers} worker"
                   f"{'s' if workers > 1 else ''}" + (f", gRPC on {host}:{grpc_port}" if grpc_port else "")
                   + "\n  V2: /v2/models/{name}/infer   MLflow: /invocations   docs: /docs   metrics: /metrics",

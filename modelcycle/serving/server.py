@@ -166,7 +166,16 @@ def run(options: ServeOptions) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _listening_socket(host: str, port: int, listen: bool = True, reuse_port: bool = True):
+def check_ports(options: ServeOptions) -> None:
+    """InvalidInput, naming the option, when anything listens on the HTTP or gRPC port already.
+    A bind without SO_REUSEPORT fails then, another `modelcycle serve` included, which the
+    workers' SO_REUSEPORT alone would let share the port unnoticed (splitting its requests)."""
+    for port, option in ((options.port, "--port"), (options.grpc_port, "--grpc-port")):
+        if port:
+            _listening_socket(options.host, port, listen=False, reuse_port=False, option=option).close()
+
+
+def _listening_socket(host: str, port: int, listen: bool = True, reuse_port: bool = True, option: str = "--port"):
     import socket
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -177,7 +186,8 @@ def _listening_socket(host: str, port: int, listen: bool = True, reuse_port: boo
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise InvalidInput(f"Cannot listen on {host}:{port}: {exc.strerror}. Choose another --port or --host.") from None
+        raise InvalidInput(f"Cannot listen on {host}:{port}: {exc.strerror}. Choose another {option} or --host."
+                           ) from None
     if listen:
         sock.listen(2048)
     return sock
@@ -201,11 +211,8 @@ def _supervise(options: ServeOptions) -> None:
 
     from modelcycle.serving import metrics
 
-    # Held, never listened on: the port stays ours between worker restarts, and a port taken by
-    # another program is refused here, before any worker starts.
-    # A first bind without SO_REUSEPORT fails while anything listens on the port, another
-    # `modelcycle serve` included, which SO_REUSEPORT alone would let share it unnoticed.
-    _listening_socket(options.host, options.port, listen=False, reuse_port=False).close()
+    # Held, never listened on: the port stays ours between worker restarts.
+    check_ports(options)
     guard = _listening_socket(options.host, options.port, listen=False)
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()

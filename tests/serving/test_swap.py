@@ -210,3 +210,25 @@ def test_bad_serve_options_are_refused_with_the_option_named(registry_store):
                                *args], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and option in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_another_server_listens_on_is_refused_before_serving(registry_store, workers):
+    """A taken --port or --grpc-port is refused with the option named, before the "serving" line;
+    gRPC's SO_REUSEPORT would otherwise let two servers share a port and split its requests."""
+    import socket
+
+    tracking_uri, artifact_uri, _ = registry_store
+    env = {**os.environ, "MODELCYCLE_TRACKING_URI": tracking_uri, "MODELCYCLE_ARTIFACT_URI": artifact_uri}
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as a gRPC server's socket is
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, option in ((["--port", str(port)], "--port"),
+                             (["--port", str(free_port()), "--grpc-port", str(port)], "--grpc-port")):
+            done = subprocess.run([sys.executable, "-m", "modelcycle", "serve", "cancer@champion", "--workers",
+                                   workers, *args], env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2, (args, done.returncode, done.stdout, done.stderr)
+            assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr and option in done.stderr, done.stderr
+            assert "serving" not in done.stdout and "Traceback" not in done.stderr
