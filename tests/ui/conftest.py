@@ -248,9 +248,11 @@ def _log_everything(mc, url: str, home) -> UIData:
     return data
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Debian chromium for the session (Playwright drives it; it downloads no browser)."""
+    """One headless Debian chromium for a test file (Playwright drives it; it downloads no browser).
+    Not for the session: while Playwright's sync API runs, its event loop is this thread's, and a
+    later test's asyncio.run in the same worker process would fail."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
