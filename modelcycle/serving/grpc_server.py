@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
-from time import perf_counter
 from concurrent import futures
+from time import perf_counter
 
 import numpy as np
 
