@@ -123,7 +123,7 @@ def _column_inputs(name: str, expected: str, column: pa.Array) -> tuple[np.ndarr
     if pa.types.is_dictionary(t):
         column = column.dictionary_decode()
         t = column.type
-    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)  # booleans are not numbers
     text = pa.types.is_string(t) or pa.types.is_large_string(t)
     if text and pa.types.is_large_string(t):
         column, t = column.cast(pa.string()), pa.string()
@@ -176,7 +176,7 @@ def _column_inputs(name: str, expected: str, column: pa.Array) -> tuple[np.ndarr
             if bad.any():
                 problems.append((bad, "is not true or false; the model takes boolean"))
             return true, problems
-        if not numeric:
+        if not numeric and not pa.types.is_boolean(t):
             raise InvalidInput(f"Column {name!r} is {t} in the input; the model takes boolean.")
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         bad = ~np.isin(values, (0.0, 1.0))

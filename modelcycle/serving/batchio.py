@@ -235,6 +235,8 @@ def check_output(path: str, input: str | None = None, what: str = "output") -> N
     place would land inside it, hidden), or the input file itself (its rows would be replaced)."""
     import fsspec
 
+    if not path.strip():
+        raise InvalidInput(f"The {what} path is empty: name a file, such as scored.csv or scored.parquet.")
     fs, target = fsspec.core.url_to_fs(path)
     if fs.isdir(target):
         raise InvalidInput(f"The {what} {path!r} is a folder: name a file, such as {path.rstrip('/')}/scored.csv.")

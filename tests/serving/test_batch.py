@@ -177,6 +177,9 @@ def test_a_failure_midway_leaves_no_output(models, tmp_path, monkeypatch):
      "id_columns 'nope' are not columns of the input"),
     (lambda p: predict_batch("linear@latest", str(p / "clash.csv"), str(p / "o.csv")),
      "already has a column 'prediction'"),
+    (lambda p: predict_batch("linear@latest", str(p / "lin.csv"), ""), "The output path is empty: name a file"),
+    (lambda p: predict_batch("linear@latest", pd.DataFrame({"a": [True], "b": [1], "c": [2]})),
+     "Column 'a' is bool in the input; the model takes double"),  # as the HTTP endpoints refuse it
 ])
 def test_wrong_calls_say_what_to_do(models, tmp_path, call, message):
     (tmp_path / "in.json").write_text("{}")
