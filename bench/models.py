@@ -45,7 +45,7 @@ import sys
 import time
 from pathlib import Path
 
-from tracking import Timings, mlflow_python, side as run_side, sqlite_pragmas
+from tracking import Timings, mlflow_python, side as run_side, sqlite_pragmas, write_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -389,11 +389,7 @@ def main() -> None:
         f"(journal_mode={fp.get('journal_mode')}, synchronous={fp.get('synchronous')}: every commit fsynced); "
         "its local artifact repository copies files without fsync.")
     if not args.quick:
-        stem = HERE / "results" / f"models-{record['date']}"
-        stem.parent.mkdir(exist_ok=True)
-        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-        console.print(f"Results written to {stem}.txt and .json")
+        write_results(console, record, "models")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 from drift import CATEGORICAL, DRIFTED, EVIDENTLY_VENV, NUMERICAL, evidently_python, make_chunk, peak_mib
+from tracking import write_results
 
 HERE = Path(__file__).resolve().parent
 MODEL = "fraud"
@@ -466,11 +467,7 @@ def report(record: dict, quick: bool) -> None:
                   f"({'yes' if same else 'no'}), no false ones before hour {DRIFT_FROM} "
                   f"({'none' if not ours['false_before_drift'] else hours_text(ours['false_before_drift'])}).")
     if not quick:
-        stem = HERE / "results" / f"monitoring-{record['date']}"
-        stem.parent.mkdir(exist_ok=True)
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
-        console.print(f"Results written to {stem}.txt and .json")
+        write_results(console, record, "monitoring")
 
 
 def min_max_of(values: list) -> str:

@@ -36,13 +36,11 @@ modelcycle.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +50,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tracking import side
+from tracking import running, side, write_results
 
 HERE = Path(__file__).resolve().parent
 VENVS = HERE / ".venvs"
@@ -302,40 +300,6 @@ def usage_between(before: dict | None, after: dict | None, requests: int) -> dic
     shares = sorted((v / total for v in spent.values() if total and v / total >= 0.01), reverse=True)
     return {"server_rss_mb": after["rss_mb"], "server_cpu_s": total,
             "server_cpu_ms_per_request": total * 1e3 / requests, "cpu_share_by_process": [round(x, 3) for x in shares]}
-
-
-@contextlib.contextmanager
-def running(argv: list[str], ready_url: str, log: Path, env: dict, cwd: Path | None = None):
-    """A server started in its own process group, ready when ``ready_url`` answers 200; stopped
-    (the whole group) on exit."""
-    with open(log, "wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                   start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{argv[0]} exited with {process.returncode} before it was ready:\n"
-                                   + log.read_text(errors="replace")[-3000:])
-            try:
-                if http("GET", ready_url, timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{argv[0]} was not ready after {START_TIMEOUT_S} s:\n"
-                                   + log.read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def peer_env(python: str) -> dict:
@@ -706,9 +670,7 @@ def run(workdir: Path, sizes: dict, quick: bool, only: set[str], batch: bool, ba
     console = Console(record=True, width=WIDTH)
     report(console, record)
     if complete:
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")  # with the ratios
-        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
-        console.print(f"Results written to {stem}.txt and .json")
+        write_results(console, record, "serving")  # the JSON again, with the ratios
 
 
 MC_HTTP_SERVERS = ("uvicorn", "granian")

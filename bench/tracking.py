@@ -23,18 +23,22 @@ Full runs write bench/results/tracking-<date>.txt and .json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import platform
 import random
 import re
+import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +52,52 @@ QUICK = {"sync": 300, "batch": 5_000, "runs": 100, "history": 5_000,
 CHUNK = 1_000  # MLflow's limit of metrics per log_batch call
 PARAM_VALUES = "abc"
 FILTER = "metrics.m0 > 0.5 and params.p0 = 'a'"
+
+
+def write_results(console, record: dict, name: str) -> None:
+    """bench/results/<name>-<date>.txt (what ``console`` recorded) and .json (``record``)."""
+    stem = HERE / "results" / f"{name}-{record['date']}"
+    stem.parent.mkdir(exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    stem.with_suffix(".txt").write_text(console.export_text(clear=False))
+    console.print(f"Results written to {stem}.txt and .json")
+
+
+@contextlib.contextmanager
+def running(argv: list[str], ready_url: str, log: Path, env: dict, cwd: Path | None = None,
+            timeout_s: float = 180, grace_s: float = 20):
+    """A server started in its own process group, ready when ``ready_url`` answers 200 (a
+    RuntimeError with its log's tail when it exits first or is not ready in ``timeout_s``); the
+    whole group (a server's workers are its children) is stopped on exit, killed after ``grace_s``."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited with {process.returncode} before it was ready:\n"
+                                   + log.read_text(errors="replace")[-3000:])
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} was not ready after {timeout_s:g} s:\n"
+                                   + log.read_text(errors="replace")[-3000:])
+            time.sleep(0.2)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 class Timings:
@@ -426,11 +476,7 @@ def main() -> None:
         "commit, like MLflow's SQLite, which keeps SQLite's defaults "
         f"(journal_mode={fp.get('journal_mode')}, synchronous={fp.get('synchronous')}).")
     if not args.quick:
-        stem = HERE / "results" / f"tracking-{record['date']}"
-        stem.parent.mkdir(exist_ok=True)
-        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-        console.print(f"Results written to {stem}.txt and .json")
+        write_results(console, record, "tracking")
 
 
 if __name__ == "__main__":

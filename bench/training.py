@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from tracking import side
+from tracking import side, write_results
 
 HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venvs" / "optuna-mlflow"
@@ -462,10 +462,7 @@ def main() -> None:
         for row in eval_rows:
             console.print(row)
     if not args.quick:
-        stem = HERE / "results" / f"training-{result['date']}"
-        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        console.print(f"Results written to {stem}.txt and .json")
+        write_results(console, result, "training")
 
 
 if __name__ == "__main__":

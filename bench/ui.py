@@ -41,7 +41,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -52,6 +51,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from tracking import running, write_results
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venvs" / "mlflow-ui"
@@ -259,37 +260,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def server(name: str, args: list[str], health: str, log: Path):
+def server(args: list[str], health: str, log: Path):
     """A server in a process group of its own, answering ``health`` before it is used; the whole
     group is ended afterwards (MLflow's workers are its children)."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited at start:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(health, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} did not answer {health} in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    return running(args, health, log, {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"},
+                   timeout_s=START_TIMEOUT_S)
 
 
 # ---------------------------------------------------------------------- the browser
@@ -444,11 +419,11 @@ def main() -> None:
         mc_url, ml_url = f"http://127.0.0.1:{mc_port}", f"http://127.0.0.1:{ml_port}"
         mlflow_bin = str(Path(python).parent / "mlflow")
         progress.print("Starting modelcycle server and mlflow server...", style="dim")
-        stack.enter_context(server("modelcycle server", [
+        stack.enter_context(server([
             sys.executable, "-m", "modelcycle", "server", "--store", f"sqlite:///{mc_dir / 'mc.db'}",
             "--artifacts", str(mc_dir / "mc-artifacts"), "--host", "127.0.0.1", "--port", str(mc_port)],
             f"{mc_url}/api/health", data / "modelcycle-server.log"))
-        stack.enter_context(server("mlflow server", [
+        stack.enter_context(server([
             mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{ml_dir / 'mlflow.db'}",
             "--default-artifact-root", (ml_dir / "mlflow-artifacts").as_uri(), "--host", "127.0.0.1",
             "--port", str(ml_port), "--uvicorn-opts", f"--timeout-worker-healthcheck {MLFLOW_HEALTHCHECK_S}"],
@@ -522,11 +497,7 @@ def main() -> None:
         "the start of the navigation to the first animation frame showing the element.", markup=False,
         highlight=False)
     if not args.quick:
-        stem = HERE / "results" / f"ui-{record['date']}"
-        stem.parent.mkdir(exist_ok=True)
-        stem.with_suffix(".txt").write_text(console.export_text(clear=False))
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-        console.print(f"Results written to {stem}.txt and .json")
+        write_results(console, record, "ui")
 
 
 if __name__ == "__main__":
