@@ -163,77 +163,69 @@ def test_runs_js_quotes_keys_as_the_server_does():
     assert quoted == [quote_key(k) for k in keys]
 
 
-def test_a_json_artifact_nested_past_the_parsers_depth_is_shown_as_text(tmp_path):
+@pytest.fixture
+def sqlite_store(tmp_path):
+    """An empty store of this test's own on SQLite."""
     store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
-    try:
-        run = store.create_run(store.create_experiment("deep").id)
-        deep = tmp_path / "deep.json"
-        deep.write_bytes(b"[" * 30000 + b"]" * 30000)  # under the 64 KiB preview, deeper than json can parse
-        store.log_artifact(run.id, deep, "deep.json")
-        client = TestClient(create_app(store), raise_server_exceptions=False)
-        response = client.get(f"/runs/{run.id}/artifacts?path=deep.json", headers=HTML)
-        assert response.status_code == 200
-        assert "Not valid JSON" in response.text and "nested too deeply" in response.text
-    finally:
-        store.close()
+    yield store
+    store.close()
 
 
-def test_a_model_manifest_nested_past_the_parsers_depth_is_named_not_a_500(tmp_path):
+def test_a_json_artifact_nested_past_the_parsers_depth_is_shown_as_text(sqlite_store, tmp_path):
+    run = sqlite_store.create_run(sqlite_store.create_experiment("deep").id)
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 30000 + b"]" * 30000)  # under the 64 KiB preview, deeper than json can parse
+    sqlite_store.log_artifact(run.id, deep, "deep.json")
+    client = TestClient(create_app(sqlite_store), raise_server_exceptions=False)
+    response = client.get(f"/runs/{run.id}/artifacts?path=deep.json", headers=HTML)
+    assert response.status_code == 200
+    assert "Not valid JSON" in response.text and "nested too deeply" in response.text
+
+
+def test_a_model_manifest_nested_past_the_parsers_depth_is_named_not_a_500(sqlite_store, tmp_path):
     from modelcycle.models.manifest import MANIFEST_FILE
 
-    store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
-    try:
-        run = store.create_run(store.create_experiment("deep").id)
-        deep = tmp_path / MANIFEST_FILE
-        deep.write_bytes(b"flavor: " + b"{a: " * 30000 + b"1" + b"}" * 30000 + b"\n")
-        store.log_artifact(run.id, deep, f"model/{MANIFEST_FILE}")
-        client = TestClient(create_app(store), raise_server_exceptions=False)
-        for url in (f"/runs/{run.id}", f"/runs/{run.id}/artifacts?path=model",
-                    f"/runs/{run.id}/artifacts?path=model/{MANIFEST_FILE}"):
-            response = client.get(url, headers=HTML)
-            assert response.status_code == 200, url
-            assert "nested too deeply" in response.text, url
-    finally:
-        store.close()
+    run = sqlite_store.create_run(sqlite_store.create_experiment("deep").id)
+    deep = tmp_path / MANIFEST_FILE
+    deep.write_bytes(b"flavor: " + b"{a: " * 30000 + b"1" + b"}" * 30000 + b"\n")
+    sqlite_store.log_artifact(run.id, deep, f"model/{MANIFEST_FILE}")
+    client = TestClient(create_app(sqlite_store), raise_server_exceptions=False)
+    for url in (f"/runs/{run.id}", f"/runs/{run.id}/artifacts?path=model",
+                f"/runs/{run.id}/artifacts?path=model/{MANIFEST_FILE}"):
+        response = client.get(url, headers=HTML)
+        assert response.status_code == 200, url
+        assert "nested too deeply" in response.text, url
 
 
-def test_a_run_with_more_children_than_shown_says_so_and_links_them_all(tmp_path):
+def test_a_run_with_more_children_than_shown_says_so_and_links_them_all(sqlite_store):
     from modelcycle.server.ui.pages_runs import MAX_CHILDREN
 
-    store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
-    try:
-        experiment = store.create_experiment("sweep")
-        parent = store.create_run(experiment.id, "study")
-        for i in range(MAX_CHILDREN + 1):
-            store.create_run(experiment.id, f"trial-{i}", parent_id=parent.id)
-        client = TestClient(create_app(store))
-        html = client.get(f"/runs/{parent.id}", headers=HTML).text
-        assert f"first {MAX_CHILDREN}" in html
-        link = f"/experiments/{experiment.id}/runs?view=all&amp;filter=parent_id%20%3D%20%27{parent.id}%27"
-        assert link in html
-        listed = client.get(link.replace("&amp;", "&") + f"&max_results=500", headers=HTML)
-        assert listed.status_code == 200 and listed.text.count("<tr data-run=") == MAX_CHILDREN + 1
-    finally:
-        store.close()
+    experiment = sqlite_store.create_experiment("sweep")
+    parent = sqlite_store.create_run(experiment.id, "study")
+    for i in range(MAX_CHILDREN + 1):
+        sqlite_store.create_run(experiment.id, f"trial-{i}", parent_id=parent.id)
+    client = TestClient(create_app(sqlite_store))
+    html = client.get(f"/runs/{parent.id}", headers=HTML).text
+    assert f"first {MAX_CHILDREN}" in html
+    link = f"/experiments/{experiment.id}/runs?view=all&amp;filter=parent_id%20%3D%20%27{parent.id}%27"
+    assert link in html
+    listed = client.get(link.replace("&amp;", "&") + "&max_results=500", headers=HTML)
+    assert listed.status_code == 200 and listed.text.count("<tr data-run=") == MAX_CHILDREN + 1
 
 
-def test_compare_says_when_it_charts_fewer_metrics_than_the_runs_have(tmp_path):
+def test_compare_says_when_it_charts_fewer_metrics_than_the_runs_have(sqlite_store):
     from modelcycle.server.ui.pages_runs import MAX_COMPARE_CHARTS
 
-    store = SqlStore(f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "artifacts"))
-    try:
-        experiment = store.create_experiment("wide")
-        ids = []
-        for name in ("a", "b"):
-            run = store.create_run(experiment.id, name)
-            store.log_batch(run.id, [Metric(f"m{k:02d}", float(s), s, 1 + s)
-                                     for k in range(MAX_COMPARE_CHARTS + 6) for s in range(2)])
-            ids.append(run.id)
-        html = TestClient(create_app(store)).get(f"/compare?runs={','.join(ids)}", headers=HTML).text
-        assert html.count('class="chart" data-runs=') == MAX_COMPARE_CHARTS
-        assert f"{MAX_COMPARE_CHARTS} of the {MAX_COMPARE_CHARTS + 6} metrics" in html
-        last = f"m{MAX_COMPARE_CHARTS + 5:02d}"
-        chosen = TestClient(create_app(store)).get(f"/compare?runs={','.join(ids)}&metric={last}", headers=HTML).text
-        assert chosen.count('class="chart" data-runs=') == MAX_COMPARE_CHARTS and f'data-key="{last}"' in chosen
-    finally:
-        store.close()
+    experiment = sqlite_store.create_experiment("wide")
+    ids = []
+    for name in ("a", "b"):
+        run = sqlite_store.create_run(experiment.id, name)
+        sqlite_store.log_batch(run.id, [Metric(f"m{k:02d}", float(s), s, 1 + s)
+                                        for k in range(MAX_COMPARE_CHARTS + 6) for s in range(2)])
+        ids.append(run.id)
+    html = TestClient(create_app(sqlite_store)).get(f"/compare?runs={','.join(ids)}", headers=HTML).text
+    assert html.count('class="chart" data-runs=') == MAX_COMPARE_CHARTS
+    assert f"{MAX_COMPARE_CHARTS} of the {MAX_COMPARE_CHARTS + 6} metrics" in html
+    last = f"m{MAX_COMPARE_CHARTS + 5:02d}"
+    chosen = TestClient(create_app(sqlite_store)).get(f"/compare?runs={','.join(ids)}&metric={last}", headers=HTML).text
+    assert chosen.count('class="chart" data-runs=') == MAX_COMPARE_CHARTS and f'data-key="{last}"' in chosen
