@@ -8,7 +8,7 @@ twice as long."""
 import numba
 import numpy as np
 
-WIDTH = 16  # rows walked together (modelcycle.serving.trees.WIDTH)
+WIDTH = 16  # rows walked together
 
 
 @numba.njit(inline="always")

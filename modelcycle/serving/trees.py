@@ -21,7 +21,6 @@ SUPPORTED = {
     "RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier", "ExtraTreeClassifier",
     "RandomForestRegressor", "ExtraTreesRegressor", "DecisionTreeRegressor", "ExtraTreeRegressor",
 }
-WIDTH = 16  # rows walked together (modelcycle.serving._treewalk.WIDTH)
 
 
 def available() -> bool:
@@ -128,7 +127,7 @@ class CompiledForest:
         missing = bool(np.isnan(X).any())
         if missing and not self.sends_missing_left:  # NaN goes right at every split: as +inf does
             X, missing = np.asfortranarray(np.where(np.isnan(X), np.float32(np.inf), X)), False
-        from modelcycle.serving._treewalk import walk, walk_missing
+        from modelcycle.serving._treewalk import WIDTH, walk, walk_missing
 
         walk = walk_missing if missing else walk  # looking for missing values costs half again as much
         arrays = (self.nodes, self.value, self.roots, self.depths)
