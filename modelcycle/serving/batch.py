@@ -230,6 +230,7 @@ class _Scorer:
         self.forest = forest  # a CompiledForest of the native model, or None
         self.classes = [str(c) for c in served.classes] if served.classes is not None else None
         self.typed_output = True  # False when writing CSV: text columns then pass through as read
+        self.every_bad_row = False  # True when an errors file takes them all (else REPORTED_BAD_ROWS a chunk)
         self.backend = "compiled" if forest is not None else served.backend
         if forest is not None:
             names = forest.feature_names or served.column_names
@@ -272,7 +273,7 @@ class _Scorer:
             for mask, problem in problems:
                 index = np.flatnonzero(mask & ~bad)
                 if index.size:
-                    shown = _text_of(column, index[:REPORTED_BAD_ROWS])
+                    shown = _text_of(column, index if self.every_bad_row else index[:REPORTED_BAD_ROWS])
                     reports.extend(BadRow(offset + int(i), name, v, problem) for i, v in zip(index, shown))
                     bad[index] = True
         return inputs, bad, reports
@@ -324,7 +325,8 @@ class _Scorer:
                 columns[f"proba_{c}"] = pa.array(proba[:, j].astype(np.float64)) if proba is not None else \
                     pa.array([], type=pa.float64())
         reports.sort(key=lambda r: r.row)
-        return _Scored(pa.table(columns), reports[:REPORTED_BAD_ROWS], int(bad.sum()), table.num_rows)
+        return _Scored(pa.table(columns), reports if self.every_bad_row else reports[:REPORTED_BAD_ROWS],
+                       int(bad.sum()), table.num_rows)
 
 
 def _arrow_type(expected: str):
@@ -484,6 +486,7 @@ def predict_batch(model: Any, input: Any, output: str | None = None, chunk_size:
                                    f"{', '.join(names[:20])}.")
         scorer = _Scorer(served, keep, forest)
         scorer.typed_output = sink_fmt != "csv"
+        scorer.every_bad_row = errors is not None
         clash = [c for c in (keep if keep is not None else names) if c in scorer.output_columns()]
         if clash:
             raise InvalidInput(f"The input already has a column {clash[0]!r}, which the output adds; keep other "
@@ -497,15 +500,13 @@ def predict_batch(model: Any, input: Any, output: str | None = None, chunk_size:
         bar = batchio.progress_bar(progress, total_rows, total_bytes, f"Scoring with {served.name} "
                                                             f"v{served.version if served.version is not None else '-'}")
         try:
-            result = _run(scorer, chunks, output, sink_fmt, dask, served, max_bad_rows, source, bar, started)
+            result = _run(scorer, chunks, output, sink_fmt, dask, served, max_bad_rows, source, bar, started, errors)
         finally:
             if bar is not None:
                 bar[0].stop()
     finally:
         if source is not None:
             source.close()
-    if errors is not None:
-        _write_errors(errors, result.bad_rows)
     result.table = result.table if output is None else None
     if result.table is not None and not isinstance(result.table, pa.Table):
         result.table = None
@@ -522,11 +523,15 @@ def _empty_output(scorer: _Scorer, schema: pa.Schema) -> pa.Schema:
 
 
 def _run(scorer: _Scorer, chunks: Iterator, output: str | None, sink_fmt: str | None, dask: Any,
-         served: ServedModel, max_bad_rows: int | None, source, bar, started: float) -> BatchResult:
+         served: ServedModel, max_bad_rows: int | None, source, bar, started: float,
+         errors: str | None = None) -> BatchResult:
+    """Score every chunk into ``output`` (or a table), and every bad row into ``errors``; both
+    files appear whole at the end, or not at all."""
     import pyarrow as pa
 
     sink = batchio.Sink(output, sink_fmt) if output is not None else None
     writer = batchio.BackgroundWriter(sink) if sink is not None else None
+    errors_sink = batchio.Sink(errors, "csv") if errors is not None else None
     kept_tables: list = []
     rows = scored = bad_count = 0
     bad_rows: list[BadRow] = []
@@ -541,6 +546,8 @@ def _run(scorer: _Scorer, chunks: Iterator, output: str | None, sink_fmt: str | 
             bad_rows.extend(part.bad[:max(0, REPORTED_BAD_ROWS - len(bad_rows))])
             if max_bad_rows is not None and bad_count > max_bad_rows:
                 raise BadRows(_bad_message(bad_count, bad_rows, max_bad_rows, rows), bad_rows, bad_count)
+            if errors_sink is not None and part.bad:
+                errors_sink.write(_errors_table(part.bad))
             if part.table.num_rows:
                 first_schema = first_schema or part.table.schema
                 scored += part.table.num_rows
@@ -556,6 +563,8 @@ def _run(scorer: _Scorer, chunks: Iterator, output: str | None, sink_fmt: str | 
         if writer is not None:
             writer.finish()
             sink.commit(first_schema or _empty_output(scorer, _input_schema(source, scorer)))
+        if errors_sink is not None:
+            errors_sink.commit(_errors_table([]).schema)
     except BaseException:
         if writer is not None:
             try:
@@ -563,6 +572,8 @@ def _run(scorer: _Scorer, chunks: Iterator, output: str | None, sink_fmt: str | 
             except BaseException:
                 pass
             sink.abort()
+        if errors_sink is not None:
+            errors_sink.abort()
         raise
     table = None
     if output is None:
@@ -597,20 +608,13 @@ def _bad_message(bad_count: int, bad_rows: list[BadRow], max_bad_rows: int, rows
             "Fix those rows, or skip them with max_bad_rows (--max-bad-rows N).")
 
 
-def _write_errors(path: str, bad_rows: list[BadRow]) -> None:
+def _errors_table(bad_rows: list[BadRow]) -> pa.Table:
     import pyarrow as pa
 
-    sink = batchio.Sink(path, "csv")
-    try:
-        table = pa.table({"row": pa.array([r.row for r in bad_rows], pa.int64()),
-                          "column": pa.array([r.column for r in bad_rows], pa.string()),
-                          "value": pa.array([None if r.value is None else str(r.value) for r in bad_rows], pa.string()),
-                          "problem": pa.array([r.problem for r in bad_rows], pa.string())})
-        sink.write(table)
-        sink.commit(table.schema)
-    except BaseException:
-        sink.abort()
-        raise
+    return pa.table({"row": pa.array([r.row for r in bad_rows], pa.int64()),
+                     "column": pa.array([r.column for r in bad_rows], pa.string()),
+                     "value": pa.array([None if r.value is None else str(r.value) for r in bad_rows], pa.string()),
+                     "problem": pa.array([r.problem for r in bad_rows], pa.string())})
 
 
 # ------------------------------------------------------------------------- Dask

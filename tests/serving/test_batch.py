@@ -391,3 +391,19 @@ def test_large_integers_in_a_number_column_score_as_scikit_learn_does(tmp_path):
     floats.to_parquet(tmp_path / "in.parquet")
     result = predict_batch(info.uri, str(tmp_path / "in.parquet"), progress=False)
     assert result.scored == 2
+
+
+def test_the_errors_file_holds_every_bad_row_past_those_kept_in_the_result(models, tmp_path):
+    from modelcycle.serving.batch import REPORTED_BAD_ROWS
+
+    n = 2 * REPORTED_BAD_ROWS + 500
+    a = np.arange(n, dtype=float).astype(str).astype(object)
+    a[: REPORTED_BAD_ROWS + 300] = "bad"  # more bad rows than the result keeps, over two chunks
+    pd.DataFrame({"a": a, "b": np.arange(n) % 10, "c": np.arange(n) % 5}).to_csv(tmp_path / "in.csv", index=False)
+    result = predict_batch("linear@latest", str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), chunk_size=700,
+                           max_bad_rows=None, errors=str(tmp_path / "errors.csv"), progress=False)
+    assert result.bad_count == REPORTED_BAD_ROWS + 300 and len(result.bad_rows) == REPORTED_BAD_ROWS
+    errors = pd.read_csv(tmp_path / "errors.csv")
+    assert errors.row.tolist() == list(range(REPORTED_BAD_ROWS + 300))
+    assert set(errors.value) == {"bad"} and set(errors.column) == {"a"}
+    assert _hidden_files(tmp_path) == []
