@@ -20,9 +20,9 @@ class ModelOnWorker(WorkerPlugin):
     name_prefix = "modelcycle-model-"
 
     def __init__(self, uri: str, backend: str, tracking_uri: str, artifact_uri: str, keep: list[str] | None,
-                 typed_output: bool = True):
+                 typed_output: bool = True, every_bad_row: bool = False):
         self.uri, self.backend, self.tracking_uri, self.artifact_uri = uri, backend, tracking_uri, artifact_uri
-        self.keep, self.typed_output = keep, typed_output
+        self.keep, self.typed_output, self.every_bad_row = keep, typed_output, every_bad_row
         self.name = f"{self.name_prefix}{uuid.uuid4().hex[:12]}"
         self.scorer: batch._Scorer | None = None
 
@@ -33,7 +33,7 @@ class ModelOnWorker(WorkerPlugin):
         store = open_store(self.tracking_uri, self.artifact_uri)
         loaded = batch._load(self.uri, self.backend, store, threads=max(1, (os.cpu_count() or 1) // nthreads))
         self.scorer = batch._Scorer(loaded.served, self.keep, loaded.forest)
-        self.scorer.typed_output = self.typed_output
+        self.scorer.typed_output, self.scorer.every_bad_row = self.typed_output, self.every_bad_row
         _LOADS[self.uri] += 1
 
     def teardown(self, worker=None) -> None:

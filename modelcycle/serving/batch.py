@@ -639,7 +639,7 @@ def _score_on_dask(dask: Any, served: ServedModel, scorer: _Scorer, chunks: Iter
     except (OSError, TimeoutError) as exc:
         raise InvalidInput(f"Could not reach the Dask scheduler at {dask!r}: {exc}") from None
     plugin = ModelOnWorker(_pinned_uri(served), scorer.backend, config.tracking_uri(), config.artifact_uri(),
-                           scorer.keep, scorer.typed_output)
+                           scorer.keep, scorer.typed_output, scorer.every_bad_row)
     try:
         try:
             client.register_plugin(plugin, name=plugin.name)

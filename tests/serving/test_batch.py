@@ -247,8 +247,9 @@ def test_dask_scores_like_local_with_one_load_per_worker(models, tmp_path, dask_
     bad.loc[[10, 3333], "mean radius"] = "n/a"
     bad.astype({"mean radius": str}).to_csv(tmp_path / "bad.csv", index=False)
     result = predict_batch("cancer@latest", str(tmp_path / "bad.csv"), str(tmp_path / "bad-out.csv"), chunk_size=500,
-                           dask=dask_cluster.scheduler.address, max_bad_rows=10)
+                           dask=dask_cluster.scheduler.address, max_bad_rows=10, errors=str(tmp_path / "errors.csv"))
     assert [r.row for r in result.bad_rows] == [10, 3333] and result.scored == 4098
+    assert pd.read_csv(tmp_path / "errors.csv").row.tolist() == [10, 3333]
 
 
 MEMORY_CHILD = textwrap.dedent("""
