@@ -64,6 +64,8 @@ def to_ms(value: Any, what: str) -> int:
 
 
 def _to_ms(value: Any, what: str) -> int:
+    if _missing(value):
+        raise InvalidInput(f"{what} is missing ({value!r}): give a datetime, ISO 8601 text or milliseconds since 1970.")
     if isinstance(value, bool):
         raise InvalidInput(f"{what} must be a datetime, ISO 8601 text or milliseconds since 1970; got {value!r}.")
     if isinstance(value, (int, np.integer)):
@@ -164,6 +166,8 @@ def feedback_table(labels: Any, request_ids: Any = None, keys: Any = None, rows:
         times = [to_ms(time, f"{where}time")] * n
     try:
         label_array = pa.array(labels)
+    except OverflowError:
+        raise InvalidInput(f"{where}Labels must be numbers that fit in 64 bits; got one beyond.") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         kinds = sorted({type(v).__name__ for v in labels})
         raise InvalidInput(f"{where}Labels must be all numbers, all text or all booleans; got {', '.join(kinds)}."
@@ -333,7 +337,7 @@ def query_predictions(model: str, start: Any = None, end: Any = None, version: i
     if end_ms is not None:
         where.append(f"time < epoch_ms({end_ms})")
     if version is not None:
-        versions = [version] if isinstance(version, (int, np.integer)) else list(version)
+        versions = list(version) if isinstance(version, (list, tuple, set, range, np.ndarray)) else [version]
         if not versions or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in versions):
             raise InvalidInput(f"version must be a version number or a list of them; got {version!r}.")
         where.append(f"version IN ({', '.join(str(int(v)) for v in versions)})")

@@ -119,6 +119,7 @@ def test_versions_with_other_signatures_read_together(tmp_path):
     (b'[{"request_id": "r1", "label": 1}, {"key": "k", "label": "x"}]', "all numbers, all text or all booleans"),
     (b'{"feedback": [{"request_id": "r1", "label": 1}], "extra": 1}', "Unknown field 'extra' beside 'feedback'"),
     (b'{"feedback": {"request_id": "r1"}}', "'feedback' must be a list"),
+    (b'{"request_id": "r1", "label": 12345678901234567890}', "Labels must be numbers that fit in 64 bits"),
     (b'{"request_id": true, "label": 1}', "request_id must be text of 1 to 256 characters without NUL, or a whole"),
 ])
 def test_feedback_bodies_are_checked(tmp_path, body, message):
@@ -157,6 +158,7 @@ def test_feedback_body_forms(logged):
     ({"labels": [1], "request_ids": [""]}, "request id at position 0 must be text of 1 to 256 characters"),
     ({"labels": [1], "request_ids": ["x" * 257]}, "request id at position 0 must be text of 1 to 256 characters"),
     ({"labels": [1], "keys": [True]}, "key at position 0 must be text"),
+    ({"labels": [2 ** 64], "request_ids": ["a"]}, "Labels must be numbers that fit in 64 bits"),
 ])
 def test_log_feedback_checks_its_arguments(tmp_path, kwargs, message):
     with pytest.raises(InvalidInput, match=message):
@@ -233,3 +235,18 @@ def test_a_missing_time_is_now_and_labels_of_refused_types_never_reach_the_log(l
         with pytest.raises(InvalidInput):
             log_feedback("fraud", [label], request_ids=["no-such-request"], uri=str(root))
     assert read_predictions("fraud", uri=str(root)).label.notna().any()  # still readable
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"start": pd.NaT}, "start is missing"),
+    ({"end": pd.NaT}, "end is missing"),
+    ({"version": 2.0}, "version must be a version number or a list of them; got 2.0"),
+    ({"version": float("nan")}, "version must be a version number or a list of them"),
+    ({"version": "2"}, "version must be a version number or a list of them"),
+    ({"version": []}, "version must be a version number or a list of them"),
+    ({"start": "2030-01-02", "end": "2030-01-01"}, "must be after start"),
+])
+def test_read_predictions_checks_its_arguments(logged, kwargs, message):
+    root, _ = logged
+    with pytest.raises(InvalidInput, match=message):
+        read_predictions("fraud", uri=str(root), **kwargs)
