@@ -166,13 +166,32 @@ def run(options: ServeOptions) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+_HELD_PORTS: dict[int, int] = {}  # port -> the descriptor of its lock file, held while this process serves
+
+
 def check_ports(options: ServeOptions) -> None:
-    """InvalidInput, naming the option, when anything listens on the HTTP or gRPC port already.
-    A bind without SO_REUSEPORT fails then, another `modelcycle serve` included, which the
-    workers' SO_REUSEPORT alone would let share the port unnoticed (splitting its requests)."""
+    """InvalidInput, naming the option, when the HTTP or gRPC port is another server's. The
+    workers share their ports with SO_REUSEPORT, which would let a second `modelcycle serve`
+    share them unnoticed (splitting the requests): each port is held by a lock file for this
+    process's life (another `modelcycle serve` starting at the same moment finds it held; the
+    kernel lets it go when the process dies, even by kill -9), and a bind without SO_REUSEPORT
+    fails while anything listens on it."""
+    import fcntl
+
     for port, option in ((options.port, "--port"), (options.grpc_port, "--grpc-port")):
-        if port:
-            _listening_socket(options.host, port, listen=False, reuse_port=False, option=option).close()
+        if not port:
+            continue
+        if port not in _HELD_PORTS:
+            fd = os.open(os.path.join(tempfile.gettempdir(), f"modelcycle-serve-port-{port}.lock"),
+                         os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise InvalidInput(f"Cannot listen on {options.host}:{port}: another modelcycle serve on this machine "
+                                   f"holds the port. Choose another {option}.") from None
+            _HELD_PORTS[port] = fd
+        _listening_socket(options.host, port, listen=False, reuse_port=False, option=option).close()
 
 
 def _listening_socket(host: str, port: int, listen: bool = True, reuse_port: bool = True, option: str = "--port"):

@@ -232,3 +232,41 @@ def test_a_port_another_server_listens_on_is_refused_before_serving(registry_sto
             assert done.returncode == 2, (args, done.returncode, done.stdout, done.stderr)
             assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr and option in done.stderr, done.stderr
             assert "serving" not in done.stdout and "Traceback" not in done.stderr
+
+
+def test_two_servers_started_at_the_same_moment_on_one_port_one_wins(registry_store, tmp_path):
+    """Both check the port before either listens: exactly one serves, the other is refused (and
+    once the winner is gone, the port is free again)."""
+    tracking_uri, artifact_uri, _ = registry_store
+    env = {**os.environ, "MODELCYCLE_TRACKING_URI": tracking_uri, "MODELCYCLE_ARTIFACT_URI": artifact_uri}
+    port, grpc_port = free_port(), free_port()
+    argv = [sys.executable, "-m", "modelcycle", "serve", "cancer@champion", "--workers", "2", "--port", str(port),
+            "--grpc-port", str(grpc_port)]
+    logs = [open(tmp_path / f"serve-{i}.log", "w+") for i in range(2)]
+    procs = [subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+    try:
+        deadline = time.monotonic() + 90
+        while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        exited = [p for p in procs if p.poll() is not None]
+        assert len(exited) == 1, "both servers are still running: they share the port"
+        loser = procs.index(exited[0])
+        logs[loser].seek(0)
+        refused = logs[loser].read()
+        assert exited[0].returncode == 2 and "Cannot listen on 127.0.0.1" in refused, refused
+        assert "another modelcycle serve on this machine holds the port" in refused and "serving" not in refused
+        winner = procs[1 - loser]
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert winner.poll() is None and httpx.get(f"http://127.0.0.1:{port}/ping").status_code == 200
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(30)
+        for log in logs:
+            log.close()
