@@ -212,10 +212,27 @@ def _listening_socket(host: str, port: int, listen: bool = True, reuse_port: boo
     return sock
 
 
-def _worker(host: str, port: int) -> None:
+def _end_with_parent(parent: int) -> None:
+    """SIGTERM to this process when its parent dies (Linux), so that a supervisor killed with
+    kill -9 leaves no worker serving its port; elsewhere, nothing."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(host: str, port: int, parent: int) -> None:
     import uvicorn
 
     from modelcycle.serving.app import uvicorn_options
+
+    _end_with_parent(parent)
 
     config = uvicorn.Config("modelcycle.serving.server:app_from_env", factory=True, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=10, **uvicorn_options())
@@ -239,7 +256,8 @@ def _supervise(options: ServeOptions) -> None:
         signal.signal(signum, lambda *_: stop.set())
 
     def start(i: int):
-        process = context.Process(target=_worker, args=(options.host, options.port), name=f"modelcycle-serve-{i}")
+        process = context.Process(target=_worker, args=(options.host, options.port, os.getpid()),
+                                  name=f"modelcycle-serve-{i}")
         process.start()
         return process
 

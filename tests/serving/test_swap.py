@@ -270,3 +270,44 @@ def test_two_servers_started_at_the_same_moment_on_one_port_one_wins(registry_st
                 p.wait(30)
         for log in logs:
             log.close()
+
+
+def test_workers_end_when_their_supervisor_is_killed(registry_store, tmp_path):
+    """kill -9 of `modelcycle serve --workers 2` leaves no worker serving the port."""
+    import signal
+
+    tracking_uri, artifact_uri, _ = registry_store
+    env = {**os.environ, "MODELCYCLE_TRACKING_URI": tracking_uri, "MODELCYCLE_ARTIFACT_URI": artifact_uri}
+    port = free_port()
+    with open(tmp_path / "serve.log", "w") as log:
+        supervisor = subprocess.Popen([sys.executable, "-m", "modelcycle", "serve", "cancer@champion", "--workers",
+                                       "2", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(supervisor.pid)], capture_output=True,
+                                              text=True).stdout.split()]
+    assert len(workers) >= 2
+    supervisor.send_signal(signal.SIGKILL)
+    supervisor.wait()
+
+    def running(pid: int) -> bool:  # an ended process may stay a zombie where nothing reaps orphans
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(running(pid) for pid in workers):
+        time.sleep(0.3)
+    alive = [pid for pid in workers if running(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "workers outlived their supervisor"
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2)
