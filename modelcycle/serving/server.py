@@ -236,14 +236,23 @@ def _worker(host: str, port: int, parent: int) -> None:
 
     config = uvicorn.Config("modelcycle.serving.server:app_from_env", factory=True, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=10, **uvicorn_options())
-    uvicorn.Server(config).run(sockets=[_listening_socket(host, port)])
+    # Bound, not listening: uvicorn listens once the model is loaded, so the kernel hands no
+    # connection to a worker that is still loading (or fails to, and would reset them).
+    uvicorn.Server(config).run(sockets=[_listening_socket(host, port, listen=False)])
+
+
+QUICK_EXIT_S = 30  # a worker that exits sooner after its start failed to start
+MAX_RESTART_DELAY_S = 30
+GIVE_UP_AFTER = 4  # failed starts in a row of every worker, with none alive, stop the server
 
 
 def _supervise(options: ServeOptions) -> None:
-    """Start the workers, start again one that dies, and stop them all on SIGINT or SIGTERM."""
+    """Start the workers, start again one that dies (later and later when it keeps failing at
+    start), stop when none can start, and stop them all on SIGINT or SIGTERM."""
     import multiprocessing
     import signal
     import threading
+    import time
 
     from modelcycle.serving import metrics
 
@@ -262,13 +271,27 @@ def _supervise(options: ServeOptions) -> None:
         return process
 
     workers = [start(i) for i in range(options.workers)]
+    started = [time.monotonic()] * options.workers
+    failures = [0] * options.workers  # exits in a row, each within QUICK_EXIT_S of its start
+    restart_at: list[float | None] = [None] * options.workers
     try:
         while not stop.wait(0.5):
+            now = time.monotonic()
             for i, process in enumerate(workers):
-                if not process.is_alive():
-                    log.warning("worker %s exited with %s; starting another", process.pid, process.exitcode)
+                if restart_at[i] is None and not process.is_alive():
+                    failures[i] = failures[i] + 1 if now - started[i] < QUICK_EXIT_S else 0
+                    delay = min(MAX_RESTART_DELAY_S, 0.5 * 2 ** max(0, failures[i] - 1)) if failures[i] else 0.0
+                    log.warning("worker %s exited with %s; starting another%s", process.pid, process.exitcode,
+                                f" in {delay:g} s" if delay else "")
                     metrics.mark_process_dead(process.pid)
-                    workers[i] = start(i)
+                    restart_at[i] = now + delay
+            if all(f >= GIVE_UP_AFTER for f in failures) and not any(p.is_alive() for p in workers):
+                log.error("every worker failed to start %d times in a row; stopping (their errors are above)",
+                          GIVE_UP_AFTER)
+                raise SystemExit(3)  # as one worker's failed start exits
+            for i, at in enumerate(restart_at):
+                if at is not None and now >= at:
+                    workers[i], started[i], restart_at[i] = start(i), now, None
     finally:
         for process in workers:
             if process.is_alive():

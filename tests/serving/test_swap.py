@@ -311,3 +311,76 @@ def test_workers_end_when_their_supervisor_is_killed(registry_store, tmp_path):
     assert not alive, "workers outlived their supervisor"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2)
+
+
+def _break_version(tracking_uri: str, artifact_uri: str, version: int) -> None:
+    """Remove the model files of ``cancer`` ``version`` from the artifact store (blobs by hash)."""
+    from modelcycle.store import open_store
+
+    files = open_store(tracking_uri, artifact_uri).get_model_version("cancer", version).files
+    for name in ("model.pkl", "model.onnx"):
+        digest = files[name]
+        for blob in Path(artifact_uri, "sha256", digest[:2], digest[2:4]).glob(f"*{digest[4:]}*"):
+            blob.unlink()
+
+
+@pytest.mark.parametrize("registry_store", ["sqlite"], indirect=True)
+def test_a_worker_that_cannot_load_takes_no_connection_and_its_restarts_back_off(registry_store, tmp_path):
+    """A broken version moved in while serving: the old one keeps serving. A worker that dies then
+    starts again, cannot load the new version, and fails at start: it never took connections (no
+    request is reset) and its restarts back off. When no worker can start, the server stops."""
+    import signal
+
+    tracking_uri, artifact_uri, rows = registry_store
+    _break_version(tracking_uri, artifact_uri, 2)
+    env = {**os.environ, "MODELCYCLE_TRACKING_URI": tracking_uri, "MODELCYCLE_ARTIFACT_URI": artifact_uri,
+           "MODELCYCLE_HOME": str(tmp_path / "fresh-home")}  # no local copy of the model files
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "modelcycle", "serve", "cancer@champion", "--workers", "2",
+                                   "--port", str(port), "--refresh-interval", "0.5"], env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.iloc[:1].values.tolist()}}
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        import modelcycle as mc
+
+        mc.set_tracking_uri(tracking_uri, artifact_uri)
+        try:
+            mc.set_alias("cancer", "champion", 2)
+        finally:
+            mc.set_tracking_uri(None)
+        time.sleep(2)  # both workers tried version 2 and kept version 1
+        workers = [int(p) for p in subprocess.run(["pgrep", "-f", "multiprocessing.spawn", "-P", str(server.pid)],
+                                                  capture_output=True, text=True).stdout.split()]
+        os.kill(workers[0], signal.SIGKILL)
+        answers = []
+        with httpx.Client() as client:
+            end = time.monotonic() + 8
+            while time.monotonic() < end:
+                try:
+                    answers.append(client.post(url + "/invocations", json=body, timeout=10).status_code)
+                except httpx.HTTPError as exc:
+                    answers.append(repr(exc))
+                time.sleep(0.05)
+        assert answers and set(answers) == {200}, [a for a in answers if a != 200][:3]
+        restarts = log_path.read_text().count("starting another")
+        assert 1 <= restarts <= 6, restarts  # 8 s of backing off, not a restart every half second
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+
+    # served from the start, the broken version leaves no worker able to start: the server stops
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "modelcycle", "serve", "cancer/2", "--workers", "2", "--port",
+                           str(free_port())], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "every worker failed to start" in done.stderr and time.monotonic() - started < 120
