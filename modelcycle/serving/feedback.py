@@ -443,7 +443,9 @@ def log_feedback_file(model: str, path: str, label_column: str = "label", reques
         raise InvalidInput(f"{path!r} needs a {label_column!r} column and a {request_id_column!r} or {key_column!r} "
                            f"column; it has {', '.join(names[:20])}. Name others with --label-column, "
                            "--request-id-column or --key-column.")
-    batches = reader.iter_batches(batch_size=chunk_size) if fmt == "parquet" else reader
+    # a CSV reader yields blocks of its own size: cut into chunk_size rows at most
+    batches = reader.iter_batches(batch_size=chunk_size) if fmt == "parquet" else (
+        block.slice(i, chunk_size) for block in reader for i in range(0, block.num_rows, chunk_size))
     bar = progress_bar(progress, total, None, f"Recording labels of {model}")
     recorded = done = 0
     try:

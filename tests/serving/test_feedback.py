@@ -250,3 +250,19 @@ def test_read_predictions_checks_its_arguments(logged, kwargs, message):
     root, _ = logged
     with pytest.raises(InvalidInput, match=message):
         read_predictions("fraud", uri=str(root), **kwargs)
+
+
+def test_bulk_feedback_from_csv_is_recorded_chunk_size_rows_at_a_time(tmp_path):
+    import glob
+
+    import pyarrow.parquet as pq
+
+    from modelcycle.serving.feedback import FEEDBACK_DIR, log_feedback_file
+
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(1000)], "label": np.arange(1000) % 2}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    assert log_feedback_file("fraud", str(tmp_path / "labels.csv"), chunk_size=200, uri=str(tmp_path / "log"),
+                             progress=False) == 1000
+    files = glob.glob(str(tmp_path / "log" / FEEDBACK_DIR / "**" / "*.parquet"), recursive=True)
+    sizes = sorted(pq.ParquetFile(f).metadata.num_rows for f in files)
+    assert sum(sizes) == 1000 and max(sizes) <= 200, sizes
